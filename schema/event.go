@@ -1,0 +1,401 @@
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// ErrInvalidEvent marks a poison message: it can never be flattened as it
+// is, so it goes to the dead-letter store instead of being retried.
+var ErrInvalidEvent = errors.New("invalid event")
+
+// Dead-letter reasons. Each names one way an event is bad.
+const (
+	ReasonBadJSON          = "bad_json"
+	ReasonNotObject        = "not_object"
+	ReasonTooDeep          = "too_deep"
+	ReasonArrayTooLong     = "array_too_long"
+	ReasonInvalidUTF8      = "invalid_utf8"
+	ReasonNulByte          = "nul_byte"
+	ReasonKeyCollision     = "key_collision"
+	ReasonMissingEventType = "missing_event_type"
+	ReasonUnknownEventType = "unknown_event_type"
+	ReasonBadEventID       = "bad_event_id"
+	ReasonBadTime          = "bad_time"
+	ReasonTimeOutOfRange   = "time_out_of_range"
+	ReasonTypeMismatch     = "type_mismatch"
+	ReasonOutOfRange       = "out_of_range"
+	ReasonExpandOverflow   = "expand_overflow"
+	ReasonTooLarge         = "too_large"
+)
+
+// Limits on the shape of an event.
+const (
+	MaxDepth        = 100    // nesting of objects and arrays
+	MaxArrayLength  = 10_000 // elements in any one array
+	MaxMessageBytes = 1 << 20
+)
+
+// InvalidError says why an event is invalid. errors.Is(err, ErrInvalidEvent)
+// holds for it.
+type InvalidError struct {
+	Reason string // one of the Reason constants
+	Detail string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Detail == "" {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Detail
+}
+
+// Is makes errors.Is(err, ErrInvalidEvent) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalidEvent }
+
+func invalid(reason, format string, args ...any) error {
+	return &InvalidError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Reason returns the dead-letter reason of err, or "" when err is not an
+// invalid-event error.
+func Reason(err error) string {
+	var ie *InvalidError
+	if errors.As(err, &ie) {
+		return ie.Reason
+	}
+	return ""
+}
+
+// Envelope names where the envelope fields are in an event (design §3).
+type Envelope struct {
+	TypePath string `yaml:"type_path"`
+	IDPath   string `yaml:"id_path"`
+	TimePath string `yaml:"time_path"`
+}
+
+// DefaultEnvelope is the envelope of design §3.
+func DefaultEnvelope() Envelope {
+	return Envelope{TypePath: "event", IDPath: "id", TimePath: "timestamp"}
+}
+
+// Validate checks that every path is a dotted path.
+func (e Envelope) Validate() error {
+	for _, f := range []struct{ name, v string }{{"type_path", e.TypePath}, {"id_path", e.IDPath}, {"time_path", e.TimePath}} {
+		p, err := splitPath(f.v)
+		if err != nil || p == nil {
+			return fmt.Errorf("events.%s: %q is not a dotted path", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// Event is a decoded message. Root is valid until the Decoder's next Decode.
+type Event struct {
+	Type       string
+	ID         string
+	Time       time.Time // envelope time, or ReceivedAt when the event has none
+	ReceivedAt time.Time
+	Body       []byte // the event's JSON object (an SNS wrapper removed)
+	Tables     []*Table
+
+	root *fastjson.Value
+}
+
+// Decoder decodes message bodies into events and flattens them into rows.
+// A Decoder is not safe for concurrent use: give each goroutine its own.
+type Decoder struct {
+	schema *Schema
+	env    [3][]string // type, id, time
+	p, sns fastjson.Parser
+	keys   [][][]byte // object keys per depth, reused (they point into the parser's buffer)
+	buf    []byte
+
+	// Truncated counts strings cut to their column's byte length.
+	Truncated uint64
+}
+
+// NewDecoder returns a Decoder for the schema and envelope. The envelope must
+// have passed Validate.
+func NewDecoder(s *Schema, env Envelope) *Decoder {
+	d := &Decoder{schema: s}
+	for i, p := range []string{env.TypePath, env.IDPath, env.TimePath} {
+		d.env[i], _ = splitPath(p)
+	}
+	return d
+}
+
+// Schema returns the decoder's schema.
+func (d *Decoder) Schema() *Schema { return d.schema }
+
+// Decode parses body, unwraps an SNS notification, checks the event's shape
+// and reads its envelope. fallbackID is the event id when the event has
+// none (the SQS message id, so a redelivery keeps its id); receivedAt is its
+// time when it has none. An invalid event returns an *InvalidError; the
+// Event is still returned, with what could be read of it (Body at least).
+func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (*Event, error) {
+	ev := &Event{ID: fallbackID, ReceivedAt: receivedAt.UTC().Truncate(time.Microsecond), Body: body}
+	ev.Time = ev.ReceivedAt
+	root, err := d.parse(&d.p, body)
+	if err != nil {
+		return ev, err
+	}
+	if root.Type() == fastjson.TypeObject {
+		o := root.GetObject()
+		if t := o.Get("Type"); t != nil && string(t.GetStringBytes()) == "Notification" {
+			if m := o.Get("Message"); m != nil && m.Type() == fastjson.TypeString {
+				ev.Body = append([]byte(nil), m.GetStringBytes()...)
+				root, err = d.parse(&d.sns, ev.Body)
+				if err != nil {
+					var ie *InvalidError
+					if errors.As(err, &ie) {
+						ie.Detail = "in the SNS notification's Message: " + ie.Detail
+					}
+					return ev, err
+				}
+			}
+		}
+	}
+	if root.Type() != fastjson.TypeObject {
+		return ev, invalid(ReasonNotObject, "the message is a JSON %s, not an object", root.Type())
+	}
+	if err := d.check(root, 0); err != nil {
+		return ev, err
+	}
+	ev.root = root
+
+	tv := root.Get(d.env[0]...)
+	if tv == nil || tv.Type() == fastjson.TypeNull {
+		return ev, invalid(ReasonMissingEventType, "no event type at %q", strings.Join(d.env[0], "."))
+	}
+	if tv.Type() != fastjson.TypeString {
+		return ev, invalid(ReasonMissingEventType, "the event type at %q is a %s, not a string", strings.Join(d.env[0], "."), tv.Type())
+	}
+	ev.Type = string(tv.GetStringBytes())
+	if iv := root.Get(d.env[1]...); iv != nil && iv.Type() != fastjson.TypeNull {
+		switch iv.Type() {
+		case fastjson.TypeString:
+			if s := iv.GetStringBytes(); len(s) > 0 {
+				ev.ID = string(s)
+			}
+		case fastjson.TypeNumber:
+			ev.ID = string(iv.MarshalTo(nil))
+		default:
+			return ev, invalid(ReasonBadEventID, "the event id at %q is a %s", strings.Join(d.env[1], "."), iv.Type())
+		}
+	}
+	if ev.ID == "" {
+		return ev, invalid(ReasonBadEventID, "the event has no id and the message none either")
+	}
+	if len(ev.ID) > EventIDLength {
+		return ev, invalid(ReasonBadEventID, "the event id is %d bytes, more than %d", len(ev.ID), EventIDLength)
+	}
+	if t, ok, err := parseTime(root.Get(d.env[2]...)); err != nil {
+		return ev, err
+	} else if ok {
+		ev.Time = t
+	}
+	ev.Tables = d.schema.Route(ev.Type)
+	if len(ev.Tables) == 0 {
+		return ev, invalid(ReasonUnknownEventType, "no table takes events of type %q", ev.Type)
+	}
+	return ev, nil
+}
+
+func (d *Decoder) parse(p *fastjson.Parser, body []byte) (*fastjson.Value, error) {
+	if !utf8.Valid(body) {
+		return nil, invalid(ReasonInvalidUTF8, "the message is not valid UTF-8")
+	}
+	if err := fastjson.ValidateBytes(body); err != nil {
+		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
+	}
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
+	}
+	return v, nil
+}
+
+// check walks the event once: depth, array lengths, NUL bytes, and object
+// keys that collide once lower-cased.
+func (d *Decoder) check(v *fastjson.Value, depth int) error {
+	if depth > MaxDepth {
+		return invalid(ReasonTooDeep, "objects and arrays nest deeper than %d levels", MaxDepth)
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o := v.GetObject()
+		var err error
+		for len(d.keys) <= depth {
+			d.keys = append(d.keys, nil)
+		}
+		keys := d.keys[depth][:0]
+		o.Visit(func(k []byte, child *fastjson.Value) {
+			if err != nil {
+				return
+			}
+			if hasNul(k) {
+				err = invalid(ReasonNulByte, "an object key holds a NUL character")
+				return
+			}
+			for _, prev := range keys {
+				if len(prev) == len(k) && bytes.EqualFold(prev, k) {
+					err = invalid(ReasonKeyCollision, "keys %q collide once lower-cased", shorten(string(prev), 64))
+					return
+				}
+			}
+			if len(keys) < 64 {
+				keys = append(keys, k)
+			}
+			err = d.check(child, depth+1)
+		})
+		if err == nil && o.Len() > 64 {
+			err = checkKeysMap(o)
+		}
+		d.keys[depth] = keys[:0]
+		return err
+	case fastjson.TypeArray:
+		a := v.GetArray()
+		if len(a) > MaxArrayLength {
+			return invalid(ReasonArrayTooLong, "an array has %d elements, more than %d", len(a), MaxArrayLength)
+		}
+		for _, e := range a {
+			if err := d.check(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case fastjson.TypeString:
+		if hasNul(v.GetStringBytes()) {
+			return invalid(ReasonNulByte, "a string holds a NUL character")
+		}
+	}
+	return nil
+}
+
+func checkKeysMap(o *fastjson.Object) error {
+	seen := make(map[string]struct{}, o.Len())
+	var err error
+	o.Visit(func(k []byte, _ *fastjson.Value) {
+		lk := strings.ToLower(string(k))
+		if _, dup := seen[lk]; dup && err == nil {
+			err = invalid(ReasonKeyCollision, "keys %q collide once lower-cased", shorten(lk, 64))
+		}
+		seen[lk] = struct{}{}
+	})
+	return err
+}
+
+func hasNul(b []byte) bool {
+	for _, c := range b {
+		if c == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return truncateUTF8(s, n) + "…"
+}
+
+// Time bounds: both Redshift and PostgreSQL hold years 1 to 9999 without loss.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// parseTime reads a time value: an RFC 3339 string (a zone-less
+// "2006-01-02T15:04:05" or "2006-01-02 15:04:05" or a bare date is taken as
+// UTC), epoch seconds or milliseconds as a number (an absolute value of at
+// least 1e11 is milliseconds), or Mongo extended JSON {"$date": …}. ok is
+// false when v is missing or null.
+func parseTime(v *fastjson.Value) (t time.Time, ok bool, err error) {
+	if v == nil || v.Type() == fastjson.TypeNull {
+		return time.Time{}, false, nil
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		s := string(v.GetStringBytes())
+		t, err = parseTimeString(s)
+		if err != nil {
+			return t, false, invalid(ReasonBadTime, "%q is not an RFC 3339 time", shorten(s, 64))
+		}
+	case fastjson.TypeNumber:
+		f, ferr := v.Float64()
+		if ferr != nil {
+			return t, false, invalid(ReasonBadTime, "%s is not a number of seconds or milliseconds", v.MarshalTo(nil))
+		}
+		t, err = epochTime(f)
+		if err != nil {
+			return t, false, err
+		}
+	case fastjson.TypeObject:
+		dv := v.Get("$date")
+		if dv == nil || v.GetObject().Len() != 1 {
+			return t, false, invalid(ReasonBadTime, "an object time must be {\"$date\": …}")
+		}
+		if nl := dv.Get("$numberLong"); nl != nil {
+			ms, perr := strconv.ParseInt(string(nl.GetStringBytes()), 10, 64)
+			if perr != nil {
+				return t, false, invalid(ReasonBadTime, "bad $numberLong in $date")
+			}
+			t = time.UnixMilli(ms).UTC()
+		} else if dv.Type() == fastjson.TypeNumber {
+			f, _ := dv.Float64()
+			if f > 1e15 || f < -1e15 {
+				return t, false, invalid(ReasonTimeOutOfRange, "$date %v ms is out of range", f)
+			}
+			t = time.UnixMilli(int64(f)).UTC()
+		} else if dv.Type() == fastjson.TypeString {
+			s := string(dv.GetStringBytes())
+			if t, err = parseTimeString(s); err != nil {
+				return t, false, invalid(ReasonBadTime, "$date %q is not an RFC 3339 time", shorten(s, 64))
+			}
+		} else {
+			return t, false, invalid(ReasonBadTime, "$date is a %s", dv.Type())
+		}
+	default:
+		return t, false, invalid(ReasonBadTime, "a time cannot be a %s", v.Type())
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return t, false, invalid(ReasonTimeOutOfRange, "%s is outside years 1 to 9999", t.Format(time.RFC3339))
+	}
+	return t.UTC().Truncate(time.Microsecond), true, nil
+}
+
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"}
+
+func parseTimeString(s string) (time.Time, error) {
+	var err error
+	for _, layout := range timeLayouts {
+		var t time.Time
+		if t, err = time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, err
+}
+
+func epochTime(f float64) (time.Time, error) {
+	if f != f || f > 1e15 || f < -1e15 {
+		return time.Time{}, invalid(ReasonTimeOutOfRange, "epoch %v is out of range", f)
+	}
+	if f >= 1e11 || f <= -1e11 {
+		ms := int64(f)
+		frac := f - float64(ms)
+		return time.UnixMilli(ms).Add(time.Duration(frac * 1e6)).UTC(), nil
+	}
+	sec := int64(f)
+	frac := f - float64(sec)
+	return time.Unix(sec, int64(frac*1e9)).UTC(), nil
+}

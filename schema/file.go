@@ -1,0 +1,515 @@
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Source says where a column's value comes from.
+type Source uint8
+
+// Column sources.
+const (
+	FromPath       Source = iota // a path in the event (or the array element)
+	FromEventID                  // the envelope's event id
+	FromEventTime                // the table's event time
+	FromReceivedAt               // when wharf received the message
+	FromIndex                    // a child row's position in its array
+	FromExtras                   // unmapped fields as JSON
+)
+
+// Names of the implicit columns.
+const (
+	ColEventID    = "event_id"
+	ColEventTime  = "event_time"
+	ColReceivedAt = "received_at"
+	ColIndex      = "idx"
+	ColExtras     = "_extras"
+)
+
+// EventIDLength is the byte length of the event_id column.
+const EventIDLength = 64
+
+// Column is one warehouse column.
+type Column struct {
+	Name   string
+	Type   Type
+	Source Source
+	Path   string // the path as written in the schema file ("" for implicit columns)
+	Expand int    // for a column made by `expand`, the array index; otherwise -1
+	Line   int    // line in the schema file (0 for implicit columns)
+
+	path    []string // Path split on dots; nil for "." (the element itself)
+	expandN int      // for a column made by `expand`, the n of expand: n
+}
+
+// Table is a warehouse table: a parent table, which takes events, or a child
+// table, which takes the elements of an array inside them.
+type Table struct {
+	Name       string
+	Events     []string // event types routed here (parents; children inherit)
+	Collection string   // Mongo collection of raw events ("" = the event type's name)
+	Time       string   // event-time path ("" = the envelope's time)
+	SortKey    []string
+	DistKey    string
+	Extras     bool
+	Path       string // child tables: the array's path in the event
+	Columns    []Column
+	Children   []*Table
+	Parent     *Table
+	Line       int
+
+	timePath  []string
+	arrayPath []string
+	mapped    *pathTree // paths consumed by columns, for extras
+}
+
+// IsChild reports whether t is a child table.
+func (t *Table) IsChild() bool { return t.Parent != nil }
+
+// Key returns the columns that identify a row: event_id for a parent table,
+// event_id and idx for a child table.
+func (t *Table) Key() []string {
+	if t.IsChild() {
+		return []string{ColEventID, ColIndex}
+	}
+	return []string{ColEventID}
+}
+
+// Column returns the index of the named column, or -1.
+func (t *Table) Column(name string) int {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Schema is a loaded, validated schema file.
+type Schema struct {
+	Tables []*Table // parent tables in file order
+
+	all     []*Table
+	byName  map[string]*Table
+	byEvent map[string][]*Table
+}
+
+// All returns every table, each parent followed by its children.
+func (s *Schema) All() []*Table { return s.all }
+
+// Table returns the named table (parent or child), or nil.
+func (s *Schema) Table(name string) *Table { return s.byName[name] }
+
+// Route returns the parent tables that take events of the given type.
+func (s *Schema) Route(eventType string) []*Table { return s.byEvent[eventType] }
+
+// EventTypes returns every routed event type, sorted.
+func (s *Schema) EventTypes() []string {
+	out := make([]string, 0, len(s.byEvent))
+	for k := range s.byEvent {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CollectionFor returns the Mongo collection that raw events of the given
+// type are written to, and false when no table takes the type.
+func (s *Schema) CollectionFor(eventType string) (string, bool) {
+	tables := s.byEvent[eventType]
+	if len(tables) == 0 {
+		return "", false
+	}
+	if c := tables[0].Collection; c != "" {
+		return c, true
+	}
+	return eventType, true
+}
+
+// Collections returns the collections a table's raw events live in.
+func (t *Table) Collections() []string {
+	if t.Collection != "" {
+		return []string{t.Collection}
+	}
+	return slices.Clone(t.Events)
+}
+
+// An Error is a problem in the schema file, with the line it is on.
+type Error struct {
+	Line   int
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+	}
+	return e.Reason
+}
+
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// MaxIdentifier is the longest table or column name, in bytes.
+const MaxIdentifier = 127
+
+// ValidIdentifier reports why name is not a valid table or column name, or "".
+func ValidIdentifier(name string) string {
+	switch {
+	case name == "":
+		return "name is empty"
+	case len(name) > MaxIdentifier:
+		return fmt.Sprintf("name %q is longer than %d bytes", name, MaxIdentifier)
+	case !identRE.MatchString(name):
+		return fmt.Sprintf("name %q is not a lower-case identifier ([a-z_][a-z0-9_]*)", name)
+	}
+	return ""
+}
+
+// QuoteIdent quotes a validated identifier for SQL. Identifiers are checked
+// against [a-z_][a-z0-9_]* when the schema is loaded; quoting still doubles
+// any quote so that a name can never break out of its quotes.
+func QuoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// --- the file as YAML ---
+
+type fileSchema struct {
+	Tables []fileTable
+}
+
+type fileTable struct {
+	Name       string
+	Events     []string
+	Collection string
+	Time       string
+	SortKey    []string
+	DistKey    string
+	Extras     bool
+	Path       string
+	Columns    []fileColumn
+	Children   []fileTable
+	line       int
+}
+
+type fileColumn struct {
+	Name   string
+	Path   string
+	Type   string
+	Expand int
+	line   int
+}
+
+var tableKeys = []string{"name", "events", "collection", "time", "sort_key", "dist_key", "extras", "path", "columns", "children"}
+var columnKeys = []string{"name", "path", "type", "expand"}
+
+func checkKeys(n *yaml.Node, allowed []string, what string) error {
+	if n.Kind != yaml.MappingNode {
+		return &Error{Line: n.Line, Reason: what + " must be a mapping"}
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !slices.Contains(allowed, k.Value) {
+			return &Error{Line: k.Line, Reason: fmt.Sprintf("unknown %s field %q (want one of %s)", what, k.Value, strings.Join(allowed, ", "))}
+		}
+	}
+	return nil
+}
+
+func (t *fileTable) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, tableKeys, "table"); err != nil {
+		return err
+	}
+	var raw struct {
+		Name       string       `yaml:"name"`
+		Events     []string     `yaml:"events"`
+		Collection string       `yaml:"collection"`
+		Time       string       `yaml:"time"`
+		SortKey    []string     `yaml:"sort_key"`
+		DistKey    string       `yaml:"dist_key"`
+		Extras     bool         `yaml:"extras"`
+		Path       string       `yaml:"path"`
+		Columns    []fileColumn `yaml:"columns"`
+		Children   []fileTable  `yaml:"children"`
+	}
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	*t = fileTable{raw.Name, raw.Events, raw.Collection, raw.Time, raw.SortKey, raw.DistKey, raw.Extras, raw.Path, raw.Columns, raw.Children, n.Line}
+	return nil
+}
+
+func (c *fileColumn) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, columnKeys, "column"); err != nil {
+		return err
+	}
+	var raw struct {
+		Name   string `yaml:"name"`
+		Path   string `yaml:"path"`
+		Type   string `yaml:"type"`
+		Expand int    `yaml:"expand"`
+	}
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	*c = fileColumn{raw.Name, raw.Path, raw.Type, raw.Expand, n.Line}
+	return nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): (.*)$`)
+
+// Parse reads and validates a schema file. Errors carry the line and reason.
+func Parse(data []byte) (*Schema, error) {
+	var f fileSchema
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		return nil, yamlError(err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{Reason: "schema file is empty"}
+	}
+	doc := root.Content[0]
+	if err := checkKeys(doc, []string{"tables"}, "top-level"); err != nil {
+		return nil, err
+	}
+	if err := doc.Decode(&f); err != nil {
+		return nil, yamlError(err)
+	}
+	return build(f)
+}
+
+func yamlError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		var line int
+		fmt.Sscan(m[1], &line)
+		return &Error{Line: line, Reason: m[2]}
+	}
+	return &Error{Reason: msg}
+}
+
+func build(f fileSchema) (*Schema, error) {
+	if len(f.Tables) == 0 {
+		return nil, &Error{Reason: "no tables declared (want a list under `tables:`)"}
+	}
+	s := &Schema{byName: map[string]*Table{}, byEvent: map[string][]*Table{}}
+	for _, ft := range f.Tables {
+		t, err := buildTable(ft, nil)
+		if err != nil {
+			return nil, err
+		}
+		s.Tables = append(s.Tables, t)
+		for _, x := range append([]*Table{t}, t.Children...) {
+			if other, dup := s.byName[x.Name]; dup {
+				return nil, &Error{Line: x.Line, Reason: fmt.Sprintf("table %q is declared twice (first on line %d)", x.Name, other.Line)}
+			}
+			s.byName[x.Name] = x
+			s.all = append(s.all, x)
+		}
+		for _, ev := range t.Events {
+			for _, other := range s.byEvent[ev] {
+				if other.Collection != t.Collection {
+					return nil, &Error{Line: t.Line, Reason: fmt.Sprintf("tables %q and %q both take event %q but name different collections (%q, %q); raw events of one type go to one collection", other.Name, t.Name, ev, other.Collection, t.Collection)}
+				}
+			}
+			s.byEvent[ev] = append(s.byEvent[ev], t)
+		}
+	}
+	return s, nil
+}
+
+func splitPath(p string) ([]string, error) {
+	if p == "" {
+		return nil, errors.New("path is empty")
+	}
+	if p == "." {
+		return nil, nil
+	}
+	parts := strings.Split(p, ".")
+	for _, part := range parts {
+		if part == "" {
+			return nil, fmt.Errorf("path %q has an empty segment", p)
+		}
+	}
+	return parts, nil
+}
+
+func buildTable(ft fileTable, parent *Table) (*Table, error) {
+	fail := func(line int, format string, args ...any) error {
+		return &Error{Line: line, Reason: fmt.Sprintf(format, args...)}
+	}
+	if why := ValidIdentifier(ft.Name); why != "" {
+		return nil, fail(ft.line, "table: %s", why)
+	}
+	if strings.HasPrefix(ft.Name, "wharf_") {
+		return nil, fail(ft.line, "table %q: names starting with wharf_ are reserved for wharf's own tables", ft.Name)
+	}
+	t := &Table{
+		Name: ft.Name, Events: ft.Events, Collection: ft.Collection, Time: ft.Time,
+		SortKey: ft.SortKey, DistKey: ft.DistKey, Extras: ft.Extras, Path: ft.Path,
+		Parent: parent, Line: ft.line, mapped: &pathTree{},
+	}
+	if parent == nil {
+		if len(ft.Events) == 0 {
+			return nil, fail(ft.line, "table %q: `events` must list at least one event type", ft.Name)
+		}
+		for _, ev := range ft.Events {
+			if ev == "" {
+				return nil, fail(ft.line, "table %q: an event type is empty", ft.Name)
+			}
+		}
+		if ft.Path != "" {
+			return nil, fail(ft.line, "table %q: `path` is only for child tables", ft.Name)
+		}
+		if ft.Time != "" {
+			p, err := splitPath(ft.Time)
+			if err != nil || p == nil {
+				return nil, fail(ft.line, "table %q: time: bad path %q", ft.Name, ft.Time)
+			}
+			t.timePath = p
+		}
+		t.Columns = append(t.Columns,
+			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, Expand: -1},
+			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, Expand: -1},
+			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, Expand: -1},
+		)
+	} else {
+		if len(ft.Events) > 0 || ft.Collection != "" || ft.Time != "" {
+			return nil, fail(ft.line, "child table %q: events, collection and time come from its parent %q", ft.Name, parent.Name)
+		}
+		if ft.Extras {
+			return nil, fail(ft.line, "child table %q: extras is only for parent tables", ft.Name)
+		}
+		if len(ft.Children) > 0 {
+			return nil, fail(ft.line, "child table %q: a child table cannot have children of its own", ft.Name)
+		}
+		p, err := splitPath(ft.Path)
+		if err != nil || p == nil {
+			return nil, fail(ft.line, "child table %q: `path` must be the dotted path of an array in the event", ft.Name)
+		}
+		t.arrayPath = p
+		t.Events = parent.Events
+		t.Collection = parent.Collection
+		t.Columns = append(t.Columns,
+			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, Expand: -1},
+			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, Expand: -1},
+			Column{Name: ColIndex, Type: Type{Kind: Integer}, Source: FromIndex, Expand: -1},
+		)
+	}
+	if len(ft.Columns) == 0 && parent != nil {
+		return nil, fail(ft.line, "child table %q: declare at least one column", ft.Name)
+	}
+	for _, fc := range ft.Columns {
+		if why := ValidIdentifier(fc.Name); why != "" {
+			return nil, fail(fc.line, "column: %s", why)
+		}
+		typ, err := ParseType(fc.Type)
+		if fc.Type == "" {
+			err = errors.New("type is missing")
+		}
+		if err != nil {
+			return nil, fail(fc.line, "column %q: %v", fc.Name, err)
+		}
+		if fc.Path == "" {
+			return nil, fail(fc.line, "column %q: path is missing", fc.Name)
+		}
+		path, err := splitPath(fc.Path)
+		if err != nil {
+			return nil, fail(fc.line, "column %q: %v", fc.Name, err)
+		}
+		if path == nil && parent == nil {
+			return nil, fail(fc.line, "column %q: path \".\" (the element itself) is only for child tables", fc.Name)
+		}
+		if fc.Expand < 0 || fc.Expand > 1000 {
+			return nil, fail(fc.line, "column %q: expand must be 1..1000", fc.Name)
+		}
+		if fc.Expand > 0 {
+			for i := 0; i < fc.Expand; i++ {
+				name := fmt.Sprintf("%s_%d", fc.Name, i)
+				if why := ValidIdentifier(name); why != "" {
+					return nil, fail(fc.line, "column %q: expanded %s", fc.Name, why)
+				}
+				t.Columns = append(t.Columns, Column{Name: name, Type: typ, Source: FromPath, Path: fc.Path, Expand: i, Line: fc.line, path: path, expandN: fc.Expand})
+			}
+		} else {
+			t.Columns = append(t.Columns, Column{Name: fc.Name, Type: typ, Source: FromPath, Path: fc.Path, Expand: -1, Line: fc.line, path: path})
+		}
+		t.mapped.add(path)
+	}
+	if t.timePath != nil {
+		t.mapped.add(t.timePath)
+	}
+	if ft.Extras {
+		t.Columns = append(t.Columns, Column{Name: ColExtras, Type: Type{Kind: JSON}, Source: FromExtras, Expand: -1})
+	}
+	seen := map[string]int{}
+	for _, c := range t.Columns {
+		if prev, dup := seen[c.Name]; dup {
+			if prev == 0 || c.Line == 0 {
+				return nil, fail(c.Line, "table %q: column %q clashes with the implicit column of that name", t.Name, c.Name)
+			}
+			return nil, fail(c.Line, "table %q: column %q is declared twice (first on line %d)", t.Name, c.Name, prev)
+		}
+		seen[c.Name] = c.Line
+	}
+	if len(t.SortKey) == 0 {
+		t.SortKey = []string{ColEventTime}
+	}
+	for _, k := range t.SortKey {
+		if t.Column(k) < 0 {
+			return nil, fail(ft.line, "table %q: sort_key names %q, which is not a column", t.Name, k)
+		}
+	}
+	if t.DistKey != "" && t.Column(t.DistKey) < 0 {
+		return nil, fail(ft.line, "table %q: dist_key names %q, which is not a column", t.Name, t.DistKey)
+	}
+	for _, fc := range ft.Children {
+		c, err := buildTable(fc, t)
+		if err != nil {
+			return nil, err
+		}
+		t.Children = append(t.Children, c)
+		t.mapped.add(c.arrayPath)
+	}
+	return t, nil
+}
+
+// pathTree records which paths of an event the columns consume; what is left
+// over goes to _extras.
+type pathTree struct {
+	leaf bool
+	kids map[string]*pathTree
+}
+
+func (p *pathTree) add(path []string) {
+	n := p
+	for _, seg := range path {
+		if n.leaf {
+			return
+		}
+		if n.kids == nil {
+			n.kids = map[string]*pathTree{}
+		}
+		k := n.kids[seg]
+		if k == nil {
+			k = &pathTree{}
+			n.kids[seg] = k
+		}
+		n = k
+	}
+	n.leaf = true
+	n.kids = nil
+}
