@@ -218,6 +218,9 @@ func checkKeys(n *yaml.Node, allowed []string, what string) error {
 	for i := 0; i < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !slices.Contains(allowed, k.Value) {
+			if strings.HasSuffix(k.Value, ")") {
+				return &Error{Line: k.Line, Reason: fmt.Sprintf("unknown %s field %q: a type with a comma inside {…} must be quoted, as type: \"decimal(12,2)\"", what, k.Value)}
+			}
 			return &Error{Line: k.Line, Reason: fmt.Sprintf("unknown %s field %q (want one of %s)", what, k.Value, strings.Join(allowed, ", "))}
 		}
 	}

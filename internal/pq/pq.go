@@ -1,0 +1,322 @@
+// Package pq is wharf's Parquet file format: how the batcher writes a
+// table's rows and how the PostgreSQL loader reads them back.
+//
+// A file holds the rows of one table. Its columns are the table's columns in
+// table order (Redshift's COPY matches Parquet columns by position), every
+// one OPTIONAL, snappy-compressed:
+//
+//	boolean         BOOLEAN
+//	smallint        INT32 (INT(16, signed))
+//	integer         INT32 (INT(32, signed))
+//	bigint          INT64 (INT(64, signed))
+//	real, double    FLOAT, DOUBLE
+//	decimal(p,s)    INT64 DECIMAL(p,s) when p ≤ 18, else FIXED_LEN_BYTE_ARRAY(16) DECIMAL(p,s)
+//	varchar(n)      BYTE_ARRAY (STRING)
+//	json            BYTE_ARRAY (STRING), the JSON text
+//	timestamp       INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true)
+//	date            INT32 DATE
+package pq
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"slices"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// orderedGroup is a parquet Group whose fields keep the table's column order
+// (parquet.Group sorts them by name).
+type orderedGroup struct {
+	parquet.Group
+	order []string
+}
+
+func (g orderedGroup) Fields() []parquet.Field {
+	fields := g.Group.Fields()
+	rank := make(map[string]int, len(g.order))
+	for i, n := range g.order {
+		rank[n] = i
+	}
+	slices.SortStableFunc(fields, func(a, b parquet.Field) int { return rank[a.Name()] - rank[b.Name()] })
+	return fields
+}
+
+// Node returns the Parquet node of a column type.
+func Node(t schema.Type) parquet.Node {
+	var n parquet.Node
+	switch t.Kind {
+	case schema.Boolean:
+		n = parquet.Leaf(parquet.BooleanType)
+	case schema.Smallint:
+		n = parquet.Int(16)
+	case schema.Integer:
+		n = parquet.Int(32)
+	case schema.Bigint:
+		n = parquet.Int(64)
+	case schema.Real:
+		n = parquet.Leaf(parquet.FloatType)
+	case schema.Double:
+		n = parquet.Leaf(parquet.DoubleType)
+	case schema.Decimal:
+		if t.Precision <= 18 {
+			n = parquet.Decimal(t.Scale, t.Precision, parquet.Int64Type)
+		} else {
+			n = parquet.Decimal(t.Scale, t.Precision, parquet.FixedLenByteArrayType(16))
+		}
+	case schema.Varchar, schema.JSON:
+		n = parquet.String()
+	case schema.Timestamp:
+		n = parquet.Timestamp(parquet.Microsecond)
+	case schema.Date:
+		n = parquet.Date()
+	default:
+		panic(fmt.Sprintf("pq: no parquet type for %s", t))
+	}
+	return parquet.Optional(n)
+}
+
+// Schema returns the Parquet schema of a table.
+func Schema(t *schema.Table) *parquet.Schema {
+	g := orderedGroup{Group: parquet.Group{}, order: make([]string, len(t.Columns))}
+	for i, c := range t.Columns {
+		g.Group[c.Name] = Node(c.Type)
+		g.order[i] = c.Name
+	}
+	return parquet.NewSchema(t.Name, g)
+}
+
+// Writer encodes rows of one table. Reuse it across files of that table to
+// keep its buffers.
+type Writer struct {
+	table  *schema.Table
+	schema *parquet.Schema
+	w      *parquet.Writer
+	row    parquet.Row
+	buf    []byte
+}
+
+// NewWriter returns a Writer for table t.
+func NewWriter(t *schema.Table) *Writer {
+	return &Writer{table: t, schema: Schema(t)}
+}
+
+// Encode writes rows (all of table t) to w as one Parquet file.
+func Encode(w io.Writer, t *schema.Table, rows []schema.Row) error {
+	return NewWriter(t).Encode(w, rows)
+}
+
+const rowsPerWrite = 256
+
+// Encode writes rows to out as one Parquet file.
+func (e *Writer) Encode(out io.Writer, rows []schema.Row) error {
+	if e.w == nil {
+		e.w = parquet.NewWriter(out, e.schema, parquet.Compression(&parquet.Snappy),
+			parquet.CreatedBy("wharf", "1", ""), parquet.MaxRowsPerRowGroup(1<<20))
+	} else {
+		e.w.Reset(out)
+	}
+	batch := make([]parquet.Row, 0, rowsPerWrite)
+	cols := len(e.table.Columns)
+	for i := range rows {
+		if rows[i].Table != e.table || len(rows[i].Values) != cols {
+			return fmt.Errorf("encode %s: row %d belongs to table %s", e.table.Name, i, rows[i].Table.Name)
+		}
+		batch = append(batch, e.convert(rows[i].Values, batch[len(batch):cap(batch)]))
+		if len(batch) == cap(batch) {
+			if _, err := e.w.WriteRows(batch); err != nil {
+				return fmt.Errorf("encode %s: %w", e.table.Name, err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		if _, err := e.w.WriteRows(batch); err != nil {
+			return fmt.Errorf("encode %s: %w", e.table.Name, err)
+		}
+	}
+	if err := e.w.Close(); err != nil {
+		return fmt.Errorf("encode %s: %w", e.table.Name, err)
+	}
+	return nil
+}
+
+// convert builds the parquet row of vals, reusing the row at spare[0] when
+// there is one.
+func (e *Writer) convert(vals []schema.Value, spare []parquet.Row) parquet.Row {
+	var row parquet.Row
+	if len(spare) > 0 {
+		row = spare[0][:0]
+	}
+	for i := range vals {
+		v := &vals[i]
+		if v.Null {
+			row = append(row, parquet.NullValue().Level(0, 0, i))
+			continue
+		}
+		var pv parquet.Value
+		switch e.table.Columns[i].Type.Kind {
+		case schema.Boolean:
+			pv = parquet.BooleanValue(v.I != 0)
+		case schema.Smallint, schema.Integer, schema.Date:
+			pv = parquet.Int32Value(int32(v.I))
+		case schema.Bigint, schema.Timestamp:
+			pv = parquet.Int64Value(v.I)
+		case schema.Real:
+			pv = parquet.FloatValue(float32(v.F))
+		case schema.Double:
+			pv = parquet.DoubleValue(v.F)
+		case schema.Decimal:
+			if e.table.Columns[i].Type.Precision <= 18 {
+				pv = parquet.Int64Value(v.I)
+			} else {
+				pv = parquet.FixedLenByteArrayValue(decimalBytes(v.S))
+			}
+		case schema.Varchar, schema.JSON:
+			pv = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.S), len(v.S)))
+		}
+		row = append(row, pv.Level(0, 1, i))
+	}
+	return row
+}
+
+// decimalBytes returns the 16-byte big-endian two's complement of the
+// unscaled decimal digits s.
+func decimalBytes(s string) []byte {
+	n, _ := new(big.Int).SetString(s, 10)
+	out := make([]byte, 16)
+	if n.Sign() >= 0 {
+		n.FillBytes(out)
+		return out
+	}
+	// two's complement: 2^128 + n
+	m := new(big.Int).Lsh(big.NewInt(1), 128)
+	m.Add(m, n)
+	m.FillBytes(out)
+	return out
+}
+
+func decimalString(b []byte) string {
+	n := new(big.Int).SetBytes(b)
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+	}
+	return n.String()
+}
+
+// Reader reads back a file written by Encode, mapping its columns onto a
+// table by name: a column of the table that the file lacks (a file written
+// before the column was added) reads as NULL.
+type Reader struct {
+	file    *parquet.File
+	rows    *parquet.Reader
+	table   *schema.Table
+	fromCol []int // per table column, the file's leaf column index, or -1
+	buf     []parquet.Row
+	pos, n  int
+}
+
+// Open reads the footer of data, a whole Parquet file, for table t.
+func Open(data []byte, t *schema.Table) (*Reader, error) {
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("open parquet for %s: %w", t.Name, err)
+	}
+	r := &Reader{file: f, table: t, fromCol: make([]int, len(t.Columns))}
+	leaf := map[string]int{}
+	for i, path := range f.Schema().Columns() {
+		if len(path) == 1 {
+			leaf[path[0]] = i
+		}
+	}
+	for i, c := range t.Columns {
+		idx, ok := leaf[c.Name]
+		if !ok {
+			idx = -1
+		}
+		r.fromCol[i] = idx
+	}
+	if r.fromCol[t.Column(schema.ColEventID)] < 0 {
+		return nil, fmt.Errorf("open parquet for %s: the file has no %s column", t.Name, schema.ColEventID)
+	}
+	r.rows = parquet.NewReader(f)
+	r.buf = make([]parquet.Row, 128)
+	return r, nil
+}
+
+// NumRows returns the number of rows in the file.
+func (r *Reader) NumRows() int64 { return r.file.NumRows() }
+
+// Columns returns, per table column, whether the file has it.
+func (r *Reader) Columns() []bool {
+	out := make([]bool, len(r.fromCol))
+	for i, c := range r.fromCol {
+		out[i] = c >= 0
+	}
+	return out
+}
+
+// Read fills dst (one value per table column) with the next row, and returns
+// io.EOF after the last.
+func (r *Reader) Read(dst []schema.Value) error {
+	if len(dst) != len(r.table.Columns) {
+		return fmt.Errorf("read %s: want %d values, have room for %d", r.table.Name, len(r.table.Columns), len(dst))
+	}
+	if r.pos == r.n {
+		n, err := r.rows.ReadRows(r.buf)
+		if n == 0 {
+			if err == nil || errors.Is(err, io.EOF) {
+				return io.EOF
+			}
+			return fmt.Errorf("read %s: %w", r.table.Name, err)
+		}
+		r.pos, r.n = 0, n
+	}
+	row := r.buf[r.pos]
+	r.pos++
+	for i, fc := range r.fromCol {
+		if fc < 0 || fc >= len(row) {
+			dst[i] = schema.NullValue
+			continue
+		}
+		v := row[fc]
+		if v.IsNull() {
+			dst[i] = schema.NullValue
+			continue
+		}
+		switch v.Kind() {
+		case parquet.Boolean:
+			dst[i] = schema.Value{}
+			if v.Boolean() {
+				dst[i].I = 1
+			}
+		case parquet.Int32:
+			dst[i] = schema.Value{I: int64(v.Int32())}
+		case parquet.Int64:
+			dst[i] = schema.Value{I: v.Int64()}
+		case parquet.Float:
+			dst[i] = schema.Value{F: float64(v.Float())}
+		case parquet.Double:
+			dst[i] = schema.Value{F: v.Double()}
+		case parquet.ByteArray:
+			dst[i] = schema.Value{S: string(v.ByteArray())}
+		case parquet.FixedLenByteArray:
+			dst[i] = schema.Value{S: decimalString(v.ByteArray())}
+		default:
+			return fmt.Errorf("read %s: column %s has unsupported parquet kind %s", r.table.Name, r.table.Columns[i].Name, v.Kind())
+		}
+		// A decimal widened from precision ≤ 18 to > 18 reads its INT64 as digits.
+		if c := r.table.Columns[i].Type; c.Kind == schema.Decimal && c.Precision > 18 && v.Kind() == parquet.Int64 {
+			dst[i] = schema.Value{S: fmt.Sprint(v.Int64())}
+		}
+	}
+	return nil
+}
+
+// Close releases the reader.
+func (r *Reader) Close() error { return r.rows.Close() }

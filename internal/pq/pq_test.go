@@ -1,0 +1,126 @@
+package pq
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/wharfdata/wharf/schema"
+)
+
+func loadSchema(t testing.TB) *schema.Schema {
+	t.Helper()
+	b, err := os.ReadFile("../../schema/testdata/tables.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := schema.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRoundTrip(t *testing.T) {
+	s := loadSchema(t)
+	d := schema.NewDecoder(s, schema.DefaultEnvelope())
+	events := []string{
+		`{"event":"actions_taken","id":"e1","date":"2024-03-01T10:00:00.123456Z","user_id":9007199254740993,"action":"click","meta":{"ua":"Mozilla/5.0 ✓"},"value":[1,-2],"price":"19.99","big":"-12345678901234567890.1234","ok":true,"ratio":0.5,"score":1e300,"small":-32768,"born":"1990-05-17","seen":1700000000123,"payload":{"a":[1,2,{"b":null}]},"tags":["x","y"],"items":[{"sku":"A","qty":2}],"other":"kept"}`,
+		`{"event":"actions_taken","id":"e2","date":0}`,
+	}
+	var rows []schema.Row
+	for _, e := range events {
+		ev, err := d.Decode([]byte(e), "m", time.Unix(1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err = d.Flatten(ev, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	byTable := map[*schema.Table][]schema.Row{}
+	for _, r := range rows {
+		byTable[r.Table] = append(byTable[r.Table], r)
+	}
+	if len(byTable) != 3 {
+		t.Fatalf("want rows for 3 tables, got %d", len(byTable))
+	}
+	for tbl, want := range byTable {
+		var buf bytes.Buffer
+		if err := Encode(&buf, tbl, want); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(buf.Bytes(), tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.NumRows() != int64(len(want)) {
+			t.Fatalf("%s: NumRows %d, want %d", tbl.Name, r.NumRows(), len(want))
+		}
+		got := make([]schema.Value, len(tbl.Columns))
+		for i := range want {
+			if err := r.Read(got); err != nil {
+				t.Fatalf("%s row %d: %v", tbl.Name, i, err)
+			}
+			for c := range got {
+				if got[c] != want[i].Values[c] {
+					t.Errorf("%s row %d column %s: got %+v, want %+v", tbl.Name, i, tbl.Columns[c].Name, got[c], want[i].Values[c])
+				}
+			}
+		}
+		if err := r.Read(got); !errors.Is(err, io.EOF) {
+			t.Fatalf("%s: after last row got %v, want EOF", tbl.Name, err)
+		}
+	}
+}
+
+// A file written before a column was added reads as NULL in that column.
+func TestReadOlderFile(t *testing.T) {
+	old, err := schema.Parse([]byte("tables:\n- name: t\n  events: [t]\n  columns:\n  - {name: a, path: a, type: integer}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := schema.Parse([]byte("tables:\n- name: t\n  events: [t]\n  columns:\n  - {name: a, path: a, type: bigint}\n  - {name: b, path: b, type: varchar(10)}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := schema.NewDecoder(old, schema.DefaultEnvelope())
+	ev, err := d.Decode([]byte(`{"event":"t","id":"1","a":7,"b":"x"}`), "m", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := d.Flatten(ev, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, old.Table("t"), rows); err != nil {
+		t.Fatal(err)
+	}
+	tc := cur.Table("t")
+	r, err := Open(buf.Bytes(), tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]schema.Value, len(tc.Columns))
+	if err := r.Read(got); err != nil {
+		t.Fatal(err)
+	}
+	if got[tc.Column("a")].I != 7 || !got[tc.Column("b")].Null {
+		t.Fatalf("got a=%+v b=%+v, want 7 and NULL", got[tc.Column("a")], got[tc.Column("b")])
+	}
+}
+
+func TestColumnOrder(t *testing.T) {
+	tbl := loadSchema(t).Table("actions_taken")
+	cols := Schema(tbl).Columns()
+	for i, c := range tbl.Columns {
+		if cols[i][0] != c.Name {
+			t.Fatalf("parquet column %d is %s, want %s (table order)", i, cols[i][0], c.Name)
+		}
+	}
+}
