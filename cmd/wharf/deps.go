@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// newLogger returns zap JSON in production and console output on a terminal.
+func newLogger(c *Config, w io.Writer) *zap.Logger {
+	level := zap.NewAtomicLevel()
+	_ = level.UnmarshalText([]byte(c.Log.Level))
+	format := c.Log.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "console"
+		}
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if format == "console" {
+		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	} else {
+		enc = zapcore.NewJSONEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level))
+}
+
+// loadSchema reads the schema file named by the config.
+func loadSchema(c *Config) (*schema.Schema, error) {
+	data, err := os.ReadFile(c.Schema)
+	if err != nil {
+		return nil, badConfig("schema: %v", err)
+	}
+	s, err := schema.Parse(data)
+	if err != nil {
+		return nil, badConfig("schema %s: %v", c.Schema, err)
+	}
+	return s, nil
+}
+
+func awsConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return cfg, fmt.Errorf("aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		return cfg, badConfig("AWS region is not set (AWS_REGION)")
+	}
+	return cfg, nil
+}
+
+func newS3(ac aws.Config, c *Config) *s3store.Store {
+	client := s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = c.S3.PathStyle })
+	return s3store.New(client, c.S3.Bucket)
+}
+
+func newSQS(ac aws.Config) *sqs.Client { return sqs.NewFromConfig(ac) }
+
+func newPool(ctx context.Context, c *Config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(c.Warehouse.DSN)
+	if err != nil {
+		return nil, badConfig("warehouse.dsn: %s", redact(err.Error()))
+	}
+	pc.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: %s", redact(err.Error()))
+	}
+	return pool, nil
+}
+
+func newMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(c.Mongo.URI).SetTimeout(30 * time.Second))
+	if err != nil {
+		return nil, badConfig("mongo.uri: %s", redact(err.Error()))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx, nil); err != nil {
+		return nil, fmt.Errorf("mongo: %s", redact(err.Error()))
+	}
+	return client, nil
+}

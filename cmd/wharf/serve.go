@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/wharfdata/wharf/batcher"
+	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/ingest"
+	"github.com/wharfdata/wharf/warehouse"
+)
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("serve", stderr)
+	httpAddr := fs.String("http", ":8080", "address of the HTTP endpoints (/healthz, /readyz, /metrics, /status); empty to disable")
+	noLoad := fs.Bool("no-load", false, "do not run the warehouse loader in this process")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	if err := c.validate(need{sqs: true, s3: true, warehouse: !*noLoad, mongo: true}); err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	defer log.Sync()
+	sch, err := loadSchema(c)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Background work outlives the signal context: the drain needs it.
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+
+	ac, err := awsConfig(bg)
+	if err != nil {
+		return err
+	}
+	store := newS3(ac, c)
+	sqsClient := newSQS(ac)
+
+	var raw ingest.RawStore
+	if c.Mongo.URI != "" {
+		mc, err := newMongo(bg, c)
+		if err != nil {
+			return err
+		}
+		defer mc.Disconnect(context.Background())
+		raw = ingest.NewMongoStore(mc.Database(c.Mongo.Database))
+	} else {
+		log.Warn("mongo.uri is not set: raw events are not written to Mongo")
+	}
+
+	var loader *warehouse.Loader
+	if !*noLoad {
+		pool, err := newPool(bg, c)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		loader, err = warehouse.New(c.warehouseConfig(), pool, store, sch, log, reg)
+		if err != nil {
+			return badConfig("%v", err)
+		}
+	}
+
+	bat, err := batcher.New(c.batcherConfig(), store, log, reg)
+	if err != nil {
+		return badConfig("%v", err)
+	}
+	dl := deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, store, log, reg)
+	cons, err := ingest.New(bg, c.ingestConfig(), sqsClient, sch, c.envelope(), raw, bat, dl, log, reg)
+	if err != nil {
+		return err
+	}
+
+	var ready atomic.Bool
+	if *httpAddr != "" {
+		srv, err := serveHTTP(*httpAddr, reg, &ready, func() any {
+			return map[string]any{"batcher": bat.Stats(), "messages_held": cons.Held()}
+		}, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	ready.Store(true)
+	log.Info("serving", zap.Int("tables", len(sch.All())), zap.String("queue", c.SQS.QueueURL))
+
+	var wg sync.WaitGroup
+	loadCtx, stopLoad := context.WithCancel(bg)
+	if loader != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loader.Run(loadCtx)
+		}()
+	}
+
+	// Poll until the first SIGTERM or SIGINT.
+	cons.Run(ctx)
+	ready.Store(false)
+
+	// A second signal exits at once: held messages are only redelivered.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		log.Warn("second signal: exiting now; held messages will be redelivered")
+		os.Exit(130)
+	}()
+
+	drainTimeout := time.Duration(c.DrainTimeout)
+	log.Info("draining", zap.Duration("drain_timeout", drainTimeout))
+	start := time.Now()
+	drainCtx, cancel := context.WithTimeout(bg, drainTimeout)
+	defer cancel()
+	if err := bat.Flush(drainCtx, "shutdown"); err != nil {
+		log.Warn("flush at shutdown incomplete", zap.Error(err))
+	}
+	if err := dl.Close(drainCtx); err != nil {
+		log.Warn("dead letters not all written at shutdown", zap.Error(err))
+	}
+	bat.Close()
+	cons.Drain(drainCtx)
+	stopLoad()
+	wg.Wait()
+	log.Info("stopped", zap.Duration("drain", time.Since(start)))
+	return nil
+}
+
+// serveHTTP serves the health, readiness, metrics and status endpoints.
+func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, status func() any, log *zap.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(status())
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, badConfig("--http %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", zap.Error(err))
+		}
+	}()
+	log.Info("http listening", zap.String("addr", ln.Addr().String()))
+	return srv, nil
+}

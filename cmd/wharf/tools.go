@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/valyala/fastjson"
+
+	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse"
+)
+
+func cmdLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("load", stderr)
+	table := fs.String("table", "", "load only this table (default: every table)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	if err := c.validate(need{s3: true, warehouse: true}); err != nil {
+		return err
+	}
+	sch, err := loadSchema(c)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	if *table != "" {
+		if sch.Table(*table) == nil {
+			return usageError("--table: no table %q in %s", *table, c.Schema)
+		}
+		tables = append(tables, *table)
+	}
+	log := newLogger(c, stderr)
+	ac, err := awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	pool, err := newPool(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	loader, err := warehouse.New(c.warehouseConfig(), pool, newS3(ac, c), sch, log, nil)
+	if err != nil {
+		return badConfig("%v", err)
+	}
+	res, err := loader.Load(ctx, tables...)
+	for name, r := range res.Tables {
+		fmt.Fprintf(stdout, "%-32s files %6d  rows in %9d  loaded %9d  duplicates %7d\n", name, r.Files, r.RowsIn, r.Rows, r.Duplicates)
+	}
+	return err
+}
+
+func cmdSchema(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("schema: want check, apply or ddl")
+	}
+	sub := args[0]
+	fs, cfgPath := flags("schema "+sub, stderr)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "check":
+		if err := c.validate(need{}); err != nil {
+			return err
+		}
+		sch, err := loadSchema(c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d tables, %d event types: ok\n", c.Schema, len(sch.All()), len(sch.EventTypes()))
+		return nil
+	case "ddl":
+		if err := c.validate(need{}); err != nil {
+			return err
+		}
+		sch, err := loadSchema(c)
+		if err != nil {
+			return err
+		}
+		d := schema.Dialect(c.Warehouse.Dialect)
+		for _, stmt := range schema.LedgerSQL(d, c.Warehouse.Schema) {
+			fmt.Fprintf(stdout, "%s;\n\n", stmt)
+		}
+		for _, t := range sch.All() {
+			fmt.Fprintf(stdout, "%s;\n\n", schema.CreateTableSQL(t, d, c.Warehouse.Schema))
+		}
+		return nil
+	case "apply":
+		if err := c.validate(need{warehouse: true}); err != nil {
+			return err
+		}
+		sch, err := loadSchema(c)
+		if err != nil {
+			return err
+		}
+		pool, err := newPool(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		ac, err := awsConfig(ctx)
+		if err != nil {
+			return err
+		}
+		loader, err := warehouse.New(c.warehouseConfig(), pool, newS3(ac, c), sch, newLogger(c, stderr), nil)
+		if err != nil {
+			return badConfig("%v", err)
+		}
+		if err := loader.Apply(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "applied %d tables and the ledger to schema %s\n", len(sch.All()), c.Warehouse.Schema)
+		return nil
+	}
+	return usageError("schema: unknown subcommand %q (want check, apply or ddl)", sub)
+}
+
+// cmdFlatten prints, for each JSON event on stdin, the rows it becomes, or
+// why it would be dead-lettered.
+func cmdFlatten(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("flatten", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	if err := c.validate(need{}); err != nil {
+		return err
+	}
+	sch, err := loadSchema(c)
+	if err != nil {
+		return err
+	}
+	dec := schema.NewDecoder(sch, c.envelope())
+	in := bufio.NewReader(stdin)
+	var sc fastjson.Scanner
+	data, err := io.ReadAll(in)
+	if err != nil {
+		return err
+	}
+	sc.InitBytes(data)
+	out := json.NewEncoder(stdout)
+	out.SetEscapeHTML(false)
+	bad, n := 0, 0
+	for sc.Next() {
+		n++
+		body := sc.Value().MarshalTo(nil)
+		ev, err := dec.Decode(body, fmt.Sprintf("stdin-%d", n), time.Now())
+		var rows []schema.Row
+		if err == nil {
+			rows, err = dec.Flatten(ev, nil)
+		}
+		if err != nil {
+			bad++
+			out.Encode(map[string]string{"deadletter": schema.Reason(err), "error": err.Error()})
+			continue
+		}
+		for _, r := range rows {
+			if err := out.Encode(r); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Error(); err != nil {
+		return usageError("flatten: input event %d is not JSON: %v", n+1, err)
+	}
+	if bad > 0 {
+		return &exitError{1, fmt.Errorf("%d of %d events would be dead-lettered", bad, n)}
+	}
+	return nil
+}
+
+// cmdSend sends JSON lines to the queue in batches of 10. A line that is not
+// a JSON object is reported with its line number and not sent.
+func cmdSend(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("send", stderr)
+	workers := fs.Int("workers", 8, "concurrent SendMessageBatch calls")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	if c.SQS.QueueURL == "" {
+		return badConfig("sqs.queue_url is required (or WHARF_SQS_QUEUE_URL)")
+	}
+	if *workers < 1 {
+		return usageError("--workers must be at least 1")
+	}
+	ac, err := awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	client := newSQS(ac)
+	batches := make(chan []string)
+	var sent, failed int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for i := 0; i < *workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				err := sendBatch(ctx, client, c.SQS.QueueURL, b)
+				mu.Lock()
+				if err != nil {
+					failed += int64(len(b))
+					if firstErr == nil {
+						firstErr = err
+					}
+				} else {
+					sent += int64(len(b))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 1<<20), 2<<20)
+	var batch []string
+	size, line, rejected := 0, 0, 0
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if len(text) == 0 {
+			continue
+		}
+		v, err := fastjson.Parse(text)
+		if err != nil || v.Type() != fastjson.TypeObject {
+			rejected++
+			why := "not a JSON object"
+			if err != nil {
+				why = "not JSON: " + err.Error()
+			}
+			fmt.Fprintf(stderr, "line %d: %s; not sent\n", line, why)
+			continue
+		}
+		if size+len(text) > 256<<10 && len(batch) > 0 {
+			batches <- batch
+			batch, size = nil, 0
+		}
+		batch = append(batch, text)
+		size += len(text)
+		if len(batch) == 10 {
+			batches <- batch
+			batch, size = nil, 0
+		}
+	}
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	wg.Wait()
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read line %d: %w", line+1, err)
+	}
+	fmt.Fprintf(stdout, "sent %d messages; %d lines rejected; %d failed\n", sent, rejected, failed)
+	if firstErr != nil {
+		return firstErr
+	}
+	if rejected > 0 {
+		return &exitError{1, fmt.Errorf("%d lines were not JSON objects", rejected)}
+	}
+	return nil
+}
+
+func sendBatch(ctx context.Context, client *sqs.Client, queueURL string, bodies []string) error {
+	pending := make(map[string]string, len(bodies))
+	for i, b := range bodies {
+		pending[strconv.Itoa(i)] = b
+	}
+	for attempt := 0; attempt < 6 && len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+		}
+		entries := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
+		for id, b := range pending {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(id), MessageBody: aws.String(b)})
+		}
+		out, err := client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
+		if err != nil {
+			if attempt == 5 {
+				return fmt.Errorf("send batch: %w", err)
+			}
+			continue
+		}
+		for _, ok := range out.Successful {
+			delete(pending, aws.ToString(ok.Id))
+		}
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("send batch: %d messages failed after retries", len(pending))
+	}
+	return nil
+}
+
+func cmdDeadletter(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "list" {
+		return usageError("deadletter: want list")
+	}
+	fs, cfgPath := flags("deadletter list", stderr)
+	since := fs.String("since", "", "first day (YYYY-MM-DD) to list")
+	samples := fs.Int("samples", 2, "examples per day and reason")
+	asJSON := fs.Bool("json", false, "print JSON lines")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	if err := c.validate(need{s3: true}); err != nil {
+		return err
+	}
+	var from time.Time
+	if *since != "" {
+		if from, err = time.Parse("2006-01-02", *since); err != nil {
+			return usageError("--since: %q is not a day YYYY-MM-DD", *since)
+		}
+	}
+	ac, err := awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	recs, _, err := deadletter.Read(ctx, newS3(ac, c), c.S3.Prefix, from, time.Time{})
+	if err != nil {
+		return err
+	}
+	sums := deadletter.Summarize(recs, *samples)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, s := range sums {
+			enc.Encode(s)
+		}
+		return nil
+	}
+	fmt.Fprintf(stdout, "%-10s  %-20s  %7s  sample\n", "day", "reason", "count")
+	for _, s := range sums {
+		sample := ""
+		if len(s.Samples) > 0 {
+			sample = s.Samples[0].Detail
+			if len(sample) > 90 {
+				sample = sample[:90] + "…"
+			}
+		}
+		fmt.Fprintf(stdout, "%-10s  %-20s  %7d  %s\n", s.Day, s.Reason, s.Count, sample)
+	}
+	fmt.Fprintf(stdout, "%d dead letters\n", len(recs))
+	return nil
+}

@@ -1,0 +1,324 @@
+// Package ingest is wharf's SQS consumer: it polls the queue, writes each raw
+// event to Mongo, flattens it, hands the rows to a Sink with an ack, and
+// deletes the message only once that ack says the rows are durable in S3 (or
+// the message is safe in the dead-letter store).
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.uber.org/zap"
+
+	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// Sink takes the rows of one message. ack runs exactly once, with nil when
+// the rows are durable in S3, or the error that stopped them. Add may block
+// while the sink is at its memory cap; it returns ctx.Err() (without calling
+// ack) if ctx ends first.
+type Sink interface {
+	Add(ctx context.Context, rows []schema.Row, ack func(error)) error
+}
+
+// DeadLetters keeps messages that can never be loaded. ack runs once the
+// record is durable.
+type DeadLetters interface {
+	Add(rec deadletter.Record, ack func(error))
+}
+
+// Config of the consumer.
+type Config struct {
+	QueueURL    string
+	Pollers     int           // concurrent long polls; default 8
+	MaxInFlight int           // messages held at once; default 100000 (SQS allows about 120,000 in flight per queue)
+	WaitTime    time.Duration // long-poll wait; default 20s
+	// Visibility is the queue's visibility timeout; 0 reads it from the queue.
+	Visibility time.Duration
+}
+
+// DefaultConfig returns the defaults of design §8.
+func DefaultConfig() Config {
+	return Config{Pollers: 8, MaxInFlight: 100000, WaitTime: 20 * time.Second}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.QueueURL == "":
+		return errors.New("sqs.queue_url is required")
+	case c.Pollers < 1 || c.Pollers > 256:
+		return fmt.Errorf("sqs.pollers must be 1..256, not %d", c.Pollers)
+	case c.MaxInFlight < 10 || c.MaxInFlight > 120000:
+		return fmt.Errorf("sqs.max_in_flight must be 10..120000 (SQS allows about 120,000 in flight), not %d", c.MaxInFlight)
+	case c.WaitTime < 0 || c.WaitTime > 20*time.Second:
+		return fmt.Errorf("sqs.wait_time must be 0..20s, not %s", c.WaitTime)
+	}
+	return nil
+}
+
+type metrics struct {
+	received, deleted, extensions, truncated prometheus.Counter
+	calls, failedEntries, rawErrors          *prometheus.CounterVec
+	held, oldestHeld                         prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		received:      prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_messages_received_total", Help: "SQS messages received."}),
+		deleted:       prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_messages_deleted_total", Help: "SQS messages deleted after their rows were durable."}),
+		extensions:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_visibility_extensions_total", Help: "Visibility extensions of held messages."}),
+		truncated:     prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_truncations_total", Help: "Strings cut to their column's byte length."}),
+		calls:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_calls_total", Help: "SQS API calls by kind (what SQS bills)."}, []string{"call"}),
+		failedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_failed_entries_total", Help: "Failed entries of batch calls."}, []string{"call"}),
+		rawErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_errors_total", Help: "Raw documents not written to Mongo (left for redelivery)."}, []string{"collection"}),
+		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_messages_held", Help: "Messages received and not yet deleted."}),
+		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_seconds", Help: "Age of the oldest held message."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.received, m.deleted, m.extensions, m.truncated, m.calls, m.failedEntries, m.rawErrors, m.held, m.oldestHeld)
+	}
+	return m
+}
+
+// Consumer polls one queue.
+type Consumer struct {
+	cfg    Config
+	api    SQSAPI
+	schema *schema.Schema
+	env    schema.Envelope
+	raw    RawStore // nil: raw writes disabled
+	sink   Sink
+	dl     DeadLetters
+	log    *zap.Logger
+	m      *metrics
+	l      *ledger
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New returns a consumer. raw may be nil to disable raw writes. The queue's
+// visibility timeout is read now when cfg.Visibility is 0.
+func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env schema.Envelope, raw RawStore, sink Sink, dl DeadLetters, log *zap.Logger, reg prometheus.Registerer) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Visibility == 0 {
+		v, err := QueueVisibility(ctx, api, cfg.QueueURL)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Visibility = v
+	}
+	log = log.With(zap.String("component", "ingest"))
+	m := newMetrics(reg)
+	c := &Consumer{cfg: cfg, api: api, schema: sch, env: env, raw: raw, sink: sink, dl: dl, log: log, m: m,
+		l:    newLedger(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m),
+		stop: make(chan struct{})}
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.l.runDeleter(c.stop) }()
+	go func() { defer c.wg.Done(); c.l.runExtender(c.stop) }()
+	log.Info("consumer ready", zap.Duration("visibility", cfg.Visibility), zap.Int("pollers", cfg.Pollers), zap.Int("max_in_flight", cfg.MaxInFlight))
+	return c, nil
+}
+
+// Held returns how many messages the consumer holds.
+func (c *Consumer) Held() int { return c.l.count() }
+
+// Run polls until ctx ends, then returns once every poller has handed what
+// it received to the sink or the dead-letter store.
+func (c *Consumer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := 0; i < c.cfg.Pollers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.poll(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Drain ends the consumer after Run has returned and the sink has flushed:
+// it deletes every acked message, releases (visibility 0) every message still
+// held, and stops the background work.
+func (c *Consumer) Drain(ctx context.Context) {
+	close(c.stop)
+	c.wg.Wait()
+	if n := c.l.releaseAll(); n > 0 {
+		c.log.Info("released held messages for redelivery", zap.Int("messages", n))
+	}
+}
+
+func (c *Consumer) poll(ctx context.Context) {
+	dec := schema.NewDecoder(c.schema, c.env)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		got, err := c.l.acquire(ctx, 10)
+		if err != nil {
+			return
+		}
+		out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(c.cfg.QueueURL),
+			MaxNumberOfMessages:         10,
+			WaitTimeSeconds:             int32(c.cfg.WaitTime / time.Second),
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp, types.MessageSystemAttributeNameApproximateReceiveCount},
+			MessageAttributeNames:       []string{"All"},
+		})
+		c.m.calls.WithLabelValues("receive").Inc()
+		if err != nil {
+			c.l.releaseSlots(got)
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", backoff))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		c.l.releaseSlots(got - len(out.Messages))
+		if len(out.Messages) > 0 {
+			c.handle(ctx, dec, out.Messages)
+		}
+	}
+}
+
+type item struct {
+	msg     types.Message
+	ev      *schema.Event
+	rows    []schema.Row
+	bad     error // dead-letter it
+	coll    string
+	stored  bool // the raw document is in Mongo (or raw writes are off)
+	rawWant bool // a raw document was written for it
+	receipt string
+}
+
+// handle processes one received batch: decode and flatten each message, write
+// the raw documents, then hand rows to the sink and bad messages to the
+// dead-letter store. A message whose raw write failed is left for
+// redelivery while the rest of its batch goes on.
+func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message) {
+	now := time.Now()
+	items := make([]item, len(msgs))
+	byColl := map[string][]int{}
+	var docs = map[string][]bson.Raw{}
+	for i, msg := range msgs {
+		c.l.hold(msg, now)
+		c.m.received.Inc()
+		it := &items[i]
+		it.msg = msg
+		it.receipt = aws.ToString(msg.ReceiptHandle)
+		received := now
+		if ms, err := strconv.ParseInt(msg.Attributes[string(types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp)], 10, 64); err == nil {
+			received = time.UnixMilli(ms)
+		}
+		body := []byte(aws.ToString(msg.Body))
+		before := dec.Truncated
+		ev, err := dec.Decode(body, aws.ToString(msg.MessageId), received)
+		it.ev = ev
+		if err != nil {
+			it.bad = err
+			continue
+		}
+		it.rows, it.bad = dec.Flatten(ev, nil)
+		if it.bad == nil {
+			c.m.truncated.Add(float64(dec.Truncated - before))
+		}
+		it.coll, _ = c.schema.CollectionFor(ev.Type)
+		if c.raw != nil {
+			it.rawWant = true
+			byColl[it.coll] = append(byColl[it.coll], i)
+			docs[it.coll] = append(docs[it.coll], rawDocument(nil, ev.ID, ev.Root()))
+		} else {
+			it.stored = true
+		}
+	}
+	for coll, idx := range byColl {
+		perDoc, err := c.raw.Store(ctx, coll, docs[coll])
+		for j, i := range idx {
+			if err == nil && perDoc[j] == nil {
+				items[i].stored = true
+				continue
+			}
+			e := err
+			if e == nil {
+				e = perDoc[j]
+			}
+			c.m.rawErrors.WithLabelValues(coll).Inc()
+			c.log.Warn("raw write failed; message left for redelivery", zap.String("collection", coll), zap.String("event_id", items[i].ev.ID), zap.Error(e))
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		receipt := it.receipt
+		ack := func(err error) {
+			if err != nil {
+				c.log.Warn("rows not stored; message left for redelivery", zap.Error(err))
+				c.l.forget(receipt)
+				return
+			}
+			c.l.ack(receipt)
+		}
+		if it.bad != nil {
+			if it.rawWant && !it.stored {
+				// The raw write of a known-type event failed: retry the whole message later.
+				c.l.forget(receipt)
+				continue
+			}
+			c.dl.Add(c.record(it), ack)
+			continue
+		}
+		if !it.stored {
+			c.l.forget(receipt)
+			continue
+		}
+		if err := c.sink.Add(ctx, it.rows, ack); err != nil {
+			// Shutting down while the sink is full: Drain releases the message.
+			return
+		}
+	}
+}
+
+func (c *Consumer) record(it *item) deadletter.Record {
+	rec := deadletter.Record{
+		Body:       aws.ToString(it.msg.Body),
+		Reason:     schema.Reason(it.bad),
+		Detail:     it.bad.Error(),
+		MessageID:  aws.ToString(it.msg.MessageId),
+		ReceivedAt: time.Now().UTC(),
+		Source:     "sqs",
+	}
+	if rec.Reason == "" {
+		rec.Reason = "invalid"
+	}
+	if it.ev != nil {
+		rec.EventType, rec.EventID = it.ev.Type, it.ev.ID
+		rec.ReceivedAt = it.ev.ReceivedAt
+	}
+	rec.ReceiveCount, _ = strconv.Atoi(it.msg.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	for k, v := range it.msg.MessageAttributes {
+		if rec.Attributes == nil {
+			rec.Attributes = map[string]string{}
+		}
+		rec.Attributes[k] = aws.ToString(v.StringValue)
+	}
+	return rec
+}
