@@ -82,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		calls:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_calls_total", Help: "SQS API calls by kind (what SQS bills)."}, []string{"call"}),
 		failedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_failed_entries_total", Help: "Failed entries of batch calls."}, []string{"call"}),
 		rawErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_errors_total", Help: "Raw documents not written to Mongo (left for redelivery)."}, []string{"collection"}),
-		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_messages_held", Help: "Messages received and not yet deleted."}),
+		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_sqs_messages_held", Help: "SQS messages received and not yet deleted."}),
 		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_seconds", Help: "Age of the oldest held message."}),
 	}
 	if reg != nil {
