@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -104,8 +105,9 @@ type Consumer struct {
 	m      *metrics
 	l      *ledger
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	stoppedAt atomic.Int64 // when Run returned, in Unix nanoseconds
 }
 
 // New returns a consumer. raw may be nil to disable raw writes. The queue's
@@ -148,15 +150,33 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	c.stoppedAt.Store(time.Now().UnixNano())
 	return nil
 }
 
 // Drain ends the consumer after Run has returned and the sink has flushed:
 // it deletes every acked message, releases (visibility 0) every message still
 // held, and stops the background work.
+//
+// A long poll cancelled at shutdown may still be answered by SQS, taking
+// messages that become visible meanwhile; so before releasing, Drain waits
+// until the poll wait time has passed since polling stopped, as far as ctx
+// leaves time for it (keeping two seconds for the release itself).
 func (c *Consumer) Drain(ctx context.Context) {
 	close(c.stop)
 	c.wg.Wait()
+	if at := c.stoppedAt.Load(); at != 0 {
+		wait := time.Until(time.Unix(0, at).Add(c.cfg.WaitTime + 500*time.Millisecond))
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)-2*time.Second)
+		}
+		if wait > 0 && c.l.unacked() > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
+	}
 	if n := c.l.releaseAll(); n > 0 {
 		c.log.Info("released held messages for redelivery", zap.Int("messages", n))
 	}

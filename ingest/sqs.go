@@ -314,3 +314,16 @@ func (l *ledger) count() int {
 	defer l.mu.Unlock()
 	return len(l.msgs)
 }
+
+// unacked returns how many held messages are not queued for deletion.
+func (l *ledger) unacked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, h := range l.msgs {
+		if !h.acked {
+			n++
+		}
+	}
+	return n
+}
