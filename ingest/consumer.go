@@ -140,19 +140,44 @@ func (c *Consumer) Held() int { return c.l.count() }
 
 // Run polls until ctx ends, then returns once every poller has handed what
 // it received to the sink or the dead-letter store.
+//
+// When ctx ends no new poll starts, but a long poll under way is given up to
+// shutdownGrace to return: SQS may answer a poll whose client has gone
+// away, and the messages it hands out then stay invisible until their
+// visibility timeout (delayed, never lost). A queue with messages answers
+// at once, so the grace costs time only on an idle queue.
 func (c *Consumer) Run(ctx context.Context) error {
+	recvCtx, cancelRecv := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRecv()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-recvCtx.Done():
+			return
+		}
+		t := time.NewTimer(min(c.cfg.WaitTime, shutdownGrace))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelRecv()
+		case <-recvCtx.Done():
+		}
+	}()
 	var wg sync.WaitGroup
 	for i := 0; i < c.cfg.Pollers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.poll(ctx)
+			c.poll(ctx, recvCtx)
 		}()
 	}
 	wg.Wait()
 	c.stoppedAt.Store(time.Now().UnixNano())
 	return nil
 }
+
+// shutdownGrace bounds how long a long poll under way may take after stop.
+const shutdownGrace = 5 * time.Second
 
 // Drain ends the consumer after Run has returned and the sink has flushed:
 // it deletes every acked message, releases (visibility 0) every message still
@@ -182,7 +207,9 @@ func (c *Consumer) Drain(ctx context.Context) {
 	}
 }
 
-func (c *Consumer) poll(ctx context.Context) {
+// poll receives while ctx lasts; calls run under recvCtx, which outlives ctx
+// by the shutdown grace.
+func (c *Consumer) poll(ctx, recvCtx context.Context) {
 	dec := schema.NewDecoder(c.schema, c.env)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
@@ -190,7 +217,7 @@ func (c *Consumer) poll(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		out, err := c.api.ReceiveMessage(recvCtx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(c.cfg.QueueURL),
 			MaxNumberOfMessages:         10,
 			WaitTimeSeconds:             int32(c.cfg.WaitTime / time.Second),
@@ -200,7 +227,7 @@ func (c *Consumer) poll(ctx context.Context) {
 		c.m.calls.WithLabelValues("receive").Inc()
 		if err != nil {
 			c.l.releaseSlots(got)
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || recvCtx.Err() != nil {
 				return
 			}
 			c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", backoff))
@@ -215,7 +242,7 @@ func (c *Consumer) poll(ctx context.Context) {
 		backoff = 100 * time.Millisecond
 		c.l.releaseSlots(got - len(out.Messages))
 		if len(out.Messages) > 0 {
-			c.handle(ctx, dec, out.Messages)
+			c.handle(recvCtx, dec, out.Messages)
 		}
 	}
 }

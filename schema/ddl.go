@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -80,15 +81,15 @@ func CreateTableSQL(t *Table, d Dialect, dbSchema string) string {
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", QualifiedName(dbSchema, t.Name))
 	for i, c := range t.Columns {
 		fmt.Fprintf(&b, "  %s %s", QuoteIdent(c.Name), ColumnSQLType(c.Type, d))
-		if containsString(key, c.Name) {
+		if slices.Contains(key, c.Name) {
 			b.WriteString(" NOT NULL")
 		}
-		if i < len(t.Columns)-1 || d == Postgres {
+		if i < len(t.Columns)-1 || d != Redshift {
 			b.WriteString(",")
 		}
 		b.WriteString("\n")
 	}
-	if d == Postgres {
+	if d != Redshift {
 		fmt.Fprintf(&b, "  PRIMARY KEY (%s)\n)", quoteList(key))
 		return b.String()
 	}
@@ -110,7 +111,7 @@ func CreateTableSQL(t *Table, d Dialect, dbSchema string) string {
 // first check that the column is missing.
 func AddColumnSQL(t *Table, c Column, d Dialect, dbSchema string) string {
 	ifNotExists := ""
-	if d == Postgres {
+	if d != Redshift {
 		ifNotExists = "IF NOT EXISTS "
 	}
 	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s%s %s",
@@ -143,13 +144,4 @@ func quoteList(names []string) string {
 		q[i] = QuoteIdent(n)
 	}
 	return strings.Join(q, ", ")
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -399,3 +399,7 @@ func epochTime(f float64) (time.Time, error) {
 	frac := f - float64(sec)
 	return time.Unix(sec, int64(frac*1e9)).UTC(), nil
 }
+
+// Root returns the event's parsed JSON object, valid until the Decoder's
+// next Decode (for writing the raw document without parsing it again).
+func (ev *Event) Root() *fastjson.Value { return ev.root }

@@ -82,9 +82,9 @@ func run(args []string, stdout io.Writer) error {
 		case k < 45:
 			ev = map[string]any{"event": "page_view", "id": id, "timestamp": t.Format(time.RFC3339Nano), "user_id": user,
 				"session_id": fmt.Sprintf("s-%d-%d", user, r.IntN(50)),
-				"page":    map[string]any{"url": pages[r.IntN(len(pages))], "referrer": "https://www.google.com/", "title": "Page"},
-				"context": map[string]any{"ua": uas[r.IntN(len(uas))], "geo": map[string]any{"country": countries[r.IntN(len(countries))], "city": "Somewhere"}},
-				"perf":    map[string]any{"load_ms": 50 + r.IntN(3000), "ttfb_ms": r.IntN(400)}}
+				"page":       map[string]any{"url": pages[r.IntN(len(pages))], "referrer": "https://www.google.com/", "title": "Page"},
+				"context":    map[string]any{"ua": uas[r.IntN(len(uas))], "geo": map[string]any{"country": countries[r.IntN(len(countries))], "city": "Somewhere"}},
+				"perf":       map[string]any{"load_ms": 50 + r.IntN(3000), "ttfb_ms": r.IntN(400)}}
 			m.Rows["page_views"]++
 			m.Mongo["page_views"]++
 		case k < 80:

@@ -186,7 +186,7 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 			continue
 		}
 		var n yaml.Node
-		n.Kind, n.Value, n.Tag = yaml.ScalarNode, val, "!!str"
+		n.Kind, n.Value = yaml.ScalarNode, val
 		if err := n.Decode(fv.Addr().Interface()); err != nil {
 			return badConfig("%s (from %s): %v", field, name, err)
 		}

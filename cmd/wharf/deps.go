@@ -58,8 +58,18 @@ func loadSchema(c *Config) (*schema.Schema, error) {
 	return s, nil
 }
 
-func awsConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+// awsConfig loads the SDK's default chain (credentials, region, the
+// AWS_ENDPOINT_URL* variables). Region and endpoint given through getenv
+// take precedence, so that run() sees the same environment it is given.
+func awsConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if r := getenv("AWS_REGION"); r != "" {
+		opts = append(opts, awsconfig.WithRegion(r))
+	}
+	if e := getenv("AWS_ENDPOINT_URL"); e != "" {
+		opts = append(opts, awsconfig.WithBaseEndpoint(e))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return cfg, fmt.Errorf("aws config: %w", err)
 	}
@@ -70,7 +80,12 @@ func awsConfig(ctx context.Context) (aws.Config, error) {
 }
 
 func newS3(ac aws.Config, c *Config) *s3store.Store {
-	client := s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = c.S3.PathStyle })
+	client := s3.NewFromConfig(ac, func(o *s3.Options) {
+		o.UsePathStyle = c.S3.PathStyle
+		// Objects written by wharf are checked by their Parquet footer and
+		// row counts; a store that returns no checksum is not worth a log line.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
 	return s3store.New(client, c.S3.Bucket)
 }
 

@@ -54,7 +54,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
 
-	ac, err := awsConfig(bg)
+	ac, err := awsConfig(bg, getenv)
 	if err != nil {
 		return err
 	}
@@ -84,6 +84,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return badConfig("%v", err)
 		}
+		// Create what is missing (new tables, new columns) so that files of
+		// the schema this process writes can load. A warehouse that is down
+		// does not stop ingestion: files wait in S3.
+		actx, cancel := context.WithTimeout(bg, 30*time.Second)
+		if err := loader.Apply(actx); err != nil {
+			log.Warn("schema apply at start failed; the loader retries loads every interval", zap.Error(err))
+		}
+		cancel()
 	}
 
 	bat, err := batcher.New(c.batcherConfig(), store, log, reg)

@@ -45,7 +45,7 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, std
 		tables = append(tables, *table)
 	}
 	log := newLogger(c, stderr)
-	ac, err := awsConfig(ctx)
+	ac, err := awsConfig(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func cmdSchema(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer pool.Close()
-		ac, err := awsConfig(ctx)
+		ac, err := awsConfig(ctx, getenv)
 		if err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func cmdSend(ctx context.Context, args []string, getenv func(string) string, std
 	if *workers < 1 {
 		return usageError("--workers must be at least 1")
 	}
-	ac, err := awsConfig(ctx)
+	ac, err := awsConfig(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -342,7 +342,7 @@ func cmdDeadletter(ctx context.Context, args []string, getenv func(string) strin
 			return usageError("--since: %q is not a day YYYY-MM-DD", *since)
 		}
 	}
-	ac, err := awsConfig(ctx)
+	ac, err := awsConfig(ctx, getenv)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/wharfdata/wharf/schema"
 )
 
@@ -209,6 +210,9 @@ func decimalString(b []byte) string {
 	return n.String()
 }
 
+// ErrNewerSchema marks a file written under a schema newer than the reader's.
+var ErrNewerSchema = errors.New("file written by a newer schema")
+
 // Reader reads back a file written by Encode, mapping its columns onto a
 // table by name: a column of the table that the file lacks (a file written
 // before the column was added) reads as NULL.
@@ -232,6 +236,27 @@ func Open(data []byte, t *schema.Table) (*Reader, error) {
 	for i, path := range f.Schema().Columns() {
 		if len(path) == 1 {
 			leaf[path[0]] = i
+		}
+	}
+	// A column the table does not know was written by a newer schema (a
+	// rolling deploy): loading the file now would drop its values.
+	for name := range leaf {
+		if t.Column(name) < 0 {
+			return nil, fmt.Errorf("open parquet for %s: %w: the file has column %q, which the table does not", t.Name, ErrNewerSchema, name)
+		}
+	}
+	for _, c := range t.Columns {
+		if c.Type.Kind != schema.Decimal {
+			continue
+		}
+		if _, ok := leaf[c.Name]; !ok {
+			continue
+		}
+		col, _ := f.Schema().Lookup(c.Name)
+		if lt := col.Node.Type().LogicalType(); lt != nil {
+			if d, ok := lt.Value.(*format.DecimalType); ok && int(d.Scale) != c.Type.Scale {
+				return nil, fmt.Errorf("open parquet for %s: column %s was written with scale %d, the table has scale %d; a decimal's scale cannot change under old files", t.Name, c.Name, d.Scale, c.Type.Scale)
+			}
 		}
 	}
 	for i, c := range t.Columns {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,32 @@ func TestColumnOrder(t *testing.T) {
 		if cols[i][0] != c.Name {
 			t.Fatalf("parquet column %d is %s, want %s (table order)", i, cols[i][0], c.Name)
 		}
+	}
+}
+
+// A file with a column the table lacks (written by a newer schema) and a
+// decimal whose scale changed are refused rather than silently altered.
+func TestRefuseNewerAndRescaled(t *testing.T) {
+	mk := func(y string) *schema.Table {
+		s, err := schema.Parse([]byte("tables:\n- name: t\n  events: [t]\n  columns:\n" + y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Table("t")
+	}
+	newer := mk("  - {name: a, path: a, type: integer}\n  - {name: b, path: b, type: integer}\n")
+	var buf bytes.Buffer
+	if err := Encode(&buf, newer, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(buf.Bytes(), mk("  - {name: a, path: a, type: integer}\n")); !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("got %v, want ErrNewerSchema", err)
+	}
+	buf.Reset()
+	if err := Encode(&buf, mk("  - {name: p, path: p, type: \"decimal(10,2)\"}\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(buf.Bytes(), mk("  - {name: p, path: p, type: \"decimal(10,3)\"}\n")); err == nil || !strings.Contains(err.Error(), "scale") {
+		t.Fatalf("got %v, want a scale error", err)
 	}
 }

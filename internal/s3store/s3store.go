@@ -120,3 +120,16 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // URI returns the s3:// address of key.
 func (s *Store) URI(key string) string { return "s3://" + s.bucket + "/" + key }
+
+// ListKeys returns the keys of every object under prefix, in key order.
+func (s *Store) ListKeys(ctx context.Context, prefix string) ([]string, error) {
+	objs, err := s.List(ctx, prefix, "")
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	return keys, nil
+}

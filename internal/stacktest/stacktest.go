@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/jackc/pgx/v5"
@@ -30,13 +31,13 @@ import (
 
 // Stack holds the addresses of the local stack.
 type Stack struct {
-	Endpoint    string // AWS_ENDPOINT_URL
-	Region      string
-	QueueURL    string // the stack's shared queue
-	Bucket      string
-	MongoURI    string
+	Endpoint     string // AWS_ENDPOINT_URL
+	Region       string
+	QueueURL     string // the stack's shared queue
+	Bucket       string
+	MongoURI     string
 	WarehouseDSN string
-	Env         map[string]string // everything .stack/env exports
+	Env          map[string]string // everything .stack/env exports
 }
 
 var keys = []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -104,12 +105,17 @@ func Get(t testing.TB) *Stack {
 		}
 		c.Close()
 	}
-	for k, v := range env {
-		if strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, v)
-		}
-	}
 	return s
+}
+
+// Environ returns os.Environ() with the stack's variables (AWS_*, WHARF_*)
+// added, for running the wharf binary against the stack.
+func (s *Stack) Environ(extra ...string) []string {
+	env := os.Environ()
+	for k, v := range s.Env {
+		env = append(env, k+"="+v)
+	}
+	return append(env, extra...)
 }
 
 // ID returns a short random identifier for names unique to one test.
@@ -123,7 +129,8 @@ func ID() string {
 func (s *Stack) AWS(t testing.TB) aws.Config {
 	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion(s.Region), config.WithBaseEndpoint(s.Endpoint))
+		config.WithRegion(s.Region), config.WithBaseEndpoint(s.Endpoint),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(s.Env["AWS_ACCESS_KEY_ID"], s.Env["AWS_SECRET_ACCESS_KEY"], "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +139,10 @@ func (s *Stack) AWS(t testing.TB) aws.Config {
 
 // S3 returns a path-style S3 client.
 func (s *Stack) S3(t testing.TB) *s3.Client {
-	return s3.NewFromConfig(s.AWS(t), func(o *s3.Options) { o.UsePathStyle = true })
+	return s3.NewFromConfig(s.AWS(t), func(o *s3.Options) {
+		o.UsePathStyle = true
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
 }
 
 // SQS returns an SQS client.

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const okTables = "tables:\n- name: t\n  events: [t]\n  columns:\n  - {name: a, path: a, type: integer}\n"
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func runWharf(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, envOf(env), strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// A bad config exits 2 with a message that names the field.
+func TestBadConfigNamesField(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "tables.yaml", okTables)
+	cases := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key", "sqs: {queue_url: q, poolers: 3}\n", nil, "unknown field poolers"},
+		{"missing queue", "s3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n", nil, "sqs.queue_url is required"},
+		{"pollers", "sqs: {queue_url: q, pollers: 0}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n", nil, "sqs.pollers must be 1..256"},
+		{"in flight", "sqs: {queue_url: q, max_in_flight: 200000}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n", nil, "sqs.max_in_flight must be 10..120000"},
+		{"bucket", "sqs: {queue_url: q}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n", nil, "s3.bucket is required"},
+		{"dsn", "sqs: {queue_url: q}\ns3: {bucket: b}\n", nil, "warehouse.dsn is required"},
+		{"dialect", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: oracle}\n", nil, "warehouse.dialect"},
+		{"bad duration", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\nbatch: {max_age: soon}\n", nil, "not a duration"},
+		{"bad size", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\nbatch: {max_bytes: lots}\n", nil, "not a size"},
+		{"env duration", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n", map[string]string{"WHARF_BATCH_MAX_AGE": "forever"}, "batch.max.age (from WHARF_BATCH_MAX_AGE)"},
+		{"drain", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\ndrain_timeout: 300s\n", nil, "drain_timeout must be between"},
+		{"schema line", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\nschema: bad.yaml\n", nil, "line 2: table: name \"Bad\""},
+		{"log level", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\nlog: {level: loud}\n", nil, "log.level"},
+	}
+	writeFile(t, dir, "bad.yaml", "tables:\n- name: Bad\n  events: [x]\n")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := writeFile(t, dir, "wharf.yaml", c.yaml)
+			code, _, stderr := runWharf(t, c.env, "", "serve", "-c", cfg, "--http", "")
+			if code != 2 || !strings.Contains(stderr, c.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 2 naming %q", code, stderr, c.want)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if code, _, stderr := runWharf(t, nil, "", "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") {
+		t.Fatalf("exit %d %q", code, stderr)
+	}
+	if code, _, stderr := runWharf(t, nil, "", "load", "--nope"); code != 2 || !strings.Contains(stderr, "flag provided but not defined") {
+		t.Fatalf("exit %d %q", code, stderr)
+	}
+}
+
+// Every value can be overridden from WHARF_SECTION_KEY; relative paths are
+// relative to the file.
+func TestEnvOverrides(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "wharf.yaml", "sqs: {queue_url: from-file, pollers: 2}\nbatch: {max_age: 60s}\nschema: t.yaml\n")
+	c, err := loadConfig(cfg, envOf(map[string]string{
+		"WHARF_SQS_QUEUE_URL": "from-env", "WHARF_SQS_POLLERS": "5", "WHARF_BATCH_MAX_AGE": "5s",
+		"WHARF_BATCH_MAX_BYTES": "64MiB", "WHARF_DRAIN_TIMEOUT": "10s", "WHARF_S3_PATH_STYLE": "true",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SQS.QueueURL != "from-env" || c.SQS.Pollers != 5 || time.Duration(c.Batch.MaxAge) != 5*time.Second ||
+		c.Batch.MaxBytes != 64<<20 || time.Duration(c.DrainTimeout) != 10*time.Second || !c.S3.PathStyle {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+	if c.Schema != filepath.Join(dir, "t.yaml") {
+		t.Fatalf("schema path %q is not relative to the config file", c.Schema)
+	}
+}
+
+// A password in the DSN never reaches the output.
+func TestSecretsRedacted(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "tables.yaml", okTables)
+	cfg := writeFile(t, dir, "wharf.yaml", "s3: {bucket: b}\nwarehouse: {dialect: postgres, dsn: 'postgres://wharf:s3cr3t-pw@127.0.0.1:1/db?connect_timeout=1'}\n")
+	code, out, stderr := runWharf(t, map[string]string{"AWS_REGION": "us-east-1"}, "", "schema", "apply", "-c", cfg)
+	if code != 1 || !strings.Contains(stderr, "127.0.0.1") {
+		t.Fatalf("schema apply against a closed port: exit %d, %q; want a connection error", code, stderr)
+	}
+	if strings.Contains(out+stderr, "s3cr3t-pw") {
+		t.Fatalf("password leaked: %s%s", out, stderr)
+	}
+	for _, s := range []string{"postgres://u:pw@h/db", "host=h password=pw user=u", "mongodb://u:pw@h:1/"} {
+		if strings.Contains(redact(s), "pw") {
+			t.Errorf("redact(%q) = %q", s, redact(s))
+		}
+	}
+}
+
+func TestFlattenCommand(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "tables.yaml", okTables)
+	cfg := writeFile(t, dir, "wharf.yaml", "{}\n")
+	code, out, _ := runWharf(t, nil, `{"event":"t","id":"1","a":5,"timestamp":"2024-01-02T03:04:05Z"}`+"\n", "flatten", "-c", cfg)
+	want := `{"table":"t","row":{"event_id":"1","event_time":"2024-01-02T03:04:05.000000Z","received_at":`
+	if code != 0 || !strings.HasPrefix(out, want) || !strings.Contains(out, `"a":5}}`) {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+	code, out, _ = runWharf(t, nil, `{"event":"t","id":"2","a":"five"}`, "flatten", "-c", cfg)
+	if code != 1 || !strings.Contains(out, `"deadletter":"type_mismatch"`) {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}

@@ -1,0 +1,60 @@
+CREATE SCHEMA IF NOT EXISTS "analytics";
+
+CREATE TABLE IF NOT EXISTS "analytics"."actions_taken" (
+  "event_id" varchar(64) NOT NULL,
+  "event_time" timestamp,
+  "received_at" timestamp,
+  "user_id" bigint,
+  "action" varchar(64),
+  "value_0" integer,
+  "value_1" integer,
+  "price" decimal(10,2),
+  "big" decimal(38,4),
+  "ok" boolean,
+  "ratio" real,
+  "score" double precision,
+  "small" smallint,
+  "born" date,
+  "seen" timestamp,
+  "payload" SUPER,
+  "_extras" SUPER
+)
+DISTKEY ("user_id")
+COMPOUND SORTKEY ("event_time", "user_id")
+ENCODE AUTO;
+
+CREATE TABLE IF NOT EXISTS "analytics"."actions_taken_tags" (
+  "event_id" varchar(64) NOT NULL,
+  "event_time" timestamp,
+  "idx" integer NOT NULL,
+  "tag" varchar(64)
+)
+DISTSTYLE AUTO
+COMPOUND SORTKEY ("event_time")
+ENCODE AUTO;
+
+CREATE TABLE IF NOT EXISTS "analytics"."page_views" (
+  "event_id" varchar(64) NOT NULL,
+  "event_time" timestamp,
+  "received_at" timestamp,
+  "url" varchar(1024)
+)
+DISTSTYLE AUTO
+COMPOUND SORTKEY ("event_time")
+ENCODE AUTO;
+
+ALTER TABLE "analytics"."actions_taken" ADD COLUMN "_extras" SUPER;
+
+CREATE TABLE IF NOT EXISTS "analytics"."wharf_loads" (
+  "file_key" varchar(1024) PRIMARY KEY,
+  "table_name" varchar(127) NOT NULL,
+  "rows" bigint NOT NULL,
+  "bytes" bigint NOT NULL,
+  "loaded_at" timestamp NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "analytics"."wharf_watermarks" (
+  "table_name" varchar(127) PRIMARY KEY,
+  "day" date NOT NULL
+);
+

@@ -1,0 +1,483 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/wharfdata/wharf/internal/pq"
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// postgres is the PostgreSQL dialect (design §6): staging is filled by
+// reading each Parquet file back from S3 and streaming its rows with COPY
+// FROM STDIN.
+type postgres struct {
+	pool   *pgxpool.Pool
+	store  ObjectStore
+	schema string
+	log    *zap.Logger
+}
+
+var _ dialect = (*postgres)(nil)
+
+// stagingTable is the temporary table a merge fills; it lives in pg_temp and
+// is dropped at the end of the merge's transaction.
+const stagingTable = "wharf_staging"
+
+// applyLockKey is the advisory lock that serializes Apply across processes:
+// concurrent CREATE TABLE IF NOT EXISTS of one name can fail in PostgreSQL.
+const applyLockKey = 0x77686172660001 // "wharf" 0001
+
+// Merge retries of a serialization failure or deadlock.
+const (
+	mergeAttempts = 5
+	mergeBackoff  = 100 * time.Millisecond
+)
+
+func (p *postgres) qualified(name string) string { return schema.QualifiedName(p.schema, name) }
+
+func (p *postgres) apply(ctx context.Context, tables []*schema.Table) error {
+	return pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(applyLockKey)); err != nil {
+			return fmt.Errorf("take apply lock: %w", err)
+		}
+		// CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the
+		// database even when the schema exists, so look first.
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", p.schema).Scan(&exists); err != nil {
+			return fmt.Errorf("look up schema %s: %w", p.schema, err)
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, schema.CreateSchemaSQL(p.schema)); err != nil {
+				return fmt.Errorf("create schema %s: %w", p.schema, err)
+			}
+		}
+		have, err := p.columns(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			cols, ok := have[t.Name]
+			if !ok {
+				if _, err := tx.Exec(ctx, schema.CreateTableSQL(t, schema.Postgres, p.schema)); err != nil {
+					return fmt.Errorf("create table %s: %w", t.Name, err)
+				}
+				p.log.Info("created table", zap.String("table", t.Name))
+				continue
+			}
+			for _, c := range t.Columns {
+				if cols[c.Name] {
+					continue
+				}
+				if _, err := tx.Exec(ctx, schema.AddColumnSQL(t, c, schema.Postgres, p.schema)); err != nil {
+					return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+				}
+				p.log.Info("added column", zap.String("table", t.Name), zap.String("column", c.Name))
+			}
+		}
+		for _, q := range schema.LedgerSQL(schema.Postgres, p.schema) {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("create ledger: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// columns returns the columns of every table in the warehouse schema.
+func (p *postgres) columns(ctx context.Context, tx pgx.Tx) (map[string]map[string]bool, error) {
+	rows, err := tx.Query(ctx, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1", p.schema)
+	if err != nil {
+		return nil, fmt.Errorf("list columns of schema %s: %w", p.schema, err)
+	}
+	have := map[string]map[string]bool{}
+	var table, column string
+	_, err = pgx.ForEachRow(rows, []any{&table, &column}, func() error {
+		if have[table] == nil {
+			have[table] = map[string]bool{}
+		}
+		have[table][column] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list columns of schema %s: %w", p.schema, err)
+	}
+	return have, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+const ledgerChunk = 10_000
+
+func (p *postgres) loaded(ctx context.Context, keys []string) (map[string]bool, error) {
+	return p.loadedIn(ctx, p.pool, keys)
+}
+
+func (p *postgres) loadedIn(ctx context.Context, q querier, keys []string) (map[string]bool, error) {
+	done := map[string]bool{}
+	sql := fmt.Sprintf(`SELECT "file_key" FROM %s WHERE "file_key" = ANY($1)`, p.qualified(schema.LedgerTable))
+	for chunk := range slices.Chunk(keys, ledgerChunk) {
+		rows, err := q.Query(ctx, sql, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("read ledger: %w", err)
+		}
+		var key string
+		if _, err := pgx.ForEachRow(rows, []any{&key}, func() error { done[key] = true; return nil }); err != nil {
+			return nil, fmt.Errorf("read ledger: %w", err)
+		}
+	}
+	return done, nil
+}
+
+func (p *postgres) watermark(ctx context.Context, table string) (time.Time, bool, error) {
+	var day pgtype.Date
+	err := p.pool.QueryRow(ctx, fmt.Sprintf(`SELECT "day" FROM %s WHERE "table_name" = $1`, p.qualified(schema.WatermarksTable)), table).Scan(&day)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read watermark: %w", err)
+	}
+	return day.Time, day.Valid, nil
+}
+
+func (p *postgres) advanceWatermark(ctx context.Context, table string, day time.Time) error {
+	sql := fmt.Sprintf(`INSERT INTO %s AS w ("table_name", "day") VALUES ($1, $2)
+ON CONFLICT ("table_name") DO UPDATE SET "day" = GREATEST(w."day", EXCLUDED."day")`, p.qualified(schema.WatermarksTable))
+	if _, err := p.pool.Exec(ctx, sql, table, pgtype.Date{Time: day, Valid: true}); err != nil {
+		return fmt.Errorf("advance watermark: %w", err)
+	}
+	return nil
+}
+
+// merge runs mergeOnce, again after a serialization failure or a deadlock.
+func (p *postgres) merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
+	for attempt := 1; ; attempt++ {
+		b, err := p.mergeOnce(ctx, t, files)
+		if err == nil || attempt == mergeAttempts || !retryable(err) {
+			return b, err
+		}
+		wait := backoff(mergeBackoff, attempt)
+		p.log.Warn("merge conflicted; retrying", zap.String("table", t.Name), zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return batch{}, errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryable reports a serialization failure (40001) or deadlock (40P01).
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// mergeOnce merges files into t in one transaction (design §2, guarantee 2):
+//
+//  1. LOCK the target in SHARE ROW EXCLUSIVE mode, which serializes loaders
+//     of the table across processes and leaves readers alone;
+//  2. re-read the ledger under the lock and drop files another loader merged;
+//  3. COPY every row of the remaining files into a temporary staging table;
+//  4. insert the staged rows that are first for their key in the batch
+//     (parents: earliest received_at, so the first delivery wins) and whose
+//     key is not in the target yet;
+//  5. record each file in the ledger, and commit.
+func (p *postgres) mergeOnce(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
+	var b batch
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return b, fmt.Errorf("begin: %w", err)
+	}
+	// After Commit, Rollback is a no-op; after a failure the error that
+	// matters is the one returned, so Rollback's own is dropped.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	if _, err := tx.Exec(ctx, lockSQL(t, p.schema)); err != nil {
+		return b, fmt.Errorf("lock %s: %w", t.Name, err)
+	}
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Key
+	}
+	done, err := p.loadedIn(ctx, tx, keys)
+	if err != nil {
+		return b, err
+	}
+	todo := slices.DeleteFunc(slices.Clone(files), func(o s3store.Object) bool { return done[o.Key] })
+	b.skipped = len(files) - len(todo)
+	if len(todo) == 0 {
+		return b, tx.Commit(ctx)
+	}
+	if _, err := tx.Exec(ctx, stagingSQL(t, p.schema)); err != nil {
+		return b, fmt.Errorf("create staging for %s: %w", t.Name, err)
+	}
+	start := time.Now()
+	rows, err := p.copyFiles(ctx, tx, t, todo)
+	if err != nil {
+		return b, err
+	}
+	b.copying = time.Since(start)
+	start = time.Now()
+	tag, err := tx.Exec(ctx, mergeSQL(t, p.schema))
+	if err != nil {
+		return b, fmt.Errorf("merge into %s: %w", t.Name, err)
+	}
+	b.merging = time.Since(start)
+	sizes := make([]int64, len(todo))
+	keys = keys[:0]
+	for i, f := range todo {
+		keys = append(keys, f.Key)
+		sizes[i] = f.Size
+	}
+	if _, err := tx.Exec(ctx, ledgerInsertSQL(p.schema), keys, t.Name, rows, sizes); err != nil {
+		return b, fmt.Errorf("record %d files in ledger: %w", len(todo), err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return b, fmt.Errorf("commit: %w", err)
+	}
+	b.files = len(todo)
+	for _, n := range rows {
+		b.rowsIn += n
+	}
+	b.rowsLoaded = tag.RowsAffected()
+	return b, nil
+}
+
+// fetched is one file read from S3.
+type fetched struct {
+	obj  s3store.Object
+	data []byte
+	err  error
+}
+
+// copyFiles streams the rows of files into staging and returns each file's
+// row count. One goroutine reads the next file from S3 while the current one
+// is copied; copyFiles stops it and waits for it before returning.
+func (p *postgres) copyFiles(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object) ([]int64, error) {
+	fctx, cancel := context.WithCancel(ctx)
+	ch := make(chan fetched, 1)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for _, f := range files {
+			data, err := p.store.Get(fctx, f.Key)
+			select {
+			case ch <- fetched{obj: f, data: data, err: err}:
+			case <-fctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		<-stopped
+	}()
+
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = c.Name
+	}
+	src := newRowSource(t)
+	counts := make([]int64, 0, len(files))
+	for range files {
+		var f fetched
+		select {
+		case f = <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil {
+			return nil, f.err
+		}
+		r, err := pq.Open(f.data, t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.obj.Key, err)
+		}
+		src.reset(r)
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, cols, src)
+		if cerr := r.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("copy %s into staging for %s: %w", f.obj.Key, t.Name, err)
+		}
+		if n != r.NumRows() {
+			return nil, fmt.Errorf("copy %s into staging for %s: copied %d rows of %d", f.obj.Key, t.Name, n, r.NumRows())
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
+}
+
+// rowSource feeds one Parquet file's rows to CopyFrom, converting each value
+// to the Go type pgx encodes for its column.
+type rowSource struct {
+	r    *pq.Reader
+	conv []func(schema.Value) (any, error)
+	vals []schema.Value
+	row  []any
+	err  error
+}
+
+var _ pgx.CopyFromSource = (*rowSource)(nil)
+
+func newRowSource(t *schema.Table) *rowSource {
+	s := &rowSource{
+		conv: make([]func(schema.Value) (any, error), len(t.Columns)),
+		vals: make([]schema.Value, len(t.Columns)),
+		row:  make([]any, len(t.Columns)),
+	}
+	for i, c := range t.Columns {
+		s.conv[i] = converter(c.Type)
+	}
+	return s
+}
+
+func (s *rowSource) reset(r *pq.Reader) { s.r, s.err = r, nil }
+
+func (s *rowSource) Next() bool {
+	if err := s.r.Read(s.vals); err != nil {
+		if !errors.Is(err, io.EOF) {
+			s.err = err
+		}
+		return false
+	}
+	for i, v := range s.vals {
+		if v.Null {
+			s.row[i] = nil
+			continue
+		}
+		x, err := s.conv[i](v)
+		if err != nil {
+			s.err = err
+			return false
+		}
+		s.row[i] = x
+	}
+	return true
+}
+
+// Values returns the current row; pgx encodes it before the next Next, so
+// the slice is reused.
+func (s *rowSource) Values() ([]any, error) { return s.row, nil }
+
+func (s *rowSource) Err() error { return s.err }
+
+// converter returns the function turning a non-NULL schema.Value of type t
+// into the value pgx sends for the column's PostgreSQL type.
+func converter(t schema.Type) func(schema.Value) (any, error) {
+	switch t.Kind {
+	case schema.Boolean:
+		return func(v schema.Value) (any, error) { return v.I != 0, nil }
+	case schema.Smallint, schema.Integer, schema.Bigint:
+		// pgx checks the range of an int64 against int2 and int4.
+		return func(v schema.Value) (any, error) { return v.I, nil }
+	case schema.Real:
+		return func(v schema.Value) (any, error) { return float32(v.F), nil }
+	case schema.Double:
+		return func(v schema.Value) (any, error) { return v.F, nil }
+	case schema.Decimal:
+		exp := int32(-t.Scale)
+		if t.Precision <= 18 {
+			return func(v schema.Value) (any, error) {
+				return pgtype.Numeric{Int: big.NewInt(v.I), Exp: exp, Valid: true}, nil
+			}
+		}
+		return func(v schema.Value) (any, error) {
+			n, ok := new(big.Int).SetString(v.S, 10)
+			if !ok {
+				return nil, fmt.Errorf("decimal %q is not an unscaled integer", v.S)
+			}
+			return pgtype.Numeric{Int: n, Exp: exp, Valid: true}, nil
+		}
+	case schema.Varchar:
+		return func(v schema.Value) (any, error) { return v.S, nil }
+	case schema.JSON:
+		// pgx sends a string to a jsonb column as JSON text, unchanged.
+		return func(v schema.Value) (any, error) { return v.S, nil }
+	case schema.Timestamp:
+		return func(v schema.Value) (any, error) { return time.UnixMicro(v.I).UTC(), nil }
+	case schema.Date:
+		return func(v schema.Value) (any, error) {
+			return pgtype.Date{Time: time.Unix(v.I*86400, 0).UTC(), Valid: true}, nil
+		}
+	}
+	return func(schema.Value) (any, error) { return nil, fmt.Errorf("no PostgreSQL value for column type %s", t) }
+}
+
+// --- SQL text ---
+
+func lockSQL(t *schema.Table, dbSchema string) string {
+	return "LOCK TABLE " + schema.QualifiedName(dbSchema, t.Name) + " IN SHARE ROW EXCLUSIVE MODE"
+}
+
+func stagingSQL(t *schema.Table, dbSchema string) string {
+	return fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s) ON COMMIT DROP",
+		schema.QuoteIdent(stagingTable), schema.QualifiedName(dbSchema, t.Name))
+}
+
+// rankColumn numbers the staged rows of one key; upper case, it cannot clash
+// with a column of the schema file.
+const rankColumn = `"Wharf_Rank"`
+
+// mergeSQL inserts the staged rows that rank first for their key and whose
+// key the target does not hold. A parent keeps its earliest delivery
+// (received_at); a child row, whose deliveries carry the same values, any one.
+func mergeSQL(t *schema.Table, dbSchema string) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = schema.QuoteIdent(c.Name)
+	}
+	key := make([]string, len(t.Key()))
+	match := make([]string, len(t.Key()))
+	for i, k := range t.Key() {
+		key[i] = schema.QuoteIdent(k)
+		match[i] = fmt.Sprintf("t.%s = d.%s", key[i], key[i])
+	}
+	order := []string{schema.QuoteIdent(schema.ColEventTime)}
+	if t.Column(schema.ColReceivedAt) >= 0 {
+		order = []string{schema.QuoteIdent(schema.ColReceivedAt), schema.QuoteIdent(schema.ColEventTime)}
+	}
+	target := schema.QualifiedName(dbSchema, t.Name)
+	list := strings.Join(cols, ", ")
+	return fmt.Sprintf(`INSERT INTO %s (%s)
+SELECT %s
+FROM (
+  SELECT s.*, row_number() OVER (PARTITION BY %s ORDER BY %s) AS %s
+  FROM pg_temp.%s s
+) d
+WHERE d.%s = 1
+  AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s)`,
+		target, list, list,
+		strings.Join(key, ", "), strings.Join(order, ", "), rankColumn,
+		schema.QuoteIdent(stagingTable),
+		rankColumn, target, strings.Join(match, " AND "))
+}
+
+// ledgerInsertSQL records files ($1 keys, $3 rows, $4 bytes) of table $2.
+// loaded_at is UTC, like every timestamp wharf writes.
+func ledgerInsertSQL(dbSchema string) string {
+	return fmt.Sprintf(`INSERT INTO %s ("file_key", "table_name", "rows", "bytes", "loaded_at")
+SELECT k, $2, r, b, now() AT TIME ZONE 'UTC'
+FROM unnest($1::text[], $3::bigint[], $4::bigint[]) AS f(k, r, b)`, schema.QualifiedName(dbSchema, schema.LedgerTable))
+}

@@ -1,0 +1,138 @@
+package warehouse
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharfdata/wharf/schema"
+)
+
+const testTables = `
+tables:
+  - name: ev
+    events: [ev]
+    columns:
+      - {name: b,       path: b,       type: boolean}
+      - {name: i16,     path: i16,     type: smallint}
+      - {name: i32,     path: i32,     type: integer}
+      - {name: i64,     path: i64,     type: bigint}
+      - {name: f32,     path: f32,     type: real}
+      - {name: f64,     path: f64,     type: double}
+      - {name: d_small, path: d_small, type: "decimal(12,2)"}
+      - {name: d_big,   path: d_big,   type: "decimal(38,4)"}
+      - {name: s,       path: s,       type: varchar(16)}
+      - {name: ts,      path: ts,      type: timestamp}
+      - {name: day,     path: day,     type: date}
+      - {name: j,       path: j,       type: json}
+    children:
+      - name: ev_tags
+        path: tags
+        columns:
+          - {name: tag, path: ., type: varchar(8)}
+`
+
+func parseSchema(t testing.TB, yaml string) *schema.Schema {
+	t.Helper()
+	s, err := schema.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSQLGolden pins the merge transaction's SQL; refresh with -update.
+func TestSQLGolden(t *testing.T) {
+	s := parseSchema(t, testTables)
+	var out bytes.Buffer
+	for _, tb := range s.All() {
+		out.WriteString("-- " + tb.Name + "\n")
+		for _, q := range []string{lockSQL(tb, "wh"), stagingSQL(tb, "wh"), mergeSQL(tb, "wh")} {
+			out.WriteString(q + ";\n\n")
+		}
+	}
+	out.WriteString("-- ledger\n" + ledgerInsertSQL("wh") + ";\n")
+	golden := "testdata/postgres.sql"
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, out.Bytes()) {
+		t.Errorf("SQL differs from %s (run go test ./warehouse -update and review the diff):\n%s", golden, out.String())
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := DefaultConfig()
+	ok.Dialect = schema.Postgres
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"no dialect", func(c *Config) { c.Dialect = "" }, "warehouse.dialect must be postgres or redshift"},
+		{"bad dialect", func(c *Config) { c.Dialect = "mysql" }, "warehouse.dialect must be postgres or redshift"},
+		{"no schema", func(c *Config) { c.Schema = "" }, "warehouse.schema must be set"},
+		{"bad schema", func(c *Config) { c.Schema = "Public" }, "warehouse.schema: name"},
+		{"leading slash", func(c *Config) { c.Prefix = "/events/" }, "s3.prefix must not start with /"},
+		{"interval", func(c *Config) { c.LoadInterval = 0 }, "warehouse.load_interval must be positive"},
+		{"max files", func(c *Config) { c.MaxFilesPerLoad = 0 }, "warehouse.max_files_per_load must be positive"},
+		{"redshift role", func(c *Config) { c.Dialect = schema.Redshift }, "warehouse.iam_role is required"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := ok
+			c.mod(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Validate() = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestParseDay(t *testing.T) {
+	cases := []struct {
+		prefix string
+		want   string // "" for not a day partition
+	}{
+		{"events/ev/dt=2026-11-25/", "2026-11-25"},
+		{"events/ev/dt=2026-13-25/", ""},
+		{"events/ev/dt=2026-11-25", ""},
+		{"events/ev/other/", ""},
+		{"events/ev_tags/dt=2026-11-25/", ""},
+	}
+	for _, c := range cases {
+		d, ok := parseDay("events/ev/", c.prefix)
+		got := ""
+		if ok {
+			got = d.Format(time.DateOnly)
+		}
+		if got != c.want {
+			t.Errorf("parseDay(%q) = %q, want %q", c.prefix, got, c.want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for n := 1; n < 80; n++ {
+		want := time.Second << min(n-1, 20)
+		if want > time.Hour {
+			want = time.Hour
+		}
+		got := backoff(time.Second, n)
+		if got < want*8/10 || got > want*12/10 {
+			t.Errorf("backoff(1s, %d) = %s, want %s ±20%%", n, got, want)
+		}
+	}
+}

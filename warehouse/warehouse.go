@@ -1,0 +1,370 @@
+// Package warehouse loads the batcher's Parquet files from S3 into the
+// warehouse (design §1, §6).
+//
+// A table's pending files are the objects under PREFIX/TABLE/dt=DAY/ that the
+// ledger (wharf_loads) does not name. A load merges them in batches, each in
+// one transaction: lock the target, re-read the ledger, fill a staging table,
+// insert the rows whose key is in neither the rest of the batch nor the
+// target, and record every file in the ledger. So a row reaches its table
+// once however often its event was delivered, its file was replayed or the
+// load was retried, and a crash at any point leaves each file either merged
+// and recorded, or neither (design §2, guarantee 2).
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// ObjectStore is what the loader needs from S3.
+type ObjectStore interface {
+	// List returns the objects under prefix sorting after startAfter, in key order.
+	List(ctx context.Context, prefix, startAfter string) ([]s3store.Object, error)
+	// ListPrefixes returns the common prefixes one level below prefix.
+	ListPrefixes(ctx context.Context, prefix, delimiter string) ([]string, error)
+	// Get reads a whole object.
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
+var _ ObjectStore = (*s3store.Store)(nil)
+
+// Result says what one Load did, per table loaded.
+type Result struct {
+	Tables map[string]TableResult
+}
+
+// TableResult says what a load did to one table.
+type TableResult struct {
+	Files      int   // files merged and recorded in the ledger
+	RowsIn     int64 // rows read from those files
+	Rows       int64 // rows added to the table
+	Duplicates int64 // rows read but not added: duplicates in the files or already in the table
+	Pending    int   // files still pending when the load ended (non-zero only after an error)
+}
+
+// Files returns the files merged, across tables.
+func (r Result) Files() int {
+	n := 0
+	for _, t := range r.Tables {
+		n += t.Files
+	}
+	return n
+}
+
+// Rows returns the rows added, across tables.
+func (r Result) Rows() int64 {
+	var n int64
+	for _, t := range r.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// batch is what merging one batch of files did.
+type batch struct {
+	files      int           // files merged by this transaction
+	skipped    int           // files another loader merged first
+	rowsIn     int64         // rows in the merged files
+	rowsLoaded int64         // rows added to the target
+	copying    time.Duration // reading the files and filling staging
+	merging    time.Duration // the dedupe and insert into the target
+}
+
+// dialect is a warehouse's side of the loader: DDL, ledger, watermarks and
+// the merge of one batch of files. Redshift will be a second implementation.
+type dialect interface {
+	// apply creates the schema, the tables (adding missing columns) and the
+	// ledger tables; it is idempotent and safe to run from several processes.
+	apply(ctx context.Context, tables []*schema.Table) error
+	// loaded returns which of keys the ledger names.
+	loaded(ctx context.Context, keys []string) (map[string]bool, error)
+	// watermark returns the table's watermark day, and false when it has none.
+	watermark(ctx context.Context, table string) (time.Time, bool, error)
+	// advanceWatermark raises the table's watermark to day; it never lowers it.
+	advanceWatermark(ctx context.Context, table string, day time.Time) error
+	// merge loads files into t in one transaction (design §2, guarantee 2).
+	merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error)
+}
+
+// Loader loads pending S3 files into the warehouse's tables. It is safe for
+// concurrent use, and any number of Loaders, in one process or in many, may
+// load the same tables at once: each table's merges run one at a time under
+// the table's lock, and none merges a file the ledger names.
+type Loader struct {
+	cfg   Config
+	sch   *schema.Schema
+	store ObjectStore
+	d     dialect
+	log   *zap.Logger
+	m     *metrics
+	now   func() time.Time
+	retry time.Duration // first retry delay of Run after a failed load
+}
+
+// New returns a Loader for the tables of sch. It does not touch the warehouse:
+// call Apply to create the tables. log and reg may be nil.
+func New(cfg Config, pool *pgxpool.Pool, store ObjectStore, sch *schema.Schema, log *zap.Logger, reg prometheus.Registerer) (*Loader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case pool == nil:
+		return nil, errors.New("warehouse: no connection pool")
+	case store == nil:
+		return nil, errors.New("warehouse: no object store")
+	case sch == nil:
+		return nil, errors.New("warehouse: no schema")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("component", "warehouse"))
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	var d dialect
+	switch cfg.Dialect {
+	case schema.Postgres:
+		d = &postgres{pool: pool, store: store, schema: cfg.Schema, log: log}
+	default:
+		return nil, fmt.Errorf("warehouse.dialect %s: the loader does not support it yet", cfg.Dialect)
+	}
+	return &Loader{cfg: cfg, sch: sch, store: store, d: d, log: log, m: m, now: time.Now, retry: time.Second}, nil
+}
+
+// Apply creates, when missing, the warehouse schema, every table of the
+// schema file with its columns, and the ledger tables. It only adds: a column
+// removed from the schema file stays in the warehouse, and a changed type is
+// not altered. It is idempotent and safe to run from several processes at once.
+func (l *Loader) Apply(ctx context.Context) error {
+	if err := l.d.apply(ctx, l.sch.All()); err != nil {
+		return fmt.Errorf("apply schema to warehouse: %w", err)
+	}
+	return nil
+}
+
+// Load merges the pending files of the named tables (every table when none
+// is named) now, once, and returns what it did. A table whose load fails
+// does not stop the others; the error joins every table's error, and a
+// failed table's files stay pending for the next load.
+func (l *Loader) Load(ctx context.Context, tables ...string) (Result, error) {
+	var list []*schema.Table
+	if len(tables) == 0 {
+		list = l.sch.All()
+	}
+	for _, name := range tables {
+		t := l.sch.Table(name)
+		if t == nil {
+			return Result{}, fmt.Errorf("load: unknown table %q", name)
+		}
+		list = append(list, t)
+	}
+	res := Result{Tables: make(map[string]TableResult, len(list))}
+	var errs []error
+	for _, t := range list {
+		tr, err := l.loadTable(ctx, t)
+		res.Tables[t.Name] = tr
+		if err != nil {
+			l.m.errors.Inc()
+			errs = append(errs, fmt.Errorf("load %s: %w", t.Name, err))
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// Run loads every LoadInterval, starting at once, until ctx ends, and then
+// returns nil. A failed load is logged and retried with exponential backoff
+// from one second, never later than the load interval; it is never fatal.
+func (l *Loader) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		delay := l.cfg.LoadInterval
+		if _, err := l.Load(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			delay = min(l.cfg.LoadInterval, backoff(l.retry, failures))
+			l.log.Error("load failed; will retry", zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", delay))
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns base·2^(n−1), with ±20% jitter, capped at an hour.
+func backoff(base time.Duration, n int) time.Duration {
+	d := base << min(n-1, 20)
+	if d <= 0 || d > time.Hour {
+		d = time.Hour
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// loadTable merges the pending files of t, oldest day first, in batches of
+// MaxFilesPerLoad, then advances t's watermark.
+//
+// The watermark is a day before which every partition is fully loaded, so
+// later loads list only the partitions from it on. After a load it moves to
+// the oldest day that still has a pending file, and never beyond yesterday
+// (UTC): a file for today, or a late put for yesterday, can still appear.
+func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, error) {
+	var res TableResult
+	wm, hasWM, err := l.d.watermark(ctx, t.Name)
+	if err != nil {
+		return res, err
+	}
+	pending, err := l.pending(ctx, t, wm, hasWM)
+	if err != nil {
+		return res, err
+	}
+	gauge := l.m.pending.WithLabelValues(t.Name)
+	gauge.Set(float64(len(pending)))
+	for len(pending) > 0 {
+		n := min(len(pending), l.cfg.MaxFilesPerLoad)
+		start := time.Now()
+		b, err := l.d.merge(ctx, t, pending[:n])
+		l.m.seconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			res.Pending = len(pending)
+			// The files merged so far still let the watermark move up to
+			// the oldest file left.
+			if werr := l.advance(ctx, t, wm, hasWM, pending); werr != nil {
+				err = errors.Join(err, werr)
+			}
+			return res, err
+		}
+		pending = pending[n:]
+		gauge.Set(float64(len(pending)))
+		dups := b.rowsIn - b.rowsLoaded
+		res.Files += b.files
+		res.RowsIn += b.rowsIn
+		res.Rows += b.rowsLoaded
+		res.Duplicates += dups
+		l.m.files.WithLabelValues(t.Name).Add(float64(b.files))
+		l.m.rows.WithLabelValues(t.Name).Add(float64(b.rowsLoaded))
+		l.m.duplicates.WithLabelValues(t.Name).Add(float64(dups))
+		l.log.Info("loaded", zap.String("table", t.Name), zap.Int("files", b.files),
+			zap.Int64("rows_in", b.rowsIn), zap.Int64("rows_loaded", b.rowsLoaded),
+			zap.Int64("duplicates", dups), zap.Int("files_already_loaded", b.skipped),
+			zap.Duration("duration", time.Since(start)), zap.Duration("copy", b.copying), zap.Duration("merge", b.merging))
+	}
+	return res, l.advance(ctx, t, wm, hasWM, nil)
+}
+
+// dayLayout is the layout of the dt= partitions (design §5).
+const dayLayout = time.DateOnly
+
+// pending lists t's files in the day partitions from the watermark on and
+// returns those the ledger does not name, in key order (so oldest day first).
+func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, hasWM bool) ([]s3store.Object, error) {
+	base := l.cfg.Prefix + t.Name + "/"
+	prefixes, err := l.store.ListPrefixes(ctx, base, "/")
+	if err != nil {
+		return nil, err
+	}
+	var days []string
+	for _, p := range prefixes {
+		day, ok := parseDay(base, p)
+		if !ok {
+			l.log.Warn("ignoring a prefix that is not a day partition", zap.String("table", t.Name), zap.String("prefix", p))
+			continue
+		}
+		if hasWM && day.Before(wm) {
+			continue
+		}
+		days = append(days, p)
+	}
+	slices.Sort(days)
+	var files []s3store.Object
+	for _, p := range days {
+		objs, err := l.store.List(ctx, p, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if strings.HasSuffix(o.Key, ".parquet") && !strings.Contains(o.Key[len(p):], "/") {
+				files = append(files, o)
+			}
+		}
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Key
+	}
+	done, err := l.d.loaded(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	files = slices.DeleteFunc(files, func(o s3store.Object) bool { return done[o.Key] })
+	slices.SortFunc(files, func(a, b s3store.Object) int { return strings.Compare(a.Key, b.Key) })
+	return files, nil
+}
+
+// parseDay returns the day of a partition prefix BASE + "dt=YYYY-MM-DD/".
+func parseDay(base, prefix string) (time.Time, bool) {
+	s, ok := strings.CutPrefix(prefix, base+"dt=")
+	if !ok {
+		return time.Time{}, false
+	}
+	s, ok = strings.CutSuffix(s, "/")
+	if !ok {
+		return time.Time{}, false
+	}
+	day, err := time.Parse(dayLayout, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return day, true
+}
+
+// advance moves t's watermark up to the day of the oldest file of left (the
+// files still pending), but never beyond yesterday (UTC).
+func (l *Loader) advance(ctx context.Context, t *schema.Table, wm time.Time, hasWM bool, left []s3store.Object) error {
+	now := l.now().UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	base := l.cfg.Prefix + t.Name + "/"
+	for _, o := range left {
+		slash := strings.LastIndexByte(o.Key, '/')
+		if d, ok := parseDay(base, o.Key[:slash+1]); ok && d.Before(day) {
+			day = d
+		}
+	}
+	if hasWM && !day.After(wm) {
+		return nil
+	}
+	if err := l.d.advanceWatermark(ctx, t.Name, day); err != nil {
+		return err
+	}
+	l.log.Debug("watermark advanced", zap.String("table", t.Name), zap.String("day", day.Format(dayLayout)))
+	return nil
+}
