@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -16,9 +17,20 @@ import (
 	"math/rand/v2"
 	"os"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "check-mongo" {
+		if err := checkMongo(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "wharf-demo-events check-mongo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wharf-demo-events:", err)
 		os.Exit(1)
@@ -173,6 +185,48 @@ func run(args []string, stdout io.Writer) error {
 	if *manifestPath != "" {
 		b, _ := json.MarshalIndent(m, "", "  ")
 		return os.WriteFile(*manifestPath, b, 0o644)
+	}
+	return nil
+}
+
+// checkMongo compares the raw documents per collection with a manifest.
+func checkMongo(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check-mongo", flag.ContinueOnError)
+	manifest := fs.String("manifest", "", "the manifest written by the generator")
+	uri := fs.String("uri", os.Getenv("WHARF_MONGO_URI"), "Mongo URI")
+	db := fs.String("db", os.Getenv("WHARF_MONGO_DATABASE"), "database")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*manifest)
+	if err != nil {
+		return err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	client, err := mongo.Connect(options.Client().ApplyURI(*uri))
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(ctx)
+	bad := 0
+	for coll, want := range m.Mongo {
+		got, err := client.Database(*db).Collection(coll).CountDocuments(ctx, bson.D{})
+		if err != nil {
+			return fmt.Errorf("count %s: %w", coll, err)
+		}
+		mark := "ok"
+		if got != int64(want) {
+			mark, bad = "MISMATCH", bad+1
+		}
+		fmt.Fprintf(stdout, "   %-20s %8d raw documents   expected %8d   %s\n", coll, got, want, mark)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d collections differ", bad)
 	}
 	return nil
 }

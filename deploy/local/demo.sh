@@ -74,6 +74,10 @@ for t in page_views actions_taken actions_taken_tags orders order_items signups;
 done
 
 echo
+echo "== raw documents in Mongo (one per unique event of a known type, dead-lettered ones included)"
+.stack/bin/wharf-demo-events check-mongo -manifest .stack/demo/manifest.json
+
+echo
 echo "== dead letters by reason"
 $WHARF deadletter list -c $CFG --samples 1 2>/dev/null | sed 's/^/   /'
 
