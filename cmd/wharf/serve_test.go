@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -302,5 +304,37 @@ func TestServeKilledAndRestarted(t *testing.T) {
 	var dups int
 	if err := e.pool.QueryRow(context.Background(), fmt.Sprintf(`SELECT count(*) - count(DISTINCT event_id) FROM %q.page_views`, e.schema)).Scan(&dups); err != nil || dups != 0 {
 		t.Fatalf("page_views duplicates: %d (%v)", dups, err)
+	}
+}
+
+// wharf send reports a line that is not a JSON object with its line number
+// and does not send it; the rest go in batches of ten.
+func TestSendReportsBadLines(t *testing.T) {
+	e := newE2E(t)
+	input := "{\"event\":\"signup\",\"id\":\"s1\"}\nnot json\n[1,2]\n\n{\"event\":\"signup\",\"id\":\"s2\"}\n"
+	c := e.cmd("send", "-c", e.cfg)
+	c.Stdin = strings.NewReader(input)
+	out, err := c.CombinedOutput()
+	if code := c.ProcessState.ExitCode(); code != 1 || err == nil {
+		t.Fatalf("exit %d, want 1: %s", code, out)
+	}
+	for _, want := range []string{"line 2: not JSON", "line 3: not a JSON object", "sent 2 messages; 2 lines rejected"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	sqsc := e.st.SQS(t)
+	var queue string
+	for _, kv := range e.env {
+		if v, ok := strings.CutPrefix(kv, "WHARF_SQS_QUEUE_URL="); ok {
+			queue = v
+		}
+	}
+	got, err := sqsc.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &queue, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := got.Attributes["ApproximateNumberOfMessages"]; n != "2" {
+		t.Fatalf("%s messages in the queue, want 2", n)
 	}
 }
