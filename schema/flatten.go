@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -197,7 +198,8 @@ func (d *Decoder) Coerce(v *fastjson.Value, t Type) (Value, error) {
 		if v.Type() != fastjson.TypeNumber {
 			return NullValue, mismatch(v, t)
 		}
-		return coerceInt(v, t)
+		d.buf = v.MarshalTo(d.buf[:0])
+		return coerceInt(d.buf, t)
 	case Real, Double:
 		if v.Type() != fastjson.TypeNumber {
 			return NullValue, mismatch(v, t)
@@ -271,9 +273,12 @@ var intBounds = map[Kind][2]int64{
 	Bigint:   {math.MinInt64, math.MaxInt64},
 }
 
-func coerceInt(v *fastjson.Value, t Type) (Value, error) {
-	raw := string(v.MarshalTo(nil))
-	n, err := strconv.ParseInt(raw, 10, 64)
+func coerceInt(b []byte, t Type) (Value, error) {
+	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(b), len(b)), 10, 64)
+	raw := ""
+	if err != nil {
+		raw = string(b)
+	}
 	if err != nil {
 		// 3.0 and 1e3 are integers too; 3.5 is not.
 		f, ferr := strconv.ParseFloat(raw, 64)
@@ -285,8 +290,8 @@ func coerceInt(v *fastjson.Value, t Type) (Value, error) {
 		}
 		n = int64(f)
 	}
-	b := intBounds[t.Kind]
-	if n < b[0] || n > b[1] {
+	bounds := intBounds[t.Kind]
+	if n < bounds[0] || n > bounds[1] {
 		return NullValue, invalid(ReasonOutOfRange, "%d does not fit a %s", n, t)
 	}
 	return Value{I: n}, nil
