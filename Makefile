@@ -17,11 +17,27 @@ demo:
 ## test: every test, against the local stack (a test that needs it fails when it is missing)
 test: stack-up
 	$(GO) vet ./...
+	@bash deploy/local/chromium.sh
+	@rm -f .stack/chaos-short-*.txt
 	WHARF_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 30m ./...
+	@cat .stack/chaos-short-matrix.txt .stack/chaos-short-concurrent.txt
 
 ## unit: the tests that need no stack
 unit:
 	$(GO) test -race -count=1 -short ./...
+
+## chaos: the full fault matrix (SIGKILL at every fault point, five runs each) and the concurrency test
+chaos: stack-up
+	WHARF_REQUIRE_STACK=1 WHARF_CHAOS=full $(GO) test -run TestChaos -timeout 60m -count=1 -v ./cmd/wharf/
+
+## fuzz: every fuzz target for FUZZTIME each (crashers are kept under the package's testdata/fuzz/)
+FUZZTIME ?= 60s
+FUZZ_TARGETS := schema:FuzzDecode schema:FuzzFlatten schema:FuzzQuoteIdent ingest:FuzzRawDocument
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./$$pkg; \
+	done
 
 ## bench: the benchmarks of the README, as a table and JSON lines
 bench: stack-up

@@ -34,6 +34,10 @@ type Config struct {
 	// FlushTimeout bounds one put attempt. A failed put is retried with capped
 	// exponential backoff and jitter until Close. Default 2 min.
 	FlushTimeout time.Duration
+	// Fault, when set, is called at the crash-test point "after_s3_put" (a
+	// file is in S3, its acks have not run); see internal/fault. Optional:
+	// nil does nothing.
+	Fault func(point string)
 }
 
 // DefaultConfig returns the defaults of design §8.

@@ -71,6 +71,9 @@ func (b *Batcher) run(j *job, buf *bytes.Buffer) {
 	}
 	log.Info("flush", zap.Int64("bytes", size), zap.Int64("mem_bytes", j.bytes), zap.Int("messages", len(j.msgs)),
 		zap.String("file", key), zap.Duration("duration", took))
+	if b.cfg.Fault != nil {
+		b.cfg.Fault("after_s3_put")
+	}
 	b.finish(j, nil, size)
 	// Keep the buffer for the next file unless it grew unusually large.
 	if buf.Cap() > 64<<20 {

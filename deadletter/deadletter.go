@@ -184,7 +184,15 @@ func (w *Writer) Flush(ctx context.Context) error {
 		reasons[p.rec.Reason]++
 		w.count.WithLabelValues(p.rec.Reason).Inc()
 	}
-	w.log.Info("dead letters written", zap.String("file", key), zap.Int("records", len(batch)), zap.Any("reasons", reasons))
+	names := make([]string, 0, len(reasons))
+	for r := range reasons {
+		names = append(names, r)
+	}
+	sort.Strings(names)
+	// rows and reason as on every batch line (reason lists the records'
+	// reasons); no body, ever.
+	w.log.Info("dead letters written", zap.String("file", key), zap.Int("rows", len(batch)), zap.String("reason", strings.Join(names, ",")),
+		zap.Int("records", len(batch)), zap.Any("reasons", reasons))
 	for _, p := range batch {
 		p.ack(nil)
 	}

@@ -46,6 +46,16 @@ type Config struct {
 	WaitTime    time.Duration // long-poll wait; default 20s
 	// Visibility is the queue's visibility timeout; 0 reads it from the queue.
 	Visibility time.Duration
+	// Fault, when set, is called at the crash-test points "after_receive" (a
+	// batch received, nothing written) and "after_mongo" (its raw documents
+	// written, no row given to the sink); see internal/fault. nil does nothing.
+	Fault func(point string)
+}
+
+func (c Config) fault(point string) {
+	if c.Fault != nil {
+		c.Fault(point)
+	}
 }
 
 // DefaultConfig returns the defaults of design §8.
@@ -71,6 +81,7 @@ func (c Config) Validate() error {
 type metrics struct {
 	received, deleted, extensions, truncated prometheus.Counter
 	calls, failedEntries, rawErrors          *prometheus.CounterVec
+	rawRetries                               *prometheus.CounterVec
 	held, oldestHeld                         prometheus.Gauge
 }
 
@@ -83,11 +94,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		calls:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_calls_total", Help: "SQS API calls by kind (what SQS bills)."}, []string{"call"}),
 		failedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_failed_entries_total", Help: "Failed entries of batch calls."}, []string{"call"}),
 		rawErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_errors_total", Help: "Raw documents not written to Mongo (left for redelivery)."}, []string{"collection"}),
+		rawRetries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_retries_total", Help: "Raw writes retried because Mongo could not be reached (the messages stay held)."}, []string{"collection"}),
 		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_sqs_messages_held", Help: "SQS messages received and not yet deleted."}),
 		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_seconds", Help: "Age of the oldest held message."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.deleted, m.extensions, m.truncated, m.calls, m.failedEntries, m.rawErrors, m.held, m.oldestHeld)
+		reg.MustRegister(m.received, m.deleted, m.extensions, m.truncated, m.calls, m.failedEntries, m.rawErrors, m.rawRetries, m.held, m.oldestHeld)
 	}
 	return m
 }
@@ -263,6 +275,7 @@ type item struct {
 // dead-letter store. A message whose raw write failed is left for
 // redelivery while the rest of its batch goes on.
 func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message) {
+	c.cfg.fault("after_receive")
 	now := time.Now()
 	items := make([]item, len(msgs))
 	byColl := map[string][]int{}
@@ -273,13 +286,10 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		it := &items[i]
 		it.msg = msg
 		it.receipt = aws.ToString(msg.ReceiptHandle)
-		received := now
-		if ms, err := strconv.ParseInt(msg.Attributes[string(types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp)], 10, 64); err == nil {
-			received = time.UnixMilli(ms)
-		}
+		fallbackID, received := envelopeFallbacks(msg, now)
 		body := []byte(aws.ToString(msg.Body))
 		before := dec.Truncated
-		ev, err := dec.Decode(body, aws.ToString(msg.MessageId), received)
+		ev, err := dec.Decode(body, fallbackID, received)
 		it.ev = ev
 		if err != nil {
 			it.bad = err
@@ -299,7 +309,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		}
 	}
 	for coll, idx := range byColl {
-		perDoc, err := c.raw.Store(ctx, coll, docs[coll])
+		perDoc, err := c.storeRaw(ctx, coll, docs[coll])
 		for j, i := range idx {
 			if err == nil && perDoc[j] == nil {
 				items[i].stored = true
@@ -313,6 +323,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			c.log.Warn("raw write failed; message left for redelivery", zap.String("collection", coll), zap.String("event_id", items[i].ev.ID), zap.Error(e))
 		}
 	}
+	c.cfg.fault("after_mongo")
 	for i := range items {
 		it := &items[i]
 		receipt := it.receipt
@@ -341,6 +352,34 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			// Shutting down while the sink is full: Drain releases the message.
 			return
 		}
+	}
+}
+
+// storeRaw writes one collection's raw documents. A call that fails because
+// Mongo cannot be reached (ErrUnavailable) is retried with backoff, while the
+// messages stay held and their visibility is extended, until it succeeds or
+// ctx ends. Leaving them for redelivery instead would spend a receive of each
+// on every try, so that an outage of a few minutes would push live messages
+// to the queue's dead-letter queue; retrying here also stops this poller
+// from taking more messages meanwhile. Any other error is returned at once.
+func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw) ([]error, error) {
+	backoff := 200 * time.Millisecond
+	for {
+		perDoc, err := c.raw.Store(ctx, coll, docs)
+		if err == nil || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return perDoc, err
+		}
+		c.m.rawRetries.WithLabelValues(coll).Inc()
+		c.log.Warn("raw write failed: Mongo unreachable; retrying", zap.String("collection", coll),
+			zap.Int("documents", len(docs)), zap.Duration("retry_in", backoff), zap.Error(err))
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return perDoc, err
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 

@@ -8,14 +8,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
 // RawStore writes raw event documents. Store returns, per document, nil when
 // it is stored (a duplicate key counts: the document is already there) or
-// the error that kept it out; err is set when the whole call failed.
+// the error that kept it out; err is set when the whole call failed, and
+// wraps ErrUnavailable when the store could not be reached.
 type RawStore interface {
 	Store(ctx context.Context, collection string, docs []bson.Raw) (perDoc []error, err error)
 }
+
+// ErrUnavailable marks a RawStore error that says the store could not be
+// reached (a network error, no server to select, a timeout), as opposed to
+// a write it refused. The consumer retries such a call while it holds the
+// messages, instead of leaving them for redelivery.
+var ErrUnavailable = errors.New("raw store unavailable")
 
 // MongoStore is a RawStore over a MongoDB (or FerretDB) database.
 type MongoStore struct {
@@ -45,6 +53,10 @@ func (m *MongoStore) Store(ctx context.Context, collection string, docs []bson.R
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) {
+		var sse topology.ServerSelectionError
+		if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) {
+			return nil, fmt.Errorf("insert into %s: %w: %w", collection, ErrUnavailable, err)
+		}
 		return nil, fmt.Errorf("insert into %s: %w", collection, err)
 	}
 	if bwe.WriteConcernError != nil {

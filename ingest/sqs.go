@@ -39,6 +39,34 @@ func QueueVisibility(ctx context.Context, api SQSAPI, queueURL string) (time.Dur
 	return time.Duration(s) * time.Second, nil
 }
 
+// Backlog is a queue's depth, as SQS approximates it.
+type Backlog struct {
+	Visible  int64 `json:"visible"`   // waiting to be received
+	InFlight int64 `json:"in_flight"` // received by some consumer, not yet deleted
+	Delayed  int64 `json:"delayed"`
+}
+
+// QueueBacklog reads the queue's approximate depth.
+func QueueBacklog(ctx context.Context, api SQSAPI, queueURL string) (Backlog, error) {
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed},
+	})
+	if err != nil {
+		return Backlog{}, fmt.Errorf("read depth of %s: %w", queueURL, err)
+	}
+	n := func(a types.QueueAttributeName) int64 {
+		v, _ := strconv.ParseInt(out.Attributes[string(a)], 10, 64)
+		return v
+	}
+	return Backlog{
+		Visible:  n(types.QueueAttributeNameApproximateNumberOfMessages),
+		InFlight: n(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible),
+		Delayed:  n(types.QueueAttributeNameApproximateNumberOfMessagesDelayed),
+	}, nil
+}
+
 // held is a message the consumer holds: received, not yet deleted.
 type held struct {
 	receipt  string
@@ -46,6 +74,7 @@ type held struct {
 	received time.Time
 	deadline time.Time // when its visibility ends unless extended
 	acked    bool      // queued for delete
+	lost     bool      // SQS refused its receipt handle: it can no longer be extended
 }
 
 // ledger tracks held messages, caps how many there are, extends their
@@ -190,20 +219,27 @@ func (l *ledger) deleteBatch(receipts []string) {
 			l.log.Warn("delete batch failed; retrying", zap.Error(err), zap.Int("messages", len(pending)))
 			continue
 		}
+		done := make([]bool, len(pending))
 		for _, ok := range out.Successful {
-			i, _ := strconv.Atoi(aws.ToString(ok.Id))
-			l.forget(pending[i])
-			l.m.deleted.Inc()
+			if i, valid := entryIndex(ok.Id, len(pending)); valid && !done[i] {
+				done[i] = true
+				l.forget(pending[i])
+				l.m.deleted.Inc()
+			}
 		}
-		var retry []string
 		for _, f := range out.Failed {
 			l.m.failedEntries.WithLabelValues("delete").Inc()
-			i, _ := strconv.Atoi(aws.ToString(f.Id))
-			if f.SenderFault && aws.ToString(f.Code) == "ReceiptHandleIsInvalid" {
+			if i, valid := entryIndex(f.Id, len(pending)); valid && !done[i] && receiptGone(f) {
+				done[i] = true
 				l.forget(pending[i])
-				continue
 			}
-			retry = append(retry, pending[i])
+		}
+		// Failed entries, and any the answer left out, are tried again.
+		var retry []string
+		for i, r := range pending {
+			if !done[i] {
+				retry = append(retry, r)
+			}
 		}
 		pending = retry
 	}
@@ -240,7 +276,7 @@ func (l *ledger) extendDue(now time.Time) {
 	var oldest time.Time
 	l.mu.Lock()
 	for _, h := range l.msgs {
-		if !h.acked && h.deadline.Sub(now) <= l.visibility/2 {
+		if !h.acked && !h.lost && h.deadline.Sub(now) <= l.visibility/2 {
 			due = append(due, h)
 		}
 		if oldest.IsZero() || h.received.Before(oldest) {
@@ -259,33 +295,79 @@ func (l *ledger) extendDue(now time.Time) {
 	}
 }
 
-// changeVisibility sets the visibility of up to ten messages; entries that
-// fail are left due, so the next tick tries them again.
+// changeVisibility sets the visibility of up to ten messages. The call can
+// succeed with failed entries: those, and only those, are sent again at once,
+// a few times with a short backoff, and each failed entry is counted. An
+// entry refused for its receipt handle (the message is no longer in flight
+// for us) is not retried and the message is no longer extended; it is still
+// held until its rows are acked or nacked. A failed call is not retried here:
+// an extension is tried again at the next tick, and a message whose release
+// fails reappears when its timeout ends.
 func (l *ledger) changeVisibility(hs []*held, secs int32, now time.Time) {
-	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(hs))
-	for i, h := range hs {
-		entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.receipt), VisibilityTimeout: secs}
+	pending := hs
+	for attempt := 0; attempt < 3 && len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+		}
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(pending))
+		for i, h := range pending {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.receipt), VisibilityTimeout: secs}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := l.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(l.queueURL), Entries: entries})
+		cancel()
+		l.m.calls.WithLabelValues("change_visibility").Inc()
+		if err != nil {
+			l.log.Warn("change visibility failed", zap.Error(err), zap.Int("messages", len(pending)))
+			return
+		}
+		ok := 0
+		l.mu.Lock()
+		for _, e := range out.Successful {
+			if i, valid := entryIndex(e.Id, len(pending)); valid {
+				pending[i].deadline = now.Add(time.Duration(secs) * time.Second)
+				ok++
+			}
+		}
+		var retry []*held
+		for _, f := range out.Failed {
+			l.m.failedEntries.WithLabelValues("change_visibility").Inc()
+			i, valid := entryIndex(f.Id, len(pending))
+			if !valid {
+				continue
+			}
+			if receiptGone(f) {
+				pending[i].lost = true
+				continue
+			}
+			retry = append(retry, pending[i])
+		}
+		l.mu.Unlock()
+		if secs > 0 {
+			l.m.extensions.Add(float64(ok))
+		}
+		pending = retry
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	out, err := l.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(l.queueURL), Entries: entries})
-	cancel()
-	l.m.calls.WithLabelValues("change_visibility").Inc()
-	if err != nil {
-		l.log.Warn("change visibility failed", zap.Error(err), zap.Int("messages", len(hs)))
-		return
+	if len(pending) > 0 {
+		l.log.Warn("visibility not changed after retries", zap.Int("messages", len(pending)), zap.Int32("visibility_seconds", secs))
 	}
-	l.mu.Lock()
-	for _, ok := range out.Successful {
-		i, _ := strconv.Atoi(aws.ToString(ok.Id))
-		hs[i].deadline = now.Add(time.Duration(secs) * time.Second)
+}
+
+// entryIndex parses the Id of a batch result entry: its index in the request.
+func entryIndex(id *string, n int) (int, bool) {
+	i, err := strconv.Atoi(aws.ToString(id))
+	return i, err == nil && i >= 0 && i < n
+}
+
+// receiptGone reports whether a failed entry says the receipt handle is no
+// longer good (the message was deleted, or its visibility lapsed and another
+// receive took it): retrying it cannot succeed.
+func receiptGone(f types.BatchResultErrorEntry) bool {
+	switch aws.ToString(f.Code) {
+	case "ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight":
+		return f.SenderFault
 	}
-	l.mu.Unlock()
-	if secs > 0 {
-		l.m.extensions.Add(float64(len(out.Successful)))
-	}
-	for range out.Failed {
-		l.m.failedEntries.WithLabelValues("change_visibility").Inc()
-	}
+	return false
 }
 
 // releaseAll sets the visibility of every held message that is not queued

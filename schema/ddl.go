@@ -123,6 +123,12 @@ func AddColumnSQL(t *Table, c Column, d Dialect, dbSchema string) string {
 // transaction, so a file is never merged twice), and wharf_watermarks, per
 // table the day before which every file partition is fully loaded.
 func LedgerSQL(d Dialect, dbSchema string) []string {
+	// On Redshift, which enforces no key, the ledger is sorted by file key:
+	// the loader looks keys up and the status page reads key ranges.
+	sortKey := ""
+	if d == Redshift {
+		sortKey = "\nSORTKEY (\"file_key\")"
+	}
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
   "file_key" varchar(1024) PRIMARY KEY,
@@ -130,7 +136,7 @@ func LedgerSQL(d Dialect, dbSchema string) []string {
   "rows" bigint NOT NULL,
   "bytes" bigint NOT NULL,
   "loaded_at" timestamp NOT NULL
-)`, QualifiedName(dbSchema, LedgerTable)),
+)%s`, QualifiedName(dbSchema, LedgerTable), sortKey),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
   "table_name" varchar(127) PRIMARY KEY,
   "day" date NOT NULL

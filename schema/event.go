@@ -38,7 +38,7 @@ const (
 
 // Limits on the shape of an event.
 const (
-	MaxDepth        = 100    // nesting of objects and arrays
+	MaxDepth        = 100    // levels of objects and arrays, the event itself the first (MongoDB's limit for a document)
 	MaxArrayLength  = 10_000 // elements in any one array
 	MaxMessageBytes = 1 << 20
 )
@@ -216,6 +216,11 @@ func (d *Decoder) parse(p *fastjson.Parser, body []byte) (*fastjson.Value, error
 	if err := fastjson.ValidateBytes(body); err != nil {
 		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
 	}
+	if loneSurrogate(body) {
+		// fastjson would keep such an escape as its six characters (or turn a
+		// broken pair into U+FFFD): the value would be silently altered.
+		return nil, invalid(ReasonInvalidUTF8, "a \\u escape names a lone UTF-16 surrogate, which is not a Unicode character")
+	}
 	v, err := p.ParseBytes(body)
 	if err != nil {
 		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
@@ -226,7 +231,7 @@ func (d *Decoder) parse(p *fastjson.Parser, body []byte) (*fastjson.Value, error
 // check walks the event once: depth, array lengths, NUL bytes, and object
 // keys that collide once lower-cased.
 func (d *Decoder) check(v *fastjson.Value, depth int) error {
-	if depth > MaxDepth {
+	if t := v.Type(); depth >= MaxDepth && (t == fastjson.TypeObject || t == fastjson.TypeArray) {
 		return invalid(ReasonTooDeep, "objects and arrays nest deeper than %d levels", MaxDepth)
 	}
 	switch v.Type() {
@@ -277,6 +282,61 @@ func (d *Decoder) check(v *fastjson.Value, depth int) error {
 		}
 	}
 	return nil
+}
+
+// loneSurrogate reports whether JSON text (already validated) holds a \u
+// escape of a UTF-16 surrogate that is not the high half of a high-low pair
+// followed by its low half. Outside strings valid JSON has no backslash, and
+// inside them every backslash starts an escape, so a scan for backslashes
+// sees every escape.
+func loneSurrogate(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '\\')
+		if i < 0 || i+1 >= len(b) {
+			return false
+		}
+		if b[i+1] != 'u' {
+			b = b[i+2:]
+			continue
+		}
+		r, ok := hex4(b[i+2:])
+		if !ok {
+			return false
+		}
+		b = b[i+6:]
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true
+		case r >= 0xd800 && r < 0xdc00:
+			if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+				return true
+			}
+			if r2, ok := hex4(b[2:]); !ok || r2 < 0xdc00 || r2 > 0xdfff {
+				return true
+			}
+			b = b[6:]
+		}
+	}
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func checkKeysMap(o *fastjson.Object) error {

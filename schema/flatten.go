@@ -75,9 +75,12 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 		case FromReceivedAt:
 			vals[i] = Value{I: ev.ReceivedAt.UnixMicro()}
 		case FromExtras:
-			vals[i] = d.extras(ev.root, t)
+			vals[i], err = d.extras(ev.root, t)
 		case FromPath:
 			vals[i], err = d.columnValue(ev.root, c)
+		}
+		if err == nil && c.Type.Kind == JSON {
+			err = checkJSONSize(vals[i])
 		}
 		if err != nil {
 			return dst, withColumn(err, t.Name, c.Name, c.Path)
@@ -101,6 +104,9 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 					vals[i] = Value{I: int64(idx)}
 				case FromPath:
 					vals[i], err = d.columnValue(elem, col)
+				}
+				if err == nil && col.Type.Kind == JSON {
+					err = checkJSONSize(vals[i])
 				}
 				if err != nil {
 					return dst, withColumn(err, c.Name, col.Name, fmt.Sprintf("%s[%d].%s", c.Path, idx, col.Path))
@@ -232,7 +238,7 @@ func (d *Decoder) Coerce(v *fastjson.Value, t Type) (Value, error) {
 		case fastjson.TypeString:
 			s = string(v.GetStringBytes())
 		default:
-			d.buf = v.MarshalTo(d.buf[:0])
+			d.buf, _ = appendJSON(d.buf[:0], v, false)
 			s = string(d.buf)
 		}
 		if len(s) > t.Length {
@@ -241,7 +247,10 @@ func (d *Decoder) Coerce(v *fastjson.Value, t Type) (Value, error) {
 		}
 		return Value{S: s}, nil
 	case JSON:
-		d.buf = v.MarshalTo(d.buf[:0])
+		var err error
+		if d.buf, err = appendJSON(d.buf[:0], v, true); err != nil {
+			return NullValue, err
+		}
 		return Value{S: string(d.buf)}, nil
 	case Timestamp:
 		tm, ok, err := parseTime(v)
@@ -340,24 +349,29 @@ func truncateUTF8(s string, n int) string {
 
 // extras returns the event's fields that no column, child table or time path
 // consumes (the envelope's id, type and time excluded), as a JSON object, or
-// NULL when there are none.
-func (d *Decoder) extras(root *fastjson.Value, t *Table) Value {
+// NULL when there are none. A number there that a JSON column cannot hold is
+// an out_of_range error, as it is in a json column.
+func (d *Decoder) extras(root *fastjson.Value, t *Table) (Value, error) {
 	d.buf = d.buf[:0]
 	var ok bool
-	d.buf, ok = d.appendUnmapped(d.buf, root, t.mapped, 0)
-	if !ok {
-		return NullValue
+	var err error
+	d.buf, ok = d.appendUnmapped(d.buf, root, t.mapped, 0, &err)
+	if err != nil {
+		return NullValue, err
 	}
-	return Value{S: string(d.buf)}
+	if !ok {
+		return NullValue, nil
+	}
+	return Value{S: string(d.buf)}, nil
 }
 
-func (d *Decoder) appendUnmapped(dst []byte, v *fastjson.Value, tree *pathTree, depth int) ([]byte, bool) {
+func (d *Decoder) appendUnmapped(dst []byte, v *fastjson.Value, tree *pathTree, depth int, errp *error) ([]byte, bool) {
 	o := v.GetObject()
 	start := len(dst)
 	dst = append(dst, '{')
 	any := false
 	o.Visit(func(k []byte, child *fastjson.Value) {
-		if depth == 0 && d.isEnvelopeKey(k) {
+		if *errp != nil || depth == 0 && d.isEnvelopeKey(k) {
 			return
 		}
 		sub := tree.kids[string(k)]
@@ -372,13 +386,13 @@ func (d *Decoder) appendUnmapped(dst []byte, v *fastjson.Value, tree *pathTree, 
 		dst = append(dst, ':')
 		if sub != nil && child.Type() == fastjson.TypeObject {
 			var ok bool
-			dst, ok = d.appendUnmapped(dst, child, sub, depth+1)
+			dst, ok = d.appendUnmapped(dst, child, sub, depth+1, errp)
 			if !ok {
 				dst = dst[:mark]
 				return
 			}
 		} else {
-			dst = child.MarshalTo(dst)
+			dst, *errp = appendJSON(dst, child, true)
 		}
 		any = true
 	})

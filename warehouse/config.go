@@ -3,6 +3,7 @@ package warehouse
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // not "use the default").
 type Config struct {
 	// Dialect is the warehouse's dialect (YAML warehouse.dialect). Required:
-	// the loader supports postgres; redshift is validated but not loaded yet.
+	// postgres or redshift.
 	Dialect schema.Dialect
 	// Schema is the warehouse schema holding the tables and the ledger
 	// (YAML warehouse.schema). Default "public".
@@ -32,7 +33,20 @@ type Config struct {
 	// IAMRole is the role Redshift's COPY assumes to read S3 (YAML
 	// warehouse.iam_role); redshift only.
 	IAMRole string
+	// OnLoad, when set, is called after each batch of files a table's load
+	// merged (Load.Err nil) and when a table's load fails (Load.Err set),
+	// on the loading goroutine: it should be quick. Optional: the status
+	// page's recorder uses it.
+	OnLoad func(Load)
+	// Fault, when set, is called at the crash-test points "before_commit"
+	// (in a merge's transaction, after the merge and the ledger insert) and
+	// "after_commit" (the merge committed, nothing else done); see
+	// internal/fault. Optional: nil does nothing.
+	Fault func(point string)
 }
+
+// iamRoleRE matches one IAM role ARN, or several chained with commas.
+var iamRoleRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+(,arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+)*$`)
 
 // DefaultConfig returns the defaults of design §8. Dialect has no default.
 func DefaultConfig() Config {
@@ -60,6 +74,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("warehouse.max_files_per_load must be positive (got %d)", c.MaxFilesPerLoad)
 	case c.Dialect == schema.Redshift && c.IAMRole == "":
 		return errors.New("warehouse.iam_role is required when warehouse.dialect is redshift")
+	case c.Dialect == schema.Redshift && !iamRoleRE.MatchString(c.IAMRole):
+		return fmt.Errorf("warehouse.iam_role must be an IAM role ARN such as arn:aws:iam::123456789012:role/wharf-copy (comma-separated to chain roles), got %q", c.IAMRole)
+	case c.Dialect == schema.Redshift && strings.ContainsAny(c.Prefix, `'\`):
+		return errors.New("s3.prefix must not hold a quote or a backslash with warehouse.dialect redshift (it goes into COPY's manifest URL)")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -13,6 +14,11 @@ type metrics struct {
 	pending    *prometheus.GaugeVec   // table
 	seconds    prometheus.Histogram
 	errors     prometheus.Counter
+	lag        *prometheus.HistogramVec // table
+	newest     *prometheus.GaugeVec     // table
+
+	newestMu   sync.Mutex
+	newestSeen map[string]float64 // the newest event time set on newest, per table
 }
 
 // newMetrics builds the loader's metrics and registers them on reg, when reg
@@ -38,11 +44,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wharf_load_errors_total", Help: "Table loads that ended in an error; the files stay pending for the next load.",
 		}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wharf_load_lag_seconds", Help: "End-to-end lag, event time to loaded: per merged batch, commit time minus the batch's oldest event_time (an upper bound for each of its rows).",
+			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400, 604800},
+		}, []string{"table"}),
+		newest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wharf_load_newest_event_timestamp_seconds", Help: "The newest event_time this process has loaded into the table, as Unix seconds; time() minus it is the table's freshness.",
+		}, []string{"table"}),
+		newestSeen: map[string]float64{},
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.duplicates, m.pending, m.seconds, m.errors} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.duplicates, m.pending, m.seconds, m.errors, m.lag, m.newest} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register warehouse metrics: %w", err)
 		}

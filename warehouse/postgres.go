@@ -29,6 +29,7 @@ type postgres struct {
 	store  ObjectStore
 	schema string
 	log    *zap.Logger
+	fault  func(point string) // Config.Fault; may be nil
 }
 
 var _ dialect = (*postgres)(nil)
@@ -240,6 +241,9 @@ func (p *postgres) mergeOnce(ctx context.Context, t *schema.Table, files []s3sto
 		return b, fmt.Errorf("merge into %s: %w", t.Name, err)
 	}
 	b.merging = time.Since(start)
+	if err := tx.QueryRow(ctx, eventRangeSQL()).Scan(&b.oldest, &b.newest); err != nil {
+		return b, fmt.Errorf("event time range of %s: %w", t.Name, err)
+	}
 	sizes := make([]int64, len(todo))
 	keys = keys[:0]
 	for i, f := range todo {
@@ -249,8 +253,14 @@ func (p *postgres) mergeOnce(ctx context.Context, t *schema.Table, files []s3sto
 	if _, err := tx.Exec(ctx, ledgerInsertSQL(p.schema), keys, t.Name, rows, sizes); err != nil {
 		return b, fmt.Errorf("record %d files in ledger: %w", len(todo), err)
 	}
+	if p.fault != nil {
+		p.fault("before_commit")
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return b, fmt.Errorf("commit: %w", err)
+	}
+	if p.fault != nil {
+		p.fault("after_commit")
 	}
 	b.files = len(todo)
 	for _, n := range rows {
@@ -480,4 +490,11 @@ func ledgerInsertSQL(dbSchema string) string {
 	return fmt.Sprintf(`INSERT INTO %s ("file_key", "table_name", "rows", "bytes", "loaded_at")
 SELECT k, $2, r, b, now() AT TIME ZONE 'UTC'
 FROM unnest($1::text[], $3::bigint[], $4::bigint[]) AS f(k, r, b)`, schema.QualifiedName(dbSchema, schema.LedgerTable))
+}
+
+// eventRangeSQL reads the range of event_time in staging, for the lag metric.
+// A NULL (empty staging) scans as the zero time.
+func eventRangeSQL() string {
+	c := schema.QuoteIdent(schema.ColEventTime)
+	return fmt.Sprintf(`SELECT coalesce(min(%s), '0001-01-01'), coalesce(max(%s), '0001-01-01') FROM pg_temp.%s`, c, c, schema.QuoteIdent(stagingTable))
 }

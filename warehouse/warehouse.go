@@ -80,10 +80,27 @@ type batch struct {
 	rowsLoaded int64         // rows added to the target
 	copying    time.Duration // reading the files and filling staging
 	merging    time.Duration // the dedupe and insert into the target
+	oldest     time.Time     // the earliest event_time among the staged rows (zero: none)
+	newest     time.Time     // the latest event_time among the staged rows
+}
+
+// Load is what one merged batch of files did to one table, or the error
+// that stopped a table's load, as Config.OnLoad receives it.
+type Load struct {
+	Table    string
+	At       time.Time     // when the merge committed (or failed)
+	Files    int           // files merged and recorded in the ledger
+	RowsIn   int64         // rows read from those files
+	Rows     int64         // rows added to the table
+	Duration time.Duration // the merge's transaction, retries included
+	// OldestEvent and NewestEvent bound the event_time of the rows read
+	// (zero when the batch merged no file).
+	OldestEvent, NewestEvent time.Time
+	Err                      error // non-nil: the load of Table failed; its files stay pending
 }
 
 // dialect is a warehouse's side of the loader: DDL, ledger, watermarks and
-// the merge of one batch of files. Redshift will be a second implementation.
+// the merge of one batch of files; postgres.go and redshift.go implement it.
 type dialect interface {
 	// apply creates the schema, the tables (adding missing columns) and the
 	// ledger tables; it is idempotent and safe to run from several processes.
@@ -96,6 +113,16 @@ type dialect interface {
 	advanceWatermark(ctx context.Context, table string, day time.Time) error
 	// merge loads files into t in one transaction (design §2, guarantee 2).
 	merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error)
+	// catalog reads the warehouse schema's tables and columns.
+	catalog(ctx context.Context) (*schema.Catalog, error)
+	// execute runs a plan's changes (schema.Diff).
+	execute(ctx context.Context, p *schema.Plan) error
+}
+
+// batchSizer is a dialect that chooses how many of the pending files one
+// merge takes (Redshift: a multiple of the cluster's slice count).
+type batchSizer interface {
+	batchSize(ctx context.Context, pending, max int) int
 }
 
 // Loader loads pending S3 files into the warehouse's tables. It is safe for
@@ -141,9 +168,15 @@ func New(cfg Config, pool *pgxpool.Pool, store ObjectStore, sch *schema.Schema, 
 	var d dialect
 	switch cfg.Dialect {
 	case schema.Postgres:
-		d = &postgres{pool: pool, store: store, schema: cfg.Schema, log: log}
+		d = &postgres{pool: pool, store: store, schema: cfg.Schema, log: log, fault: cfg.Fault}
+	case schema.Redshift:
+		rs, err := newRedshift(cfg, pool, store, log)
+		if err != nil {
+			return nil, err
+		}
+		d = rs
 	default:
-		return nil, fmt.Errorf("warehouse.dialect %s: the loader does not support it yet", cfg.Dialect)
+		return nil, fmt.Errorf("warehouse.dialect %s: the loader does not support it", cfg.Dialect)
 	}
 	return &Loader{cfg: cfg, sch: sch, store: store, d: d, log: log, m: m, now: time.Now, retry: time.Second}, nil
 }
@@ -248,17 +281,28 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 	gauge.Set(float64(len(pending)))
 	for len(pending) > 0 {
 		n := min(len(pending), l.cfg.MaxFilesPerLoad)
+		if bs, ok := l.d.(batchSizer); ok {
+			n = bs.batchSize(ctx, len(pending), l.cfg.MaxFilesPerLoad)
+		}
 		start := time.Now()
 		b, err := l.d.merge(ctx, t, pending[:n])
 		l.m.seconds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			res.Pending = len(pending)
+			if l.cfg.OnLoad != nil {
+				l.cfg.OnLoad(Load{Table: t.Name, At: l.now(), Duration: time.Since(start), Err: err})
+			}
 			// The files merged so far still let the watermark move up to
 			// the oldest file left.
 			if werr := l.advance(ctx, t, wm, hasWM, pending); werr != nil {
 				err = errors.Join(err, werr)
 			}
 			return res, err
+		}
+		first, last := pending[0].Key, pending[n-1].Key
+		reason := "all_pending" // why the batch is this size
+		if n == l.cfg.MaxFilesPerLoad && len(pending) > n {
+			reason = "max_files_per_load"
 		}
 		pending = pending[n:]
 		gauge.Set(float64(len(pending)))
@@ -270,10 +314,17 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 		l.m.files.WithLabelValues(t.Name).Add(float64(b.files))
 		l.m.rows.WithLabelValues(t.Name).Add(float64(b.rowsLoaded))
 		l.m.duplicates.WithLabelValues(t.Name).Add(float64(dups))
+		l.observeLag(t.Name, b)
 		l.log.Info("loaded", zap.String("table", t.Name), zap.Int("files", b.files),
+			zap.Int64("rows", b.rowsLoaded), zap.String("reason", reason), zap.String("file", first), zap.String("last_file", last),
 			zap.Int64("rows_in", b.rowsIn), zap.Int64("rows_loaded", b.rowsLoaded),
 			zap.Int64("duplicates", dups), zap.Int("files_already_loaded", b.skipped),
-			zap.Duration("duration", time.Since(start)), zap.Duration("copy", b.copying), zap.Duration("merge", b.merging))
+			zap.Duration("duration", time.Since(start)), zap.Duration("copy", b.copying), zap.Duration("merge", b.merging),
+			zap.Float64("lag_seconds", lagSeconds(l.now(), b.oldest)))
+		if l.cfg.OnLoad != nil && b.files > 0 {
+			l.cfg.OnLoad(Load{Table: t.Name, At: l.now(), Files: b.files, RowsIn: b.rowsIn, Rows: b.rowsLoaded,
+				Duration: time.Since(start), OldestEvent: b.oldest, NewestEvent: b.newest})
+		}
 	}
 	return res, l.advance(ctx, t, wm, hasWM, nil)
 }
@@ -367,4 +418,31 @@ func (l *Loader) advance(ctx context.Context, t *schema.Table, wm time.Time, has
 	}
 	l.log.Debug("watermark advanced", zap.String("table", t.Name), zap.String("day", day.Format(dayLayout)))
 	return nil
+}
+
+// observeLag records, after a merge committed, the end-to-end lag of its
+// rows: one observation per merged batch, now − the batch's oldest
+// event_time, which bounds from above the lag of every row in the batch
+// (an event time in the future counts as no lag). It also keeps the newest
+// event time loaded per table, for freshness.
+func (l *Loader) observeLag(table string, b batch) {
+	if b.files == 0 || b.oldest.IsZero() {
+		return
+	}
+	l.m.lag.WithLabelValues(table).Observe(lagSeconds(l.now(), b.oldest))
+	g := l.m.newest.WithLabelValues(table)
+	l.m.newestMu.Lock()
+	defer l.m.newestMu.Unlock()
+	if v := float64(b.newest.UnixMicro()) / 1e6; v > l.m.newestSeen[table] {
+		l.m.newestSeen[table] = v
+		g.Set(v)
+	}
+}
+
+// lagSeconds is now − t in seconds, never negative; 0 for a zero t.
+func lagSeconds(now, t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(now.Sub(t).Seconds(), 0)
 }

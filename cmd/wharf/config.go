@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/batcher"
 	"github.com/wharfdata/wharf/ingest"
 	"github.com/wharfdata/wharf/schema"
@@ -83,6 +84,13 @@ type Config struct {
 		MaxAge           Duration `yaml:"max_age"`
 		FlushConcurrency int      `yaml:"flush_concurrency"`
 	} `yaml:"batch"`
+	Backfill struct {
+		Workers            int      `yaml:"workers"`
+		BatchSize          int32    `yaml:"batch_size"`
+		ReadPreference     string   `yaml:"read_preference"`
+		CheckpointInterval Duration `yaml:"checkpoint_interval"`
+		MaxPending         int      `yaml:"max_pending"`
+	} `yaml:"backfill"`
 	Schema       string   `yaml:"schema"`
 	DrainTimeout Duration `yaml:"drain_timeout"`
 	Log          struct {
@@ -106,6 +114,9 @@ func defaultConfig() *Config {
 	c.Warehouse.Dialect, c.Warehouse.Schema, c.Warehouse.LoadInterval = string(wc.Dialect), wc.Schema, Duration(wc.LoadInterval)
 	bc := batcher.DefaultConfig()
 	c.Batch.MaxRows, c.Batch.MaxBytes, c.Batch.MaxAge, c.Batch.FlushConcurrency = bc.MaxRows, ByteSize(bc.MaxBytes), Duration(bc.MaxAge), bc.FlushConcurrency
+	fc := backfill.DefaultConfig()
+	c.Backfill.Workers, c.Backfill.BatchSize, c.Backfill.ReadPreference = fc.Workers, fc.BatchSize, fc.ReadPreference
+	c.Backfill.CheckpointInterval, c.Backfill.MaxPending = Duration(fc.CheckpointInterval), fc.MaxPending
 	c.Schema = "tables.yaml"
 	c.DrainTimeout = Duration(25 * time.Second)
 	c.Log.Level, c.Log.Format = "info", "auto"

@@ -11,6 +11,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/logging"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse"
 )
 
 // newLogger returns zap JSON in production and console output on a terminal.
@@ -61,17 +63,22 @@ func loadSchema(c *Config) (*schema.Schema, error) {
 // awsConfig loads the SDK's default chain (credentials, region, the
 // AWS_ENDPOINT_URL* variables). Region and endpoint given through getenv
 // take precedence, so that run() sees the same environment it is given.
+//
+// The global endpoint is set on the loaded config, not with
+// WithBaseEndpoint: the SDK takes a load option's endpoint before
+// AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS, which would make those
+// per-service variables (design §8) silently lose to AWS_ENDPOINT_URL.
 func awsConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if r := getenv("AWS_REGION"); r != "" {
 		opts = append(opts, awsconfig.WithRegion(r))
 	}
-	if e := getenv("AWS_ENDPOINT_URL"); e != "" {
-		opts = append(opts, awsconfig.WithBaseEndpoint(e))
-	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return cfg, fmt.Errorf("aws config: %w", err)
+	}
+	if e := getenv("AWS_ENDPOINT_URL"); e != "" {
+		cfg.BaseEndpoint = aws.String(e)
 	}
 	if cfg.Region == "" {
 		return cfg, badConfig("AWS region is not set (AWS_REGION)")
@@ -97,6 +104,9 @@ func newPool(ctx context.Context, c *Config) (*pgxpool.Pool, error) {
 		return nil, badConfig("warehouse.dsn: %s", redact(err.Error()))
 	}
 	pc.MaxConns = 8
+	if schema.Dialect(c.Warehouse.Dialect) == schema.Redshift {
+		warehouse.RedshiftPoolConfig(pc)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: %s", redact(err.Error()))
@@ -115,4 +125,17 @@ func newMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
 		return nil, fmt.Errorf("mongo: %s", redact(err.Error()))
 	}
 	return client, nil
+}
+
+// sdkLogger sends the AWS SDK's own log lines (such as its retry and
+// response-body warnings) through zap, so that every line wharf writes is
+// JSON in production.
+type sdkLogger struct{ log *zap.Logger }
+
+func (s sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	if c == logging.Warn {
+		s.log.Warn(fmt.Sprintf(format, v...))
+		return
+	}
+	s.log.Debug(fmt.Sprintf(format, v...))
 }

@@ -22,10 +22,18 @@ const usage = `usage: wharf <command> [flags]
 commands:
   serve       -c wharf.yaml [--http :8080]   the always-on service
   load        -c wharf.yaml [--table T]      load pending S3 files into the warehouse now, once
-  schema      check|apply|ddl -c wharf.yaml  validate the schema file; create the tables; print the DDL
+  schema      check|plan|apply|ddl -c wharf.yaml   validate the file; show / apply the DDL against the live warehouse; print the DDL
+  schema      infer -c wharf.yaml --collection C [--sample N] [-o FILE]   write a schema file from a random sample
+  schema      docs|jsonschema -c wharf.yaml [-o …]   a data dictionary (--format markdown|html); a JSON Schema per event type
   flatten     -c wharf.yaml < event.json      print the rows events become, per table, as JSON lines
   send        -c wharf.yaml < events.jsonl    send JSON lines to the queue in batches of 10
   deadletter  list -c wharf.yaml [--since D] [--samples N]   dead letters by day and reason
+  deadletter  replay -c wharf.yaml [--since D] [--until D] [--reason R] [--dry-run] [--again]
+              re-send dead letters to the queue after a schema fix (once per file and reason unless --again)
+  healthcheck [--url http://127.0.0.1:8080/healthz]   exit 0 if a running serve is alive (the container's health check)
+  backfill    -c wharf.yaml --table T [--since TIME|warehouse] [--until TIME] [--filter JSON]
+              [--shard i/N] [--workers K] [--job NAME]   stream Mongo history through the same path, resumably
+  audit       -c wharf.yaml --table T --since TIME [--until TIME] [--repair]   hourly counts, Mongo vs warehouse
 
 exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config
 `
@@ -82,8 +90,14 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdFlatten(ctx, rest, getenv, stdin, stdout, stderr)
 	case "send":
 		return cmdSend(ctx, rest, getenv, stdin, stdout, stderr)
+	case "backfill":
+		return cmdBackfill(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, rest, getenv, stdout, stderr)
 	case "deadletter":
 		return cmdDeadletter(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,8 @@ import (
 	"github.com/wharfdata/wharf/batcher"
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/ingest"
+	"github.com/wharfdata/wharf/internal/fault"
+	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse"
 )
 
@@ -30,6 +31,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs, cfgPath := flags("serve", stderr)
 	httpAddr := fs.String("http", ":8080", "address of the HTTP endpoints (/healthz, /readyz, /metrics, /status); empty to disable")
 	noLoad := fs.Bool("no-load", false, "do not run the warehouse loader in this process")
+	freshness := fs.Duration("freshness-target", 0, "how long after a table's last load /status calls it late (default: 2 × warehouse.load_interval + batch.max_age)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -42,9 +44,24 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := newLogger(c, stderr)
 	defer log.Sync()
+	// The status page keeps this process's recent warnings, errors and loads.
+	rec := newStatusRecorder()
+	log = rec.wrap(log)
 	sch, err := loadSchema(c)
 	if err != nil {
 		return err
+	}
+	// Crash tests only: WHARF_FAULT makes this process SIGKILL itself at
+	// chosen points (see internal/fault).
+	inj, err := fault.Parse(getenv("WHARF_FAULT"))
+	if err != nil {
+		return badConfig("WHARF_FAULT: %v", err)
+	}
+	if inj != nil {
+		log.Warn("fault injection armed: this process will kill itself", zap.String("spec", inj.String()))
+		inj.OnKill = func(point string, hit int) {
+			log.Warn("fault injected: SIGKILL", zap.String("point", point), zap.Int("hit", hit))
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -58,6 +75,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	ac.Logger = sdkLogger{log.With(zap.String("component", "aws"))}
 	store := newS3(ac, c)
 	sqsClient := newSQS(ac)
 
@@ -74,13 +92,20 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	var loader *warehouse.Loader
+	var ledger func(context.Context, time.Time) ([]warehouse.LoadedMinute, error)
 	if !*noLoad {
 		pool, err := newPool(bg, c)
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
-		loader, err = warehouse.New(c.warehouseConfig(), pool, store, sch, log, reg)
+		ledger = func(ctx context.Context, since time.Time) ([]warehouse.LoadedMinute, error) {
+			return warehouse.LedgerSummary(ctx, pool, c.warehouseConfig(), tableNames(sch), since)
+		}
+		wc := c.warehouseConfig()
+		wc.OnLoad = rec.onLoad
+		wc.Fault = inj.Hook()
+		loader, err = warehouse.New(wc, pool, store, sch, log, reg)
 		if err != nil {
 			return badConfig("%v", err)
 		}
@@ -94,21 +119,35 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		cancel()
 	}
 
-	bat, err := batcher.New(c.batcherConfig(), store, log, reg)
+	bc := c.batcherConfig()
+	bc.Fault = inj.Hook()
+	bat, err := batcher.New(bc, store, log, reg)
 	if err != nil {
 		return badConfig("%v", err)
 	}
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, store, log, reg)
-	cons, err := ingest.New(bg, c.ingestConfig(), sqsClient, sch, c.envelope(), raw, bat, dl, log, reg)
+	ic := c.ingestConfig()
+	ic.Fault = inj.Hook()
+	cons, err := ingest.New(bg, ic, sqsClient, sch, c.envelope(), raw, bat, dl, log, reg)
 	if err != nil {
 		return err
 	}
 
 	var ready atomic.Bool
 	if *httpAddr != "" {
-		srv, err := serveHTTP(*httpAddr, reg, &ready, func() any {
-			return map[string]any{"batcher": bat.Stats(), "messages_held": cons.Held()}
-		}, log)
+		target := *freshness
+		if target <= 0 {
+			target = 2*time.Duration(c.Warehouse.LoadInterval) + time.Duration(c.Batch.MaxAge)
+		}
+		status := &statusSource{
+			tables: tableNames(sch), target: target, bucket: max(time.Minute, time.Duration(c.Warehouse.LoadInterval)).Truncate(time.Minute),
+			ledger: ledger, gather: reg, rec: rec, now: time.Now,
+			backlog: func(ctx context.Context) (ingest.Backlog, error) {
+				return ingest.QueueBacklog(ctx, sqsClient, c.SQS.QueueURL)
+			},
+			local: func() (batcher.Stats, int) { return bat.Stats(), cons.Held() },
+		}
+		srv, err := serveHTTP(*httpAddr, reg, &ready, status, log)
 		if err != nil {
 			return err
 		}
@@ -161,7 +200,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // serveHTTP serves the health, readiness, metrics and status endpoints.
-func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, status func() any, log *zap.Logger) (*http.Server, error) {
+func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, status http.Handler, log *zap.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -172,12 +211,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, status
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(status())
-	})
+	mux.Handle("/status", status)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, badConfig("--http %s: %v", addr, err)
@@ -190,4 +224,13 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, status
 	}()
 	log.Info("http listening", zap.String("addr", ln.Addr().String()))
 	return srv, nil
+}
+
+// tableNames lists the schema's tables, parents and children, in file order.
+func tableNames(sch *schema.Schema) []string {
+	var names []string
+	for _, t := range sch.All() {
+		names = append(names, t.Name)
+	}
+	return names
 }

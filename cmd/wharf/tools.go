@@ -67,9 +67,13 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, std
 
 func cmdSchema(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError("schema: want check, apply or ddl")
+		return usageError("schema: want check, plan, apply, ddl, infer, docs or jsonschema")
 	}
 	sub := args[0]
+	switch sub {
+	case "plan", "apply", "infer", "docs", "jsonschema":
+		return cmdSchemaLifecycle(ctx, sub, args[1:], getenv, stdout, stderr)
+	}
 	fs, cfgPath := flags("schema "+sub, stderr)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
@@ -105,34 +109,8 @@ func cmdSchema(ctx context.Context, args []string, getenv func(string) string, s
 			fmt.Fprintf(stdout, "%s;\n\n", schema.CreateTableSQL(t, d, c.Warehouse.Schema))
 		}
 		return nil
-	case "apply":
-		if err := c.validate(need{warehouse: true}); err != nil {
-			return err
-		}
-		sch, err := loadSchema(c)
-		if err != nil {
-			return err
-		}
-		pool, err := newPool(ctx, c)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		ac, err := awsConfig(ctx, getenv)
-		if err != nil {
-			return err
-		}
-		loader, err := warehouse.New(c.warehouseConfig(), pool, newS3(ac, c), sch, newLogger(c, stderr), nil)
-		if err != nil {
-			return badConfig("%v", err)
-		}
-		if err := loader.Apply(ctx); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "applied %d tables and the ledger to schema %s\n", len(sch.All()), c.Warehouse.Schema)
-		return nil
 	}
-	return usageError("schema: unknown subcommand %q (want check, apply or ddl)", sub)
+	return usageError("schema: unknown subcommand %q (want check, plan, apply, ddl, infer, docs or jsonschema)", sub)
 }
 
 // cmdFlatten prints, for each JSON event on stdin, the rows it becomes, or
@@ -319,8 +297,11 @@ func sendBatch(ctx context.Context, client *sqs.Client, queueURL string, bodies 
 }
 
 func cmdDeadletter(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "replay" {
+		return cmdDeadletterReplay(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "list" {
-		return usageError("deadletter: want list")
+		return usageError("deadletter: want list or replay")
 	}
 	fs, cfgPath := flags("deadletter list", stderr)
 	since := fs.String("since", "", "first day (YYYY-MM-DD) to list")

@@ -69,6 +69,26 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
+// GetRange reads length bytes of the object at key from offset (a Parquet
+// footer, for instance), or fewer when the object ends first.
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	rng := fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Range: aws.String(rng)})
+	if err != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil, fmt.Errorf("get s3://%s/%s (%s): %w", s.bucket, key, rng, ErrNotFound)
+		}
+		return nil, fmt.Errorf("get s3://%s/%s (%s): %w", s.bucket, key, rng, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s (%s): %w", s.bucket, key, rng, err)
+	}
+	return b, nil
+}
+
 // List returns every object whose key starts with prefix and sorts after
 // startAfter, in key order.
 func (s *Store) List(ctx context.Context, prefix, startAfter string) ([]Object, error) {

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS "analytics"."wharf_loads" (
   "rows" bigint NOT NULL,
   "bytes" bigint NOT NULL,
   "loaded_at" timestamp NOT NULL
-);
+)
+SORTKEY ("file_key");
 
 CREATE TABLE IF NOT EXISTS "analytics"."wharf_watermarks" (
   "table_name" varchar(127) PRIMARY KEY,

@@ -1,0 +1,719 @@
+// Package backfill streams historical MongoDB documents through the same
+// flatten → batcher → S3 → loader path as live events (design §1), so that
+// history and live data land in the same tables by the same rules.
+//
+// Each of the table's collections is split into half-open _id ranges (from a
+// sample of _ids); a job's ranges are fixed in its plan in S3, so that
+// --workers K scans K ranges at once and --shard i/N runs range r in shard
+// r mod N, with no overlap and no gap. A range is read with one cursor sorted
+// by _id (on MongoDB a walk of the _id index); a cursor that fails is
+// reopened after the last document read. Each document becomes JSON, is
+// decoded with its _id as the event id, flattened and handed to the sink
+// with an ack, exactly as an SQS message is; bad documents go to the
+// dead-letter store.
+//
+// A range's checkpoint is the last _id whose rows, and the rows of every
+// document before it in the range, are in S3: it moves only on acks, which
+// arrive after the S3 put. A job killed at any instant and run again with the
+// same name resumes each range after its checkpoint; documents re-read are
+// duplicates the loader's merge removes (design §2, guarantee 2).
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.uber.org/zap"
+
+	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// Sink takes the rows of one document. ack runs exactly once, with nil when
+// the rows are durable in S3, or the error that stopped them. Add may block
+// while the sink is at its memory cap. Flush writes what is buffered and
+// waits for it. (*batcher.Batcher satisfies it.)
+type Sink interface {
+	Add(ctx context.Context, rows []schema.Row, ack func(error)) error
+	Flush(ctx context.Context, reason string) error
+}
+
+// DeadLetters keeps documents that can never be loaded as they are. ack runs
+// once the record is durable. (*deadletter.Writer satisfies it.)
+type DeadLetters interface {
+	Add(rec deadletter.Record, ack func(error))
+	Flush(ctx context.Context) error
+}
+
+// Skip reasons: documents read but not loaded, and not dead letters either.
+const (
+	SkipFiltered  = "outside_time_range" // event time before --since or from --until on
+	SkipOtherType = "other_event_type"   // an event type that another table takes, or none
+)
+
+// Config says what a backfill reads and how. Start from DefaultConfig.
+type Config struct {
+	// Job names the job; its plan and checkpoints live under
+	// PREFIX/_backfill/JOB/. Running a job again resumes it.
+	Job string
+	// Table is the parent table to fill (its child tables come with it).
+	Table string
+	// Since and Until bound the table's event time: Since ≤ t < Until. Zero
+	// is open. SinceFrom is "warehouse" when Since was read from the
+	// warehouse (a resumed job then keeps its first Since).
+	Since, Until time.Time
+	SinceFrom    string
+	// Windows, when set, narrow the event time further to these half-open
+	// intervals, sorted and apart (`wharf audit --repair` backfills exactly
+	// the hours that differ).
+	Windows []Window
+	// Filter is a MongoDB query in (extended) JSON, applied on the server.
+	Filter string
+	// Shard and Shards: this process scans ranges r with r mod Shards = Shard.
+	Shard, Shards int
+	// Workers is how many ranges this process scans at once. Default 2.
+	Workers int
+	// BatchSize is the documents per cursor batch. Default 1000.
+	BatchSize int32
+	// ReadPreference is a MongoDB read preference mode. Default
+	// secondaryPreferred (keeps the load off the primary).
+	ReadPreference string
+	// Prefix is the S3 prefix wharf writes under ("events/").
+	Prefix string
+	// CheckpointInterval is how often changed checkpoints are written.
+	// Default 5 s.
+	CheckpointInterval time.Duration
+	// MaxPending caps documents handed on and not yet acked. Default 100,000.
+	MaxPending int
+	// SettleDelay is how long a shard of a new job waits for the other
+	// shards' plans. Default 5 s.
+	SettleDelay time.Duration
+	// MaxRetries is how often a range's cursor is reopened without any
+	// document read in between before the backfill fails. Default 8.
+	MaxRetries int
+	// DrainTimeout bounds the final flush after an interruption. Default 25 s.
+	DrainTimeout time.Duration
+	// ScanOnly reads the documents and discards them, writing nothing, not
+	// even a plan (the bare scan that benchmarks compare against).
+	ScanOnly bool
+}
+
+// Window is a half-open interval of event time: From ≤ t < To.
+type Window struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// inWindows reports whether t is in one of the sorted windows ws.
+func inWindows(ws []Window, t time.Time) bool {
+	i := sort.Search(len(ws), func(i int) bool { return ws[i].To.After(t) })
+	return i < len(ws) && !t.Before(ws[i].From)
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Shards: 1, Workers: 2, BatchSize: 1000, ReadPreference: "secondaryPreferred",
+		CheckpointInterval: 5 * time.Second, MaxPending: 100_000, SettleDelay: 5 * time.Second,
+		MaxRetries: 8, DrainTimeout: 25 * time.Second,
+	}
+}
+
+var jobRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// Validate names the first bad field, as the command line calls it.
+func (c Config) Validate() error {
+	switch {
+	case !jobRE.MatchString(c.Job):
+		return fmt.Errorf("--job %q: use letters, digits, '.', '_' and '-' (at most 128)", c.Job)
+	case c.Table == "":
+		return errors.New("--table is required")
+	case c.Shards < 1 || c.Shard < 0 || c.Shard >= c.Shards:
+		return fmt.Errorf("--shard %d/%d: want i/N with 0 ≤ i < N", c.Shard, c.Shards)
+	case c.Workers < 1 || c.Workers > 64:
+		return fmt.Errorf("--workers %d: want 1 to 64", c.Workers)
+	case c.BatchSize < 1:
+		return fmt.Errorf("backfill.batch_size %d: want at least 1", c.BatchSize)
+	case !c.Since.IsZero() && !c.Until.IsZero() && !c.Until.After(c.Since):
+		return fmt.Errorf("--until %s is not after --since %s", c.Until.Format(time.RFC3339), c.Since.Format(time.RFC3339))
+	case c.CheckpointInterval <= 0:
+		return errors.New("backfill.checkpoint_interval must be positive")
+	case c.MaxPending < 1:
+		return errors.New("backfill.max_pending must be positive")
+	case c.MaxRetries < 0:
+		return errors.New("backfill.max_retries must not be negative")
+	case c.DrainTimeout <= 0:
+		return errors.New("drain_timeout must be positive")
+	}
+	for i, w := range c.Windows {
+		if !w.To.After(w.From) || i > 0 && w.From.Before(c.Windows[i-1].To) {
+			return fmt.Errorf("time windows must be sorted, apart and not empty (window %d: %s to %s)", i, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339))
+		}
+	}
+	if _, _, err := parseFilter(c.Filter); err != nil {
+		return err
+	}
+	return nil
+}
+
+// parseFilter reads a JSON query, returning it and its canonical text.
+func parseFilter(s string) (bson.D, string, error) {
+	if s == "" {
+		return nil, "", nil
+	}
+	var d bson.D
+	if err := bson.UnmarshalExtJSON([]byte(s), false, &d); err != nil {
+		return nil, "", fmt.Errorf("--filter: not a JSON object: %v", err)
+	}
+	canon, err := bson.MarshalExtJSON(d, true, false)
+	if err != nil {
+		return nil, "", fmt.Errorf("--filter: %v", err)
+	}
+	return d, string(canon), nil
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Job         string
+	Ranges      int              // ranges of this shard
+	RangesDone  int              // of them, scanned to the end with every document durable
+	Read        int64            // documents read in this run
+	Rows        map[string]int64 // rows handed to the sink, per table
+	DeadLetters map[string]int64 // by reason
+	Skipped     map[string]int64 // by reason (SkipFiltered, SkipOtherType)
+	Elapsed     time.Duration
+}
+
+// Complete reports whether every range of this shard is done.
+func (s Summary) Complete() bool { return s.RangesDone == s.Ranges }
+
+// Progress is a snapshot of a running backfill.
+type Progress struct {
+	Ranges  []RangeProgress
+	Read    int64 // documents read in this run
+	Rows    int64 // rows handed to the sink in this run
+	Durable int64 // documents durable, over every run
+	Elapsed time.Duration
+}
+
+// RangeProgress is one range's progress.
+type RangeProgress struct {
+	Index      int
+	Collection string
+	Done       int64 // documents read, over every run (durable before this run + read in it)
+	Estimate   int64 // documents in the range, roughly; 0 when unknown
+	Scanning   bool
+	Finished   bool // scanned to its end (in this run or an earlier one)
+}
+
+// Backfill runs one job (or one shard of it).
+type Backfill struct {
+	cfg        Config
+	table      *schema.Table
+	sch        *schema.Schema
+	env        schema.Envelope
+	src        *source
+	sink       Sink
+	dl         DeadLetters
+	store      ObjectStore
+	log        *zap.Logger
+	filter     bson.D
+	filterText string
+	timeFilter bson.D
+
+	win    *window
+	start  time.Time
+	ranges atomic.Pointer[[]*rangeState] // this shard's ranges, once planned
+	read   atomic.Int64
+	rows   atomic.Int64
+
+	mu      sync.Mutex
+	perRows map[string]int64
+	dead    map[string]int64
+	skipped map[string]int64
+}
+
+// rangeState is one range being scanned.
+type rangeState struct {
+	r        Range
+	tr       *tracker
+	prior    int64 // documents durable before this run
+	read     atomic.Int64
+	estimate atomic.Int64
+	scanning atomic.Bool
+	scanned  atomic.Bool // read to its end, in this run
+	finished bool        // done in an earlier run
+}
+
+// New returns a backfill of cfg.Table. sink, dl and store may be nil with
+// ScanOnly. log may be nil.
+func New(cfg Config, sch *schema.Schema, env schema.Envelope, db *mongo.Database, sink Sink, dl DeadLetters, store ObjectStore, log *zap.Logger) (*Backfill, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := sch.Table(cfg.Table)
+	if t == nil {
+		return nil, fmt.Errorf("--table: no table %q in the schema", cfg.Table)
+	}
+	if t.IsChild() {
+		return nil, fmt.Errorf("--table %s is a child table: backfill its parent, %s", t.Name, t.Parent.Name)
+	}
+	if !cfg.ScanOnly && (sink == nil || dl == nil || store == nil) {
+		return nil, errors.New("backfill: a sink, a dead-letter store and an object store are required")
+	}
+	src, err := newSource(db, cfg.ReadPreference, cfg.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	filter, text, _ := parseFilter(cfg.Filter)
+	b := &Backfill{
+		cfg: cfg, table: t, sch: sch, env: env, src: src, sink: sink, dl: dl, store: store,
+		log: log.With(zap.String("component", "backfill"), zap.String("job", cfg.Job)), filter: filter, filterText: text,
+		win: newWindow(cfg.MaxPending), perRows: map[string]int64{}, dead: map[string]int64{}, skipped: map[string]int64{},
+	}
+	since, until := cfg.Since, cfg.Until
+	if n := len(cfg.Windows); n > 0 {
+		if since.IsZero() || cfg.Windows[0].From.After(since) {
+			since = cfg.Windows[0].From
+		}
+		if until.IsZero() || cfg.Windows[n-1].To.Before(until) {
+			until = cfg.Windows[n-1].To
+		}
+	}
+	b.timeFilter = timeFilter(b.timePath(), since, until)
+	return b, nil
+}
+
+// timePath is the path of the table's event time in a document.
+func (b *Backfill) timePath() string {
+	if b.table.Time != "" {
+		return b.table.Time
+	}
+	return b.env.TimePath
+}
+
+// timeFilter narrows the scan on the server to documents whose event time
+// may be in [since, until): it only drops documents whose time is a BSON
+// date outside the bounds ($not keeps strings, numbers and missing times,
+// which the client-side check after decoding settles). So it is never
+// narrower than the exact filter, and it needs no $or.
+func timeFilter(path string, since, until time.Time) bson.D {
+	var parts []bson.D
+	if !since.IsZero() {
+		parts = append(parts, bson.D{{Key: path, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: since}}}}}})
+	}
+	if !until.IsZero() {
+		parts = append(parts, bson.D{{Key: path, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$gte", Value: until}}}}}})
+	}
+	return and(parts...)
+}
+
+// Run plans the job (or reads its plan), scans this shard's ranges that are
+// not done, flushes, and writes the final checkpoints. It returns when every
+// document read is durable, or when ctx ends or something fails (after a
+// bounded drain that saves the progress made). The warehouse load is the
+// caller's.
+func (b *Backfill) Run(ctx context.Context) (Summary, error) {
+	b.start = time.Now()
+	plan, err := b.jobPlan(ctx)
+	if err != nil {
+		return Summary{Job: b.cfg.Job}, err
+	}
+	var states []*rangeState
+	for _, r := range plan.Ranges {
+		if r.Index%b.cfg.Shards != b.cfg.Shard {
+			continue
+		}
+		st := &rangeState{r: r}
+		st.estimate.Store(r.Estimate)
+		if b.cfg.ScanOnly {
+			st.tr = newTracker(nil, 0)
+		} else {
+			cp, err := b.loadCheckpoint(ctx, r.Index)
+			if err != nil {
+				return Summary{Job: b.cfg.Job}, err
+			}
+			st.tr, st.prior, st.finished = newTracker(cp.After, cp.Docs), cp.Docs, cp.Done
+		}
+		states = append(states, st)
+	}
+	b.ranges.Store(&states)
+	b.log.Info("backfill starting", zap.String("table", b.table.Name), zap.Int("ranges", len(states)),
+		zap.Int("shard", b.cfg.Shard), zap.Int("shards", b.cfg.Shards), zap.Int("workers", b.cfg.Workers),
+		zap.Bool("scan_only", b.cfg.ScanOnly))
+
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(ctx)
+	defer func() { stopBG(); bg.Wait() }()
+	bg.Add(1)
+	go func() { defer bg.Done(); b.estimate(bgCtx, states) }()
+	if !b.cfg.ScanOnly {
+		bg.Add(1)
+		go func() { defer bg.Done(); b.checkpointLoop(bgCtx, states) }()
+	}
+
+	scanErr := b.scan(ctx, plan, states)
+
+	if b.cfg.ScanOnly {
+		return b.summary(states), scanErr
+	}
+	// Flush whatever was handed on, even after a failure or a signal, so the
+	// checkpoints keep the progress made.
+	dctx, cancel := ctx, context.CancelFunc(func() {})
+	if scanErr != nil || ctx.Err() != nil {
+		dctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), b.cfg.DrainTimeout)
+	}
+	defer cancel()
+	var errs []error
+	if scanErr != nil {
+		errs = append(errs, scanErr)
+	}
+	if err := b.sink.Flush(dctx, "manual"); err != nil {
+		errs = append(errs, fmt.Errorf("flush rows: %w", err))
+	}
+	if err := b.dl.Flush(dctx); err != nil {
+		errs = append(errs, fmt.Errorf("flush dead letters: %w", err))
+	}
+	if err := b.win.drained(dctx); err != nil {
+		errs = append(errs, fmt.Errorf("waiting for %d documents to be durable: %w", b.win.count(), err))
+	}
+	stopBG()
+	bg.Wait()
+	for _, st := range states {
+		if err := b.writeCheckpoint(dctx, st, true); err != nil {
+			errs = append(errs, err)
+		}
+		if _, _, _, _, err := st.tr.state(false); err != nil {
+			errs = append(errs, fmt.Errorf("range %d: %w", st.r.Index, err))
+		}
+	}
+	sum := b.summary(states)
+	b.log.Info("backfill finished", zap.Int64("documents", sum.Read), zap.Any("rows", sum.Rows),
+		zap.Any("dead_letters", sum.DeadLetters), zap.Any("skipped", sum.Skipped),
+		zap.Int("ranges_done", sum.RangesDone), zap.Int("ranges", sum.Ranges), zap.Duration("elapsed", sum.Elapsed))
+	return sum, errors.Join(errs...)
+}
+
+// scan runs Workers goroutines over the ranges not done, and returns the
+// first error (after which the others stop).
+func (b *Backfill) scan(ctx context.Context, plan *Plan, states []*rangeState) error {
+	queue := make(chan *rangeState, len(states))
+	for _, st := range states {
+		if !st.finished {
+			queue <- st
+		}
+	}
+	close(queue)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for range b.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{dec: schema.NewDecoder(b.sch, b.env), fallback: plan.Created}
+			for st := range queue {
+				if sctx.Err() != nil {
+					return
+				}
+				if err := b.scanRange(sctx, st, w); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// worker is one scanning goroutine's reusable state.
+type worker struct {
+	dec      *schema.Decoder
+	conv     converter
+	fallback time.Time // received time of documents without an ObjectId _id
+}
+
+// scanRange reads a range to its end with one cursor sorted by _id,
+// reopening it after the last document read when it fails.
+func (b *Backfill) scanRange(ctx context.Context, st *rangeState, w *worker) error {
+	st.scanning.Store(true)
+	defer st.scanning.Store(false)
+	pos, _, _, _, _ := st.tr.state(false)
+	failures := 0
+	delay := 500 * time.Millisecond
+	log := b.log.With(zap.Int("range", st.r.Index), zap.String("collection", st.r.Collection))
+	for {
+		filter := and(rangeFilter(st.r.Lo, st.r.Hi, pos, st.r.Types), b.filter, b.timeFilter)
+		cur, err := b.src.scan(ctx, st.r.Collection, filter)
+		if err == nil {
+			for cur.Next(ctx) {
+				idv, ierr := cur.Current.LookupErr("_id")
+				if ierr != nil {
+					err = errNoID
+					break
+				}
+				k := keyOf(idv)
+				if herr := b.handle(ctx, st, w, cur.Current, k); herr != nil {
+					_ = cur.Close(context.WithoutCancel(ctx))
+					return herr
+				}
+				pos = &k
+				failures = 0
+				delay = 500 * time.Millisecond
+			}
+			if err == nil {
+				err = cur.Err()
+			}
+			// Closing tells the server to drop the cursor; its error changes nothing.
+			_ = cur.Close(context.WithoutCancel(ctx))
+			if err == nil {
+				st.scanned.Store(true)
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failures++
+		if !transient(err) || failures > b.cfg.MaxRetries {
+			return fmt.Errorf("range %d of %s: %w", st.r.Index, st.r.Collection, err)
+		}
+		after := "(start)"
+		if pos != nil {
+			after = pos.String()
+		}
+		log.Warn("cursor failed; reopening after the last document read", zap.Error(err),
+			zap.String("after", after), zap.Int("attempt", failures), zap.Duration("retry_in", delay))
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// handle takes one document from a range: JSON, decode with _id as the event
+// id, the time filter, flatten, and the sink (or the dead-letter store). It
+// returns an error only when the backfill must stop.
+func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bson.Raw, k Key) error {
+	b.read.Add(1)
+	st.read.Add(1)
+	if b.cfg.ScanOnly {
+		return nil
+	}
+	if err := b.win.acquire(ctx); err != nil {
+		return err
+	}
+	seq := st.tr.push(k)
+	ack := func(err error) {
+		st.tr.ack(seq, err)
+		b.win.release()
+	}
+	id, err := idString(k.RawValue)
+	if err == nil && len(id) > schema.EventIDLength {
+		err = fmt.Errorf("the _id is %d bytes, more than %d", len(id), schema.EventIDLength)
+	}
+	if err != nil {
+		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadEventID, Detail: err.Error()}, w.fallback, ack)
+		return nil
+	}
+	recv := receivedAt(k.RawValue, w.fallback)
+	body, err := w.conv.eventJSON(doc)
+	if err != nil {
+		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadJSON, Detail: err.Error()}, recv, ack)
+		return nil
+	}
+	ev, err := w.dec.Decode(body, id, recv)
+	if err != nil {
+		if schema.Reason(err) == schema.ReasonUnknownEventType {
+			b.skip(SkipOtherType, ack)
+			return nil
+		}
+		b.deadLetter(st, doc, body, id, err, recv, ack)
+		return nil
+	}
+	ev.ID = id // design §3: in backfill the event id is the _id
+	routed := false
+	for _, t := range ev.Tables {
+		routed = routed || t == b.table
+	}
+	if !routed {
+		b.skip(SkipOtherType, ack)
+		return nil
+	}
+	ev.Tables = []*schema.Table{b.table}
+	if !b.cfg.Since.IsZero() || !b.cfg.Until.IsZero() || len(b.cfg.Windows) > 0 {
+		t, err := w.dec.EventTime(ev, b.table)
+		if err != nil {
+			b.deadLetter(st, doc, body, id, err, recv, ack)
+			return nil
+		}
+		if (!b.cfg.Since.IsZero() && t.Before(b.cfg.Since)) || (!b.cfg.Until.IsZero() && !t.Before(b.cfg.Until)) ||
+			(len(b.cfg.Windows) > 0 && !inWindows(b.cfg.Windows, t)) {
+			b.skip(SkipFiltered, ack)
+			return nil
+		}
+	}
+	rows, err := w.dec.Flatten(ev, nil)
+	if err != nil {
+		b.deadLetter(st, doc, body, id, err, recv, ack)
+		return nil
+	}
+	b.mu.Lock()
+	for i := range rows {
+		b.perRows[rows[i].Table.Name]++
+	}
+	b.mu.Unlock()
+	b.rows.Add(int64(len(rows)))
+	if err := b.sink.Add(ctx, rows, ack); err != nil {
+		// ack will never run: the document stays pending, so the range's
+		// checkpoint stops before it.
+		return err
+	}
+	return nil
+}
+
+func (b *Backfill) skip(reason string, ack func(error)) {
+	b.mu.Lock()
+	b.skipped[reason]++
+	b.mu.Unlock()
+	ack(nil)
+}
+
+func (b *Backfill) deadLetter(st *rangeState, doc bson.Raw, body []byte, id string, err error, recv time.Time, ack func(error)) {
+	reason := schema.Reason(err)
+	if reason == "" {
+		reason = "invalid"
+	}
+	if body == nil {
+		if ext, merr := bson.MarshalExtJSON(doc, false, false); merr == nil {
+			body = ext
+		}
+	}
+	rec := deadletter.Record{
+		Body: string(body), Reason: reason, Detail: err.Error(), EventID: id,
+		Attributes: map[string]string{"collection": st.r.Collection, "job": b.cfg.Job},
+		ReceivedAt: recv, Source: "backfill",
+	}
+	if v, lerr := doc.LookupErr(b.env.TypePath); lerr == nil {
+		rec.EventType, _ = v.StringValueOK()
+	}
+	b.mu.Lock()
+	b.dead[reason]++
+	b.mu.Unlock()
+	b.dl.Add(rec, ack)
+}
+
+// checkpointLoop writes the changed checkpoints every CheckpointInterval
+// until ctx ends.
+func (b *Backfill) checkpointLoop(ctx context.Context, states []*rangeState) {
+	t := time.NewTicker(b.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, st := range states {
+				if err := b.writeCheckpoint(ctx, st, false); err != nil && ctx.Err() == nil {
+					b.log.Warn("checkpoint not written; will retry", zap.Int("range", st.r.Index), zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+// writeCheckpoint writes st's checkpoint if it moved; final also marks the
+// range done when it was read to its end and every document is durable.
+func (b *Backfill) writeCheckpoint(ctx context.Context, st *rangeState, final bool) error {
+	after, durable, changed, unacked, err := st.tr.state(true)
+	done := st.finished || (final && st.scanned.Load() && unacked == 0 && err == nil)
+	if !changed && !(final && done && !st.finished) {
+		return nil
+	}
+	cp := Checkpoint{Range: st.r.Index, After: after, Docs: durable, Done: done, Updated: time.Now().UTC()}
+	if werr := b.saveCheckpoint(ctx, cp); werr != nil {
+		st.tr.mu.Lock()
+		st.tr.dirty = true
+		st.tr.mu.Unlock()
+		return werr
+	}
+	return nil
+}
+
+// estimate fills in the sizes of ranges the plan has none for (one range
+// per collection: nothing was sampled).
+func (b *Backfill) estimate(ctx context.Context, states []*rangeState) {
+	for _, st := range states {
+		if st.r.Estimate > 0 || st.finished || st.r.Lo != nil || st.r.Hi != nil {
+			continue
+		}
+		n, err := b.src.estimatedCount(ctx, st.r.Collection)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Debug("no document count for progress", zap.String("collection", st.r.Collection), zap.Error(err))
+			}
+			continue
+		}
+		st.estimate.Store(n)
+	}
+}
+
+// Progress returns a snapshot; before planning it has no ranges.
+func (b *Backfill) Progress() Progress {
+	p := Progress{Read: b.read.Load(), Rows: b.rows.Load()}
+	if !b.start.IsZero() {
+		p.Elapsed = time.Since(b.start)
+	}
+	sp := b.ranges.Load()
+	if sp == nil {
+		return p
+	}
+	for _, st := range *sp {
+		_, durable, _, _, _ := st.tr.state(false)
+		p.Durable += durable
+		rp := RangeProgress{Index: st.r.Index, Collection: st.r.Collection, Done: st.prior + st.read.Load(),
+			Estimate: st.estimate.Load(), Scanning: st.scanning.Load(), Finished: st.finished || st.scanned.Load()}
+		if st.finished {
+			rp.Done = st.prior
+			rp.Estimate = st.prior
+		}
+		p.Ranges = append(p.Ranges, rp)
+	}
+	return p
+}
+
+func (b *Backfill) summary(states []*rangeState) Summary {
+	s := Summary{Job: b.cfg.Job, Ranges: len(states), Read: b.read.Load(), Elapsed: time.Since(b.start)}
+	for _, st := range states {
+		_, _, _, unacked, err := st.tr.state(false)
+		if st.finished || (st.scanned.Load() && unacked == 0 && err == nil) {
+			s.RangesDone++
+		}
+	}
+	b.mu.Lock()
+	s.Rows, s.DeadLetters, s.Skipped = maps.Clone(b.perRows), maps.Clone(b.dead), maps.Clone(b.skipped)
+	b.mu.Unlock()
+	return s
+}

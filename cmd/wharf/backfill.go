@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.uber.org/zap"
+	"golang.org/x/term"
+
+	"github.com/wharfdata/wharf/backfill"
+	"github.com/wharfdata/wharf/batcher"
+	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse"
+)
+
+// cmdBackfill streams a table's Mongo history through the batcher to S3,
+// then loads the warehouse, so the rows are queryable when it exits.
+func cmdBackfill(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("backfill", stderr)
+	table := fs.String("table", "", "the table to fill from its Mongo collection (required)")
+	since := fs.String("since", "", `only events at or after this time (RFC 3339 or YYYY-MM-DD), or "warehouse": from the latest event_time already in the table, minus --overlap`)
+	until := fs.String("until", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
+	overlap := fs.Duration("overlap", time.Hour, "with --since warehouse: start this long before the latest event_time loaded (the overlap is deduplicated)")
+	filter := fs.String("filter", "", `a MongoDB query in JSON, e.g. '{"user_id": {"$gt": 100}}'`)
+	shard := fs.String("shard", "0/1", "i/N: scan only the ranges of shard i of N (run N processes with the same --job)")
+	workers := fs.Int("workers", 0, "ranges scanned at once (default backfill.workers, 2)")
+	job := fs.String("job", "", "job name; run again with the same name to resume (default TABLE-YYYYMMDDTHHMMSSZ)")
+	noLoad := fs.Bool("no-load", false, "do not load the warehouse at the end (a running wharf serve will)")
+	progress := fs.String("progress", "auto", "auto (a bar on a terminal, else log lines), bar, log or none")
+	every := fs.Duration("progress-interval", 5*time.Second, "time between progress log lines")
+	scanOnly := fs.Bool("scan-only", false, "read the documents and discard them, writing nothing (a benchmark of the bare scan)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	needWarehouse := !*scanOnly && (!*noLoad || *since == "warehouse")
+	if err := c.validate(need{s3: !*scanOnly, warehouse: needWarehouse, mongo: true}); err != nil {
+		return err
+	}
+	if c.Mongo.URI == "" {
+		return badConfig("mongo.uri is required for backfill (or WHARF_MONGO_URI)")
+	}
+	if err := c.batcherConfig().Validate(); err != nil {
+		return badConfig("%v", err)
+	}
+	sch, err := loadSchema(c)
+	if err != nil {
+		return err
+	}
+	if *table == "" {
+		return usageError("--table is required")
+	}
+	t := sch.Table(*table)
+	if t == nil {
+		return usageError("--table: no table %q in %s", *table, c.Schema)
+	}
+	bc := backfill.DefaultConfig()
+	bc.Table, bc.Filter, bc.Prefix, bc.ScanOnly = *table, *filter, c.S3.Prefix, *scanOnly
+	bc.Workers, bc.BatchSize, bc.ReadPreference = c.Backfill.Workers, c.Backfill.BatchSize, c.Backfill.ReadPreference
+	bc.CheckpointInterval, bc.MaxPending, bc.DrainTimeout = time.Duration(c.Backfill.CheckpointInterval), c.Backfill.MaxPending, time.Duration(c.DrainTimeout)
+	if *workers != 0 {
+		bc.Workers = *workers
+	}
+	if bc.Shard, bc.Shards, err = parseShard(*shard); err != nil {
+		return err
+	}
+	if *since != "" && *since != "warehouse" {
+		if bc.Since, err = parseWhen(*since); err != nil {
+			return usageError("--since: %v", err)
+		}
+	}
+	if *until != "" {
+		if bc.Until, err = parseWhen(*until); err != nil {
+			return usageError("--until: %v", err)
+		}
+	}
+	bc.Job = *job
+	if bc.Job == "" {
+		if bc.Shards > 1 {
+			return usageError("--job is required with --shard: every shard must name the same job")
+		}
+		bc.Job = *table + "-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	if *since == "warehouse" {
+		bc.SinceFrom = "warehouse"
+	}
+	if err := bc.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	mode, logs, log, err := progressLogger(c, *progress, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+
+	// Background work outlives the signal context: the drain needs it.
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+	mc, err := newMongo(bg, c)
+	if err != nil {
+		return err
+	}
+	defer mc.Disconnect(context.Background())
+	db := mc.Database(c.Mongo.Database)
+
+	var (
+		loader *warehouse.Loader
+		s3     *s3store.Store
+	)
+	if !*scanOnly {
+		ac, err := awsConfig(bg, getenv)
+		if err != nil {
+			return err
+		}
+		s3 = newS3(ac, c)
+		if needWarehouse {
+			pool, err := newPool(bg, c)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			if loader, err = warehouse.New(c.warehouseConfig(), pool, s3, sch, log, nil); err != nil {
+				return badConfig("%v", err)
+			}
+			if err := loader.Apply(ctx); err != nil {
+				return err
+			}
+		}
+		if *since == "warehouse" {
+			latest, ok, err := loader.MaxEventTime(ctx, t.Name)
+			if err != nil {
+				return err
+			}
+			if ok {
+				bc.Since = latest.Add(-*overlap)
+				log.Info("--since warehouse", zap.String("table", t.Name), zap.Time("latest_event_time", latest), zap.Time("since", bc.Since))
+			} else {
+				log.Info("--since warehouse: the table is empty; backfilling everything", zap.String("table", t.Name))
+			}
+		}
+	}
+	sum, runErr := runBackfill(ctx, bg, c, sch, bc, db, s3, log, logs, stderr, mode, *every)
+	printSummary(stdout, t, sum, *scanOnly)
+	if runErr != nil {
+		return runErr
+	}
+	if *scanOnly || *noLoad {
+		return nil
+	}
+	return loadAfterBackfill(ctx, loader, t, stdout)
+}
+
+// runBackfill runs one backfill job with its batcher, dead-letter writer and
+// progress display, and returns once its rows are in S3 (or it stopped).
+// With bc.ScanOnly, s3 may be nil.
+func runBackfill(ctx, bg context.Context, c *Config, sch *schema.Schema, bc backfill.Config, db *mongo.Database, s3 *s3store.Store,
+	log *zap.Logger, logs *swapWriter, stderr io.Writer, mode string, every time.Duration) (backfill.Summary, error) {
+	var (
+		sink  backfill.Sink
+		dls   backfill.DeadLetters
+		store backfill.ObjectStore
+		dl    *deadletter.Writer
+	)
+	if !bc.ScanOnly {
+		bat, err := batcher.New(c.batcherConfig(), s3, log, nil)
+		if err != nil {
+			return backfill.Summary{}, badConfig("%v", err)
+		}
+		defer bat.Close()
+		dl = deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, s3, log, nil)
+		sink, dls, store = bat, dl, s3
+	}
+	bf, err := backfill.New(bc, sch, c.envelope(), db, sink, dls, store, log)
+	if err != nil {
+		return backfill.Summary{}, usageError("%v", err)
+	}
+	if !bc.ScanOnly {
+		fmt.Fprintf(stderr, "backfill job %s (run again with --job %s to resume)\n", bc.Job, bc.Job)
+	}
+	var stopProgress func(ok bool)
+	switch mode {
+	case "bar":
+		bp := startBars(bf.Progress, stderr, logs)
+		stopProgress = func(ok bool) { bp.stop(ok, logs, stderr) }
+	case "log":
+		pctx, cancel := context.WithCancel(bg)
+		done := make(chan struct{})
+		go func() { defer close(done); logProgress(pctx, bf.Progress, log, every) }()
+		stopProgress = func(bool) { cancel(); <-done }
+	default:
+		stopProgress = func(bool) {}
+	}
+	sum, runErr := bf.Run(ctx)
+	stopProgress(runErr == nil)
+	if dl != nil {
+		dctx, cancel := context.WithTimeout(bg, time.Duration(c.DrainTimeout))
+		if err := dl.Close(dctx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("dead letters: %w", err))
+		}
+		cancel()
+	}
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, backfill.ErrJobMismatch):
+		runErr = usageError("%v", runErr)
+	case !bc.ScanOnly:
+		runErr = fmt.Errorf("backfill %s stopped (progress is saved: run again with --job %s to resume): %w", bc.Job, bc.Job, runErr)
+	}
+	return sum, runErr
+}
+
+// loadAfterBackfill loads the table and its children now, so that the rows
+// are queryable when the command returns.
+func loadAfterBackfill(ctx context.Context, loader *warehouse.Loader, t *schema.Table, stdout io.Writer) error {
+	start := time.Now()
+	names := []string{t.Name}
+	for _, ch := range t.Children {
+		names = append(names, ch.Name)
+	}
+	res, err := loader.Load(ctx, names...)
+	for _, name := range names {
+		r := res.Tables[name]
+		fmt.Fprintf(stdout, "loaded %-28s files %5d  rows %9d  duplicates %7d\n", name, r.Files, r.Rows, r.Duplicates)
+	}
+	if err != nil {
+		return fmt.Errorf("load after backfill (the files stay pending for the next load): %w", err)
+	}
+	fmt.Fprintf(stdout, "the rows are in the warehouse (load took %s)\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// printSummary writes what the run did.
+func printSummary(w io.Writer, t *schema.Table, s backfill.Summary, scanOnly bool) {
+	secs := max(s.Elapsed.Seconds(), 0.001)
+	what := "backfill"
+	if scanOnly {
+		what = "scan"
+	}
+	fmt.Fprintf(w, "%s of %s, job %s: %d of %d ranges done\n", what, t.Name, s.Job, s.RangesDone, s.Ranges)
+	fmt.Fprintf(w, "  documents read  %d (%.0f/s)\n", s.Read, float64(s.Read)/secs)
+	if !scanOnly {
+		fmt.Fprintf(w, "  rows            %s\n", counts(s.Rows))
+		fmt.Fprintf(w, "  dead letters    %s\n", counts(s.DeadLetters))
+		fmt.Fprintf(w, "  skipped         %s\n", counts(s.Skipped))
+	}
+	fmt.Fprintf(w, "  elapsed         %s\n", s.Elapsed.Round(time.Millisecond))
+}
+
+func counts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// progressLogger resolves --progress (auto: a bar on a terminal, log lines
+// otherwise) and returns a logger whose output can move above the bars.
+func progressLogger(c *Config, progress string, stderr io.Writer) (string, *swapWriter, *zap.Logger, error) {
+	isTerm := false
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		isTerm = true
+	}
+	mode := progress
+	switch mode {
+	case "auto":
+		mode = "log"
+		if isTerm {
+			mode = "bar"
+		}
+	case "bar", "log", "none":
+	default:
+		return "", nil, nil, usageError("--progress must be auto, bar, log or none, not %q", mode)
+	}
+	if isTerm && c.Log.Format == "auto" {
+		c.Log.Format = "console"
+	}
+	logs := &swapWriter{w: stderr}
+	return mode, logs, newLogger(c, logs), nil
+}
+
+// parseShard reads "i/N".
+func parseShard(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, usageError("--shard %q: want i/N with 0 ≤ i < N, such as 0/4", s)
+	}
+	return i, n, nil
+}
+
+// parseWhen reads an RFC 3339 time, a zone-less date and time (UTC), or a
+// date (midnight UTC).
+func parseWhen(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time or a YYYY-MM-DD date", s)
+}

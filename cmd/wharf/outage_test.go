@@ -1,0 +1,638 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/stacktest"
+)
+
+// Outage tests (issue 3, item 5): Toxiproxy, the real fault-injecting TCP
+// proxy, stands between wharf serve and one of S3, MongoDB or PostgreSQL;
+// the test cuts it while events flow and restores it, then checks that the
+// process kept running, held memory to its caps and caught up with nothing
+// lost or duplicated.
+//
+// WHARF_OUTAGE sets how long each cut lasts (a Go duration). The default is
+// 60s under WHARF_CHAOS=full (make chaos) and 20s otherwise, so that `make
+// test` stays in minutes. WHARF_OUTAGE_MODE picks how the cut looks on the
+// wire: "down" (the default: the proxy is disabled, so open connections are
+// closed and new ones refused, like a service that is down), "blackhole"
+// (Toxiproxy's timeout toxic with no timeout: connections stay open and every
+// byte is dropped, like a partition or a hung server) or "reset" (the
+// reset_peer toxic: every connection is reset as soon as data flows).
+
+func outageDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("WHARF_OUTAGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("WHARF_OUTAGE=%q is not a positive duration such as 60s", v)
+		}
+		return d
+	}
+	if os.Getenv("WHARF_CHAOS") == "full" {
+		return 60 * time.Second
+	}
+	return 20 * time.Second
+}
+
+func outageMode(t *testing.T) string {
+	switch m := os.Getenv("WHARF_OUTAGE_MODE"); m {
+	case "":
+		return "down"
+	case "down", "blackhole", "reset":
+		return m
+	default:
+		t.Fatalf("WHARF_OUTAGE_MODE=%q: want down, blackhole or reset", m)
+		return ""
+	}
+}
+
+var (
+	toxiOnce sync.Once
+	toxiBin  string
+	toxiErr  error
+)
+
+// toxiproxyBinary builds the Toxiproxy helper (its own module under
+// deploy/local/toxiproxy) once per test run.
+func toxiproxyBinary(t *testing.T) string {
+	t.Helper()
+	binaries(t) // makes binDir
+	toxiOnce.Do(func() {
+		toxiBin = filepath.Join(binDir, "toxiproxy")
+		src := filepath.Join(stacktest.RepoRoot(), "deploy", "local", "toxiproxy")
+		c := exec.Command("go", "build", "-o", toxiBin, ".")
+		c.Dir = src
+		if out, err := c.CombinedOutput(); err != nil {
+			toxiErr = fmt.Errorf("build toxiproxy: %v\n%s", err, out)
+		}
+	})
+	if toxiErr != nil {
+		t.Fatal(toxiErr)
+	}
+	return toxiBin
+}
+
+// toxiproxy is one Toxiproxy server, driven through its HTTP API.
+type toxiproxy struct {
+	t   *testing.T
+	api string
+}
+
+func startToxiproxy(t *testing.T) *toxiproxy {
+	t.Helper()
+	c := exec.Command(toxiproxyBinary(t), "-listen", "127.0.0.1:0")
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	c.Stderr = &logs
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Process.Kill()
+		c.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		t.Fatalf("toxiproxy did not start: %q %v\n%s", line, err, logs.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	return &toxiproxy{t: t, api: "http://" + addr}
+}
+
+func (tp *toxiproxy) call(method, path string, body any) []byte {
+	tp.t.Helper()
+	var in io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		in = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, tp.api+path, in)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tp.t.Fatalf("toxiproxy %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		tp.t.Fatalf("toxiproxy %s %s: %s: %s", method, path, resp.Status, out)
+	}
+	return out
+}
+
+// proxy creates a proxy to upstream (host:port) and returns the address
+// it listens on.
+func (tp *toxiproxy) proxy(name, upstream string) string {
+	tp.t.Helper()
+	var p struct{ Listen string }
+	json.Unmarshal(tp.call("POST", "/proxies", map[string]any{"name": name, "listen": "127.0.0.1:0", "upstream": upstream}), &p)
+	if p.Listen == "" {
+		tp.t.Fatalf("toxiproxy: no listen address for %s", name)
+	}
+	return p.Listen
+}
+
+// cut makes the proxy fail in the given mode; restore undoes it.
+func (tp *toxiproxy) cut(name, mode string) {
+	tp.t.Helper()
+	switch mode {
+	case "down":
+		tp.call("POST", "/proxies/"+name, map[string]any{"enabled": false})
+	case "blackhole", "reset":
+		typ := map[string]string{"blackhole": "timeout", "reset": "reset_peer"}[mode]
+		for _, stream := range []string{"upstream", "downstream"} {
+			tp.call("POST", "/proxies/"+name+"/toxics", map[string]any{"name": mode + "_" + stream, "type": typ,
+				"stream": stream, "toxicity": 1.0, "attributes": map[string]any{"timeout": 0}})
+		}
+	}
+}
+
+func (tp *toxiproxy) restore(name, mode string) {
+	tp.t.Helper()
+	switch mode {
+	case "down":
+		tp.call("POST", "/proxies/"+name, map[string]any{"enabled": true})
+	default:
+		for _, stream := range []string{"upstream", "downstream"} {
+			tp.call("DELETE", "/proxies/"+name+"/toxics/"+mode+"_"+stream, nil)
+		}
+	}
+}
+
+// metrics scrapes /metrics and sums each metric over its labels.
+func metricsOf(addr string) (map[string]float64, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		name := line[:sp]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err == nil {
+			out[name] += v
+		}
+	}
+	return out, sc.Err()
+}
+
+// rssOf reads a process's resident set size from /proc.
+func rssOf(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+func listenAddrFree(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// outageSample is what the test sees of wharf at one instant.
+type outageSample struct {
+	at      time.Time
+	rss     int64
+	m       map[string]float64
+	files   int // Parquet files under the test's prefix
+	rows    int // rows in the warehouse
+	visible int // messages waiting in the queue
+}
+
+const miB = 1 << 20
+
+// outageCase is one dependency to cut.
+type outageCase struct {
+	target     string // s3, mongo or warehouse
+	events     int    // unique valid events, sent in three parts: before, during and after the cut
+	maxBytes   int64  // batch.max_bytes
+	visibility int    // the queue's visibility timeout, seconds
+	check      func(t *testing.T, r *outageRun)
+}
+
+// outageRun is what one outage test measured.
+type outageRun struct {
+	mode           string
+	duration       time.Duration
+	before, during []outageSample // sampled before the cut (last few) and from the cut until the restore
+	settled        outageSample   // a few seconds into the cut, once work in progress has ended
+	restored       outageSample
+	end            outageSample
+	sentDuring     int
+	lines          int
+	rows           int
+	catchUp        time.Duration
+	rssPeak        int64
+	rssBound       int64
+	maxBytesCfg    int64
+}
+
+// full reports whether the long outage matrix runs (make chaos).
+func full() bool { return os.Getenv("WHARF_CHAOS") == "full" }
+
+func TestOutageS3(t *testing.T) {
+	// Enough events that the rows sent during the cut pass batch.max_bytes.
+	oc := outageCase{target: "s3", events: 12000, maxBytes: 4 * miB, visibility: 20}
+	if full() {
+		oc.events, oc.maxBytes = 60000, 16*miB
+	}
+	oc.check = func(t *testing.T, r *outageRun) {
+		// Nothing is deleted from SQS while S3 is down: no Parquet file and
+		// no dead-letter file can be written, so no ack says "durable".
+		if d := r.restored.m["wharf_messages_deleted_total"] - r.settled.m["wharf_messages_deleted_total"]; d != 0 {
+			t.Errorf("%v SQS messages deleted while S3 was down", d)
+		}
+		if r.restored.files != r.settled.files {
+			t.Errorf("Parquet files went from %d to %d while S3 was down", r.settled.files, r.restored.files)
+		}
+		// A black-holed put does not fail: it stalls until the network
+		// comes back (within batch's per-attempt timeout of 2 min), so only
+		// a refused or reset connection must show as retries.
+		if r.mode != "blackhole" && r.end.m["wharf_put_retries_total"] == 0 {
+			t.Errorf("no put was retried after S3 went down")
+		}
+		// Memory held to its caps: the batcher's byte count never passes
+		// max_bytes (one message may overshoot it when the buffers are
+		// empty, and messages here are far smaller), and once it is reached
+		// wharf stops polling, so messages wait in the queue.
+		var peak float64
+		for _, s := range r.during {
+			peak = max(peak, s.m["wharf_bytes_buffered"])
+		}
+		if peak > float64(r.maxBytes()) {
+			t.Errorf("wharf_bytes_buffered reached %.0f, more than batch.max_bytes %d", peak, r.maxBytes())
+		}
+		t.Logf("s3: batcher held at most %.1f MiB of rows (max_bytes %d MiB); %d messages waited in the queue at the restore",
+			peak/miB, r.maxBytes()/miB, r.restored.visible)
+	}
+	runOutage(t, oc)
+}
+
+func TestOutageMongo(t *testing.T) {
+	oc := outageCase{target: "mongo", events: 6000, maxBytes: 16 * miB, visibility: 10}
+	if full() {
+		oc.events = 18000
+	}
+	oc.check = func(t *testing.T, r *outageRun) {
+		// A write that stalls in a black hole resumes when the cut ends
+		// (if it is shorter than the client's 30 s timeout), so only a
+		// refused or reset connection must show as failed writes.
+		failed := r.end.m["wharf_raw_write_retries_total"] + r.end.m["wharf_raw_write_errors_total"]
+		if r.mode != "blackhole" && failed == 0 {
+			t.Errorf("no raw write failed after Mongo went down")
+		}
+		// An unreachable Mongo costs no receive: the consumer holds the
+		// messages and retries their raw write, so none comes back from
+		// SQS, and however long the outage, none nears maxReceiveCount.
+		if n := r.end.m["wharf_messages_received_total"] - float64(r.lines); n != 0 {
+			t.Errorf("%v messages received again after a Mongo outage; each receive brings a message nearer the SQS dead-letter queue", n)
+		}
+	}
+	runOutage(t, oc)
+}
+
+func TestOutageWarehouse(t *testing.T) {
+	oc := outageCase{target: "warehouse", events: 6000, maxBytes: 16 * miB, visibility: 20}
+	if full() {
+		oc.events = 18000
+	}
+	oc.check = func(t *testing.T, r *outageRun) {
+		// Files pile up in S3 while nothing loads, and load once it is back.
+		if r.restored.files <= r.settled.files {
+			t.Errorf("no Parquet file piled up in S3 while the warehouse was down (%d then %d)", r.settled.files, r.restored.files)
+		}
+		if r.restored.rows != r.settled.rows {
+			t.Errorf("warehouse rows went from %d to %d while it was down", r.settled.rows, r.restored.rows)
+		}
+		if r.mode != "blackhole" && r.end.m["wharf_load_errors_total"] == 0 {
+			t.Errorf("no load failed after the warehouse went down")
+		}
+		if n := r.end.m["wharf_files_pending"]; n != 0 {
+			t.Errorf("%v files still pending after the catch-up", n)
+		}
+		t.Logf("warehouse: %d Parquet files piled up in S3 during the outage", r.restored.files-r.settled.files)
+	}
+	runOutage(t, oc)
+}
+
+func (r *outageRun) maxBytes() int64 { return r.maxBytesCfg }
+
+func runOutage(t *testing.T, oc outageCase) {
+	t.Parallel()
+	e := newE2E(t)
+	mode, dur := outageMode(t), outageDuration(t)
+	tp := startToxiproxy(t)
+
+	// A queue with a short visibility timeout (messages left for redelivery
+	// come back soon) and a redrive policy, so that a dependency outage that
+	// burnt receive counts would show up as messages in the SQS dead-letter
+	// queue.
+	sqsc := e.st.SQS(t)
+	dlq := e.st.Queue(t, nil)
+	attrs, err := sqsc.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &dlq, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redrive, _ := json.Marshal(map[string]string{"deadLetterTargetArn": attrs.Attributes["QueueArn"], "maxReceiveCount": "5"})
+	queue := e.st.Queue(t, map[string]string{"VisibilityTimeout": strconv.Itoa(oc.visibility), "RedrivePolicy": string(redrive)})
+
+	env := []string{"WHARF_SQS_QUEUE_URL=" + queue, fmt.Sprintf("WHARF_BATCH_MAX_BYTES=%d", oc.maxBytes)}
+	switch oc.target {
+	case "s3":
+		// Only S3 goes through the proxy: fauxqs serves SQS on the same port,
+		// and SQS stays direct.
+		u, _ := url.Parse(e.st.Endpoint)
+		env = append(env, "AWS_ENDPOINT_URL_S3=http://"+tp.proxy("s3", u.Host))
+	case "mongo":
+		u, _ := url.Parse(e.st.MongoURI)
+		u.Host = tp.proxy("mongo", u.Host)
+		env = append(env, "WHARF_MONGO_URI="+u.String())
+	case "warehouse":
+		u, _ := url.Parse(e.st.WarehouseDSN)
+		u.Host = tp.proxy("warehouse", u.Host)
+		env = append(env, "WHARF_WAREHOUSE_DSN="+u.String())
+	}
+	e.env = append(e.env, env...)
+	e.run(nil, "schema", "apply", "-c", e.cfg)
+
+	// The events, shuffled so that bad ones and duplicates fall in every part.
+	events, m := e.events(oc.events, 23, "out-"+oc.target)
+	lines := bytes.Split(bytes.TrimSpace(events), []byte("\n"))
+	for i := range lines {
+		lines[i] = append(lines[i], '\n')
+	}
+	rand.New(rand.NewPCG(5, 23)).Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+	third := len(lines) / 3
+	parts := [][]byte{bytes.Join(lines[:third], nil), bytes.Join(lines[third:2*third], nil), bytes.Join(lines[2*third:], nil)}
+
+	httpAddr := listenAddrFree(t)
+	logs := &logBuffer{}
+	p := &serveProc{cmd: e.cmd("serve", "-c", e.cfg, "--http", httpAddr), done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = logs, logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		if dir := os.Getenv("WHARF_OUTAGE_LOGS"); dir != "" {
+			os.WriteFile(filepath.Join(dir, "outage-"+oc.target+".log"), []byte(logs.String()), 0o644)
+		}
+		if t.Failed() {
+			t.Logf("serve log:\n%s", tail(logs.String(), 6000))
+		}
+	})
+	alive := func(when string) {
+		t.Helper()
+		select {
+		case err := <-p.done:
+			t.Fatalf("wharf serve exited %s: %v", when, err)
+		default:
+		}
+	}
+
+	store := s3store.New(e.st.S3(t), e.st.Bucket)
+	take := func() outageSample {
+		s := outageSample{at: time.Now(), rss: rssOf(p.cmd.Process.Pid)}
+		s.m, _ = metricsOf(httpAddr)
+		if keys, err := store.ListKeys(context.Background(), e.prefix); err == nil {
+			for _, k := range keys {
+				if strings.HasSuffix(k, ".parquet") {
+					s.files++
+				}
+			}
+		}
+		s.rows = sum(e.counts())
+		s.visible = queueCount(t, sqsc, queue, types.QueueAttributeNameApproximateNumberOfMessages)
+		return s
+	}
+	r := &outageRun{mode: mode, duration: dur, lines: m.Lines, rows: sum(m.Rows), maxBytesCfg: oc.maxBytes}
+
+	send := func(part []byte) <-chan string {
+		done := make(chan string, 1)
+		go func() {
+			c := e.cmd("send", "-c", e.cfg)
+			c.Stdin = bytes.NewReader(part)
+			out, err := c.CombinedOutput()
+			if err != nil {
+				out = append(out, []byte(err.Error())...)
+			}
+			done <- string(out)
+		}()
+		return done
+	}
+	sent := func(ch <-chan string, part []byte) {
+		t.Helper()
+		out := <-ch
+		if want := fmt.Sprintf("sent %d messages", bytes.Count(part, []byte("\n"))); !strings.Contains(out, want) {
+			t.Fatalf("send: %s (want %q)", out, want)
+		}
+	}
+
+	// Part one flows through the whole path before the cut.
+	sent(send(parts[0]), parts[0])
+	deadline := time.Now().Add(2 * time.Minute)
+	for sum(e.counts()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no row reached the warehouse before the cut")
+		}
+		alive("before the cut")
+		time.Sleep(250 * time.Millisecond)
+	}
+	r.before = append(r.before, take())
+
+	// The cut: part two is sent while the dependency is away.
+	t.Logf("cutting %s (%s) for %s", oc.target, mode, dur)
+	cutAt := time.Now()
+	tp.cut(oc.target, mode)
+	sending := send(parts[1])
+	// Work that had finished just before the cut may still complete after
+	// it (an ack's delete, a commit): the cut has settled once what it
+	// stops (deletes and files for S3, deletes for Mongo, rows for the
+	// warehouse) has stood still for two seconds, at least three seconds
+	// in. Were it never to stand still, the outage would not be felt: the
+	// first sample is then the baseline, and the checks fail.
+	settled := false
+	var lastMove time.Time
+	for time.Since(cutAt) < dur {
+		s := take()
+		if n := len(r.during); n > 0 {
+			prev := r.during[n-1]
+			deletes := s.m["wharf_messages_deleted_total"] != prev.m["wharf_messages_deleted_total"]
+			if map[string]bool{"s3": deletes || s.files != prev.files, "mongo": deletes, "warehouse": s.rows != prev.rows}[oc.target] {
+				lastMove = s.at
+			}
+		}
+		r.during = append(r.during, s)
+		if !settled && time.Since(cutAt) >= 3*time.Second && time.Since(lastMove) >= 2*time.Second {
+			r.settled, settled = s, true
+		}
+		alive("during the outage")
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !settled {
+		r.settled = r.during[0]
+	}
+	r.restored = take()
+	r.during = append(r.during, r.restored)
+	tp.restore(oc.target, mode)
+	restoredAt := time.Now()
+	sent(sending, parts[1])
+	t.Logf("restored %s after %s", oc.target, time.Since(cutAt).Round(time.Second))
+
+	// Part three after the restore; then everything must land exactly once.
+	sent(send(parts[2]), parts[2])
+	var rssMu sync.Mutex
+	stopRSS := make(chan struct{})
+	rssDone := make(chan struct{})
+	go func() {
+		defer close(rssDone)
+		for {
+			select {
+			case <-stopRSS:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			rss := rssOf(p.cmd.Process.Pid)
+			rssMu.Lock()
+			r.rssPeak = max(r.rssPeak, rss)
+			rssMu.Unlock()
+		}
+	}()
+	e.waitRows(m.Rows, 5*time.Minute)
+	r.catchUp = time.Since(restoredAt)
+	close(stopRSS)
+	<-rssDone
+	alive("after the catch-up")
+	e.checkMongo(m.Mongo)
+	e.checkDeadLetters(m.DeadLetters)
+	for _, tbl := range []string{"page_views", "actions_taken", "orders", "signups"} {
+		var dups int
+		if err := e.pool.QueryRow(context.Background(), fmt.Sprintf(`SELECT count(*) - count(DISTINCT event_id) FROM %q.%q`, e.schema, tbl)).Scan(&dups); err != nil || dups != 0 {
+			t.Errorf("%s: %d duplicate event ids (%v)", tbl, dups, err)
+		}
+	}
+	if n := queueCount(t, sqsc, dlq, types.QueueAttributeNameApproximateNumberOfMessages); n != 0 {
+		t.Errorf("%d messages went to the SQS dead-letter queue (maxReceiveCount 5)", n)
+	}
+	// Give the loader one more interval so its pending gauge is current.
+	time.Sleep(1500 * time.Millisecond)
+	r.end = take()
+
+	for _, s := range append(r.before, r.during...) {
+		r.rssPeak = max(r.rssPeak, s.rss)
+	}
+	r.sentDuring = bytes.Count(parts[1], []byte("\n"))
+	// The bound: the rows the batcher may hold (max_bytes, as schema.Row.Size
+	// counts them), as much again for what that count leaves out (Go's
+	// allocation overhead, the Parquet files of the flushes retrying) and
+	// once more for the garbage collector's headroom (GOGC=100), on top of a
+	// fixed 128 MiB for the process itself (Go runtime, AWS, Mongo and pgx
+	// clients).
+	r.rssBound = 128*miB + 3*oc.maxBytes
+	if r.rssPeak > r.rssBound {
+		t.Errorf("RSS peaked at %d MiB, more than the bound %d MiB (128 MiB + 3 × batch.max_bytes %d MiB)", r.rssPeak/miB, r.rssBound/miB, oc.maxBytes/miB)
+	}
+	oc.check(t, r)
+
+	// And it still stops cleanly.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("serve did not exit within 30s of SIGTERM")
+	}
+
+	deleted := r.restored.m["wharf_messages_deleted_total"] - r.settled.m["wharf_messages_deleted_total"]
+	t.Logf("OUTAGE target=%s mode=%s duration=%s events_sent=%d sent_during=%d rows=%d lost=0 duplicated=0 rss_peak_mib=%.1f rss_bound_mib=%d deleted_during_outage=%.0f files_during_outage=%d redelivered=%.0f catch_up=%s",
+		oc.target, mode, dur, r.lines, r.sentDuring, r.rows, float64(r.rssPeak)/miB, r.rssBound/miB, deleted,
+		r.restored.files-r.settled.files, r.end.m["wharf_messages_received_total"]-float64(r.lines), r.catchUp.Round(time.Second))
+}
+
+func queueCount(t *testing.T, c *sqs.Client, queue string, attr types.QueueAttributeName) int {
+	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queue), AttributeNames: []types.QueueAttributeName{attr}})
+	if err != nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(out.Attributes[string(attr)])
+	return n
+}
+
+// logBuffer is a log buffer that the test reads while the process writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *logBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *logBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}

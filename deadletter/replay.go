@@ -1,0 +1,86 @@
+package deadletter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Message attributes with which `wharf deadletter replay` re-sends a record,
+// so that an event without an id or a time of its own gets the same ones
+// as when it was first received (the consumer reads them): a replayed event
+// is then deduped like a redelivery, however often it is replayed.
+const (
+	AttrEventID    = "wharf.event_id"    // the event id it had (the original SQS message id when the event has none)
+	AttrReceivedAt = "wharf.received_at" // when it was first received, RFC 3339 with nanoseconds
+)
+
+// ReplayDir is the folder of the replay markers under prefix. A marker says
+// that the records of one reason in one dead-letter file were re-sent; its
+// key is the file's key below Dir, then the reason:
+// PREFIX_deadletter/_replayed/dt=YYYY-MM-DD/<id>.jsonl.gz/<reason>. Read
+// skips markers (they do not end in .jsonl.gz).
+func ReplayDir(prefix string) string { return Dir(prefix) + "_replayed/" }
+
+// ReplayMarker returns the key of the marker for the records of reason in
+// the dead-letter file at key.
+func ReplayMarker(prefix, key, reason string) string {
+	return ReplayDir(prefix) + strings.TrimPrefix(key, Dir(prefix)) + "/" + reason
+}
+
+// Replayed returns the keys of every replay marker under prefix.
+func Replayed(ctx context.Context, store ObjectStore, prefix string) (map[string]bool, error) {
+	keys, err := store.ListKeys(ctx, ReplayDir(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("list replay markers: %w", err)
+	}
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// MarkReplayed writes the marker for the records of reason in the
+// dead-letter file at key, after they were re-sent.
+func MarkReplayed(ctx context.Context, store ObjectStore, prefix, key, reason string, records int, queue string, at time.Time) error {
+	body, err := json.Marshal(map[string]any{"file": key, "reason": reason, "records": records, "queue": queue, "replayed_at": at.UTC()})
+	if err != nil {
+		return err
+	}
+	marker := ReplayMarker(prefix, key, reason)
+	if err := store.Put(ctx, marker, bytes.NewReader(body), int64(len(body))); err != nil {
+		return fmt.Errorf("write replay marker %s: %w", marker, err)
+	}
+	return nil
+}
+
+// Group is the records of one reason in one dead-letter file: the unit that
+// a replay re-sends and marks.
+type Group struct {
+	File    string
+	Day     string // the file's dt= day
+	Reason  string
+	Records []Record
+}
+
+// Groups gathers records (as Read returns them, with their files) by file
+// and reason, in the order they first appear.
+func Groups(recs []Record, files []string) []Group {
+	var out []Group
+	at := map[[2]string]int{}
+	for i, r := range recs {
+		k := [2]string{files[i], r.Reason}
+		j, ok := at[k]
+		if !ok {
+			j = len(out)
+			at[k] = j
+			out = append(out, Group{File: files[i], Day: dayOf(files[i]), Reason: r.Reason})
+		}
+		out[j].Records = append(out[j].Records, r)
+	}
+	return out
+}

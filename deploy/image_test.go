@@ -1,0 +1,467 @@
+package deploy
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
+)
+
+// dockerfile is what the test reads from deploy/Dockerfile.
+type dockerfile struct {
+	froms      []string // the image of each FROM, in order
+	run        []string // RUN lines
+	user       string   // the final stage's USER
+	entrypoint []string // exec form only
+	cmd        []string
+	env        map[string]string // the final stage's ENV
+	expose     []string
+	args       map[string]string // ARG defaults
+}
+
+// parseDockerfile reads the instructions the test needs, joining continued lines.
+func parseDockerfile(t *testing.T, path string) dockerfile {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dockerfile{env: map[string]string{}, args: map[string]string{}}
+	var lines []string
+	var cur strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "#") || l == "" && cur.Len() == 0 {
+			continue
+		}
+		if s, ok := strings.CutSuffix(l, `\`); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(l)
+		lines = append(lines, cur.String())
+		cur.Reset()
+	}
+	exec := func(what, rest string) []string {
+		var v []string
+		if err := json.Unmarshal([]byte(rest), &v); err != nil {
+			t.Fatalf("Dockerfile: %s %s is not in exec form (a JSON array): %v", what, rest, err)
+		}
+		return v
+	}
+	for _, l := range lines {
+		instr, rest, _ := strings.Cut(l, " ")
+		rest = strings.TrimSpace(rest)
+		switch strings.ToUpper(instr) {
+		case "FROM":
+			d.froms = append(d.froms, strings.Fields(rest)[0])
+			d.env = map[string]string{}
+			d.user = ""
+		case "RUN":
+			d.run = append(d.run, rest)
+		case "USER":
+			d.user = rest
+		case "ENTRYPOINT":
+			d.entrypoint = exec("ENTRYPOINT", rest)
+		case "CMD":
+			d.cmd = exec("CMD", rest)
+		case "EXPOSE":
+			d.expose = append(d.expose, strings.Fields(rest)...)
+		case "ARG":
+			k, v, _ := strings.Cut(rest, "=")
+			d.args[k] = v
+		case "ENV":
+			for _, kv := range strings.Fields(rest) {
+				k, v, _ := strings.Cut(kv, "=")
+				d.env[k] = v
+			}
+		}
+	}
+	return d
+}
+
+// The Dockerfile is multi-stage, builds a static binary, runs it as the
+// distroless nonroot user, and starts it in exec form so that it is PID 1.
+func TestDockerfile(t *testing.T) {
+	d := parseDockerfile(t, "Dockerfile")
+	if len(d.froms) < 2 {
+		t.Errorf("Dockerfile has %d stages, want a build stage and a run stage", len(d.froms))
+	}
+	if final := d.froms[len(d.froms)-1]; !regexp.MustCompile(`^gcr\.io/distroless/static(-debian\d+)?:nonroot(@sha256:[0-9a-f]{64})?$`).MatchString(final) {
+		t.Errorf("final stage FROM %s, want gcr.io/distroless/static…:nonroot", final)
+	}
+	if !slices.ContainsFunc(d.run, func(r string) bool { return strings.Contains(r, "CGO_ENABLED=0") && strings.Contains(r, "go build") }) {
+		t.Errorf("no RUN builds with CGO_ENABLED=0: %q", d.run)
+	}
+	if d.user != "65532:65532" {
+		t.Errorf("USER %q, want 65532:65532 (distroless nonroot, numeric so Kubernetes-style runAsNonRoot checks pass)", d.user)
+	}
+	if len(d.entrypoint) != 1 || d.entrypoint[0] != "/wharf" {
+		t.Errorf("ENTRYPOINT %q, want [\"/wharf\"]", d.entrypoint)
+	}
+	if len(d.cmd) == 0 || d.cmd[0] != "serve" {
+		t.Errorf("CMD %q, want serve …", d.cmd)
+	}
+}
+
+// TestImageOffline builds the Dockerfile's image without Docker: the same
+// static binary (CGO_ENABLED=0) in one layer on an empty base, with the
+// Dockerfile's entrypoint, command, user and environment. It checks the
+// binary is static, the image config, that the image holds no shell, and
+// (as root) runs the image's file system in a chroot as user 65532:
+// `wharf help`, and, with the local stack, `wharf serve` until SIGTERM.
+// The image is written as a `docker load` tarball where the log says.
+func TestImageOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	d := parseDockerfile(t, "Dockerfile")
+	root := stacktest.RepoRoot()
+	work := t.TempDir()
+
+	bin := filepath.Join(work, "wharf")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/wharf")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	assertStatic(t, bin)
+
+	tables := d.args["TABLES"]
+	if tables == "" {
+		t.Fatal("Dockerfile has no ARG TABLES default")
+	}
+	schemaPath := d.env["WHARF_SCHEMA"]
+	files := []imageFile{
+		{path: strings.TrimPrefix(d.entrypoint[0], "/"), src: bin, mode: 0o755},
+		{path: strings.TrimPrefix(schemaPath, "/"), src: filepath.Join(root, tables), mode: 0o644},
+		// What distroless/static adds that wharf uses: CA roots for TLS to
+		// AWS, and the nonroot user.
+		{path: "etc/ssl/certs/ca-certificates.crt", src: "/etc/ssl/certs/ca-certificates.crt", mode: 0o644, optional: true},
+		{path: "etc/passwd", data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), mode: 0o644},
+		{path: "etc/group", data: []byte("root:x:0:\nnonroot:x:65532:\n"), mode: 0o644},
+	}
+	layerTar := filepath.Join(work, "layer.tar")
+	writeLayer(t, layerTar, files)
+	layer, err := tarball.LayerFromFile(layerTar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, History: v1.History{CreatedBy: "wharf deploy/image_test.go", Comment: "static wharf binary"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := v1.Config{Entrypoint: d.entrypoint, Cmd: d.cmd, User: d.user, ExposedPorts: map[string]struct{}{}}
+	for k, v := range d.env {
+		cfg.Env = append(cfg.Env, k+"="+v)
+	}
+	slices.Sort(cfg.Env)
+	for _, p := range d.expose {
+		cfg.ExposedPorts[p+"/tcp"] = struct{}{}
+	}
+	img, err = mutate.Config(img, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := os.Getenv("WHARF_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(root, ".stack", "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "wharf-image.tar")
+	tag, _ := name.NewTag("wharf:offline-test")
+	if err := tarball.WriteToFile(out, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image written (docker load -i %s)", out)
+
+	// Read the image back from the tarball, as a registry or docker would.
+	back, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := back.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Config.Entrypoint, []string{"/wharf"}) {
+		t.Errorf("entrypoint %q", got.Config.Entrypoint)
+	}
+	if got.Config.User != "65532:65532" {
+		t.Errorf("user %q, want 65532:65532", got.Config.User)
+	}
+	if got.OS != "linux" {
+		t.Errorf("os %q", got.OS)
+	}
+	if _, ok := got.Config.ExposedPorts["8080/tcp"]; !ok {
+		t.Errorf("exposed ports %v, want 8080/tcp", got.Config.ExposedPorts)
+	}
+	rootfs := filepath.Join(work, "rootfs")
+	entries := extract(t, back, rootfs)
+	for _, sh := range []string{"bin/sh", "bin/bash", "bin/busybox", "usr/bin/env"} {
+		if entries[sh] {
+			t.Errorf("the image holds %s: it needs no shell", sh)
+		}
+	}
+	if !entries["wharf"] || !entries[strings.TrimPrefix(schemaPath, "/")] {
+		t.Fatalf("the image lacks /wharf or %s: %v", schemaPath, entries)
+	}
+
+	if os.Geteuid() != 0 {
+		t.Log("not root: the image's file system is not run in a chroot")
+		return
+	}
+	// The image's file system alone runs wharf, as nonroot.
+	help := imageCommand(rootfs, got.Config, nil, "help")
+	if outp, err := help.CombinedOutput(); err != nil || !strings.Contains(string(outp), "usage: wharf") {
+		t.Fatalf("wharf help in the image's file system as 65532: %v\n%s", err, outp)
+	}
+	runServeInImage(t, rootfs, got.Config)
+}
+
+// imageCommand runs the image's entrypoint with args in a chroot of rootfs,
+// as the image's user, with the image's environment plus env.
+func imageCommand(rootfs string, cfg v1.Config, env []string, args ...string) *exec.Cmd {
+	c := exec.Command(filepath.Join(rootfs, cfg.Entrypoint[0]), args...)
+	c.Path = cfg.Entrypoint[0] // resolved inside the chroot
+	c.Env = append(slices.Clone(cfg.Env), env...)
+	c.Dir = "/"
+	var uid, gid uint32
+	fmt.Sscanf(cfg.User, "%d:%d", &uid, &gid)
+	c.SysProcAttr = &syscall.SysProcAttr{Chroot: rootfs, Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	return c
+}
+
+// runServeInImage runs `wharf serve` (the image's default command) from the
+// image's file system against the local stack, waits for the container
+// health check command to pass, then stops it with SIGTERM as ECS does.
+func runServeInImage(t *testing.T, rootfs string, cfg v1.Config) {
+	st := stacktest.Get(t)
+	queue := st.Queue(t, map[string]string{"VisibilityTimeout": "30"})
+	_, whSchema := st.Warehouse(t)
+	_, mongoDB := st.Mongo(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var env []string
+	for k, v := range st.Env {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "WHARF_SQS_QUEUE_URL="+queue, "WHARF_S3_PREFIX="+st.Prefix(), "WHARF_S3_PATH_STYLE=true",
+		"WHARF_WAREHOUSE_DIALECT=postgres", "WHARF_WAREHOUSE_SCHEMA="+whSchema, "WHARF_MONGO_DATABASE="+mongoDB,
+		"WHARF_DRAIN_TIMEOUT=10s", "WHARF_SQS_WAIT_TIME=1s")
+	args := slices.Clone(cfg.Cmd)
+	for i := range args {
+		if args[i] == ":8080" {
+			args[i] = addr // the port of the image's CMD may be taken here
+		}
+	}
+	var logs bytes.Buffer
+	serve := imageCommand(rootfs, cfg, env, args...)
+	serve.Stdout, serve.Stderr = &logs, &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }()
+	defer serve.Process.Kill()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hc := imageCommand(rootfs, cfg, nil, "healthcheck", "--url", "http://"+addr+"/readyz")
+		if hc.Run() == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve from the image exited: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			serve.Process.Kill()
+			t.Fatalf("serve from the image not ready in 30s\n%s", logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/status?format=json")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/status: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	serve.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve from the image: %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve from the image did not stop on SIGTERM\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop in the log:\n%s", logs.String())
+	}
+}
+
+// assertStatic fails unless path is an ELF with no interpreter and no
+// shared libraries.
+func assertStatic(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("%s has an ELF interpreter: not static", path)
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("%s links %v: not static", path, libs)
+	}
+}
+
+type imageFile struct {
+	path     string // in the image, without the leading /
+	src      string // a file to copy, or
+	data     []byte
+	mode     int64
+	optional bool // skip when src is missing
+}
+
+// writeLayer writes files as a layer tarball owned by root, with their
+// parent directories, at a fixed time (so the layer is reproducible).
+func writeLayer(t *testing.T, path string, files []imageFile) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	when := time.Unix(0, 0)
+	dirs := map[string]bool{}
+	for _, file := range files {
+		data := file.data
+		if file.src != "" {
+			b, err := os.ReadFile(file.src)
+			if err != nil {
+				if file.optional {
+					t.Logf("%s not in the image: %v", file.path, err)
+					continue
+				}
+				t.Fatal(err)
+			}
+			data = b
+		}
+		var parents []string
+		for d := filepath.Dir(file.path); d != "."; d = filepath.Dir(d) {
+			parents = append([]string{d}, parents...)
+		}
+		for _, d := range parents {
+			if !dirs[d] {
+				dirs[d] = true
+				if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: when}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: file.path, Mode: file.mode, Size: int64(len(data)), ModTime: when}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// extract unpacks the image's flattened file system into dir and returns
+// the paths it holds.
+func extract(t *testing.T, img v1.Image, dir string) map[string]bool {
+	t.Helper()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	seen := map[string]bool{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Clean("/"+h.Name), "/"), "/")
+		seen[name] = true
+		p := filepath.Join(dir, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b, os.FileMode(h.Mode)&0o777); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Errorf("unexpected %c entry %s in the image", h.Typeflag, h.Name)
+		}
+	}
+	// The chroot is entered as 65532: it must be able to reach its files.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}

@@ -1,0 +1,47 @@
+output "queue_url" {
+  description = "Where applications send events (WHARF_SQS_QUEUE_URL)."
+  value       = aws_sqs_queue.main.id
+}
+
+output "dlq_url" {
+  description = "SQS's dead-letter queue."
+  value       = aws_sqs_queue.dlq.id
+}
+
+output "bucket" {
+  value = aws_s3_bucket.data.bucket
+}
+
+output "redshift_copy_role_arn" {
+  description = "Attach this role to the Redshift cluster (or workgroup); wharf passes it to COPY (WHARF_WAREHOUSE_IAM_ROLE)."
+  value       = aws_iam_role.redshift_copy.arn
+}
+
+output "task_role_arn" {
+  value = aws_iam_role.task.arn
+}
+
+output "service_name" {
+  value = aws_ecs_service.serve.name
+}
+
+output "cluster_arn" {
+  value = local.cluster_arn
+}
+
+output "backfill_task_definition" {
+  value = aws_ecs_task_definition.backfill.arn
+}
+
+output "log_group" {
+  value = aws_cloudwatch_log_group.wharf.name
+}
+
+output "alarm_topic_arn" {
+  value = local.alarm_topic
+}
+
+output "backfill_run_task_example" {
+  description = "One shard of a backfill; run it for i = 0..N-1 (docs/operations.md)."
+  value       = "aws ecs run-task --cluster ${local.cluster_arn} --launch-type FARGATE --task-definition ${aws_ecs_task_definition.backfill.family} --network-configuration 'awsvpcConfiguration={subnets=[${join(",", var.subnet_ids)}],securityGroups=[${join(",", var.security_group_ids)}],assignPublicIp=DISABLED}' --overrides '{\"containerOverrides\":[{\"name\":\"wharf\",\"command\":[\"backfill\",\"--table\",\"TABLE\",\"--shard\",\"0/8\",\"--job\",\"JOB\"]}]}'"
+}

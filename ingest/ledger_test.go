@@ -1,0 +1,306 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zaptest"
+)
+
+// failure is how the fake answers one entry: a failed entry with this code.
+type failure struct {
+	code   string
+	sender bool
+}
+
+// fakeSQS answers the ledger's batch calls. Each call takes the next plan
+// (receipt handle -> failure) of its kind; entries the plan does not name
+// succeed. A plan with err set fails the whole call. It records the receipt
+// handles of every call.
+type fakeSQS struct {
+	SQSAPI // the calls the ledger does not make panic
+
+	mu          sync.Mutex
+	deletePlans []plan
+	visPlans    []plan
+	deletes     [][]string
+	visibility  [][]string
+	timeouts    []int32
+}
+
+type plan struct {
+	fail map[string]failure
+	err  error
+}
+
+func (f *fakeSQS) next(plans *[]plan) plan {
+	if len(*plans) == 0 {
+		return plan{}
+	}
+	p := (*plans)[0]
+	*plans = (*plans)[1:]
+	return p
+}
+
+func answer(p plan, ids, receipts []string) ([]string, []types.BatchResultErrorEntry) {
+	var ok []string
+	var failed []types.BatchResultErrorEntry
+	for i, r := range receipts {
+		if f, bad := p.fail[r]; bad {
+			failed = append(failed, types.BatchResultErrorEntry{Id: aws.String(ids[i]), Code: aws.String(f.code), SenderFault: f.sender, Message: aws.String("fake")})
+			continue
+		}
+		ok = append(ok, ids[i])
+	}
+	return ok, failed
+}
+
+func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids, receipts []string
+	for _, e := range in.Entries {
+		ids, receipts = append(ids, aws.ToString(e.Id)), append(receipts, aws.ToString(e.ReceiptHandle))
+	}
+	f.deletes = append(f.deletes, receipts)
+	p := f.next(&f.deletePlans)
+	if p.err != nil {
+		return nil, p.err
+	}
+	ok, failed := answer(p, ids, receipts)
+	out := &sqs.DeleteMessageBatchOutput{Failed: failed}
+	for _, id := range ok {
+		out.Successful = append(out.Successful, types.DeleteMessageBatchResultEntry{Id: aws.String(id)})
+	}
+	return out, nil
+}
+
+func (f *fakeSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids, receipts []string
+	for _, e := range in.Entries {
+		ids, receipts = append(ids, aws.ToString(e.Id)), append(receipts, aws.ToString(e.ReceiptHandle))
+		f.timeouts = append(f.timeouts, e.VisibilityTimeout)
+	}
+	f.visibility = append(f.visibility, receipts)
+	p := f.next(&f.visPlans)
+	if p.err != nil {
+		return nil, p.err
+	}
+	ok, failed := answer(p, ids, receipts)
+	out := &sqs.ChangeMessageVisibilityBatchOutput{Failed: failed}
+	for _, id := range ok {
+		out.Successful = append(out.Successful, types.ChangeMessageVisibilityBatchResultEntry{Id: aws.String(id)})
+	}
+	return out, nil
+}
+
+// heldLedger returns a ledger holding n messages r0..r{n-1}, received at now.
+func heldLedger(t *testing.T, api SQSAPI, n int, visibility time.Duration, now time.Time) (*ledger, *metrics) {
+	t.Helper()
+	m := newMetrics(prometheus.NewRegistry())
+	l := newLedger(api, "https://sqs.test/q", visibility, 100, zaptest.NewLogger(t), m)
+	if _, err := l.acquire(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		l.hold(types.Message{ReceiptHandle: aws.String(fmt.Sprintf("r%d", i)), MessageId: aws.String(fmt.Sprintf("m%d", i))}, now)
+	}
+	return l, m
+}
+
+func receipts(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("r%d", i)
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// DeleteMessageBatch can succeed with failed entries: exactly those are sent
+// again, each failure is counted, and an entry whose receipt handle SQS
+// refuses is not retried (the message is forgotten and will be redelivered).
+func TestDeleteBatchRetriesOnlyFailedEntries(t *testing.T) {
+	api := &fakeSQS{deletePlans: []plan{
+		{fail: map[string]failure{"r2": {"InternalError", false}, "r5": {"ServiceUnavailable", false}, "r8": {"ReceiptHandleIsInvalid", true}}},
+		{fail: map[string]failure{"r2": {"InternalError", false}}},
+		{err: errors.New("connection reset")}, // a failed call retries every pending entry
+	}}
+	l, m := heldLedger(t, api, 10, 30*time.Second, time.Now())
+	all := receipts(10)
+	for _, r := range all {
+		l.ack(r)
+	}
+	l.deleteBatch(all)
+
+	want := [][]string{all, {"r2", "r5"}, {"r2"}, {"r2"}}
+	if len(api.deletes) != len(want) {
+		t.Fatalf("delete calls %v, want %v", api.deletes, want)
+	}
+	for i := range want {
+		if !slices.Equal(sorted(api.deletes[i]), sorted(want[i])) {
+			t.Errorf("delete call %d had entries %v, want exactly %v", i, api.deletes[i], want[i])
+		}
+	}
+	if got := testutil.ToFloat64(m.failedEntries.WithLabelValues("delete")); got != 4 {
+		t.Errorf("wharf_sqs_failed_entries_total{call=delete} = %v, want 4", got)
+	}
+	if got := testutil.ToFloat64(m.deleted); got != 9 {
+		t.Errorf("%v messages deleted, want 9 (r8's receipt handle was refused)", got)
+	}
+	if got := testutil.ToFloat64(m.calls.WithLabelValues("delete")); got != 4 {
+		t.Errorf("%v delete calls counted, want 4", got)
+	}
+	if n := l.count(); n != 0 {
+		t.Errorf("ledger still holds %d messages", n)
+	}
+	if n := len(l.slots); n != 0 {
+		t.Errorf("%d in-flight slots still taken", n)
+	}
+}
+
+// An entry that keeps failing is given up after the retries: forgotten (SQS
+// redelivers it, the loader dedupes the copy), never held forever.
+func TestDeleteBatchGivesUp(t *testing.T) {
+	stuck := plan{fail: map[string]failure{"r1": {"InternalError", false}}}
+	api := &fakeSQS{deletePlans: []plan{stuck, stuck, stuck, stuck, stuck, stuck}}
+	l, m := heldLedger(t, api, 3, 30*time.Second, time.Now())
+	l.deleteBatch(receipts(3))
+	if len(api.deletes) != 5 {
+		t.Fatalf("%d delete calls, want 5 attempts", len(api.deletes))
+	}
+	if got := testutil.ToFloat64(m.failedEntries.WithLabelValues("delete")); got != 5 {
+		t.Errorf("failed entries %v, want 5", got)
+	}
+	if l.count() != 0 || len(l.slots) != 0 {
+		t.Errorf("ledger holds %d messages and %d slots after giving up", l.count(), len(l.slots))
+	}
+}
+
+// ChangeMessageVisibilityBatch can succeed with failed entries: exactly
+// those are sent again at once and counted; the others get their new
+// deadline; an entry whose receipt handle SQS refuses is not retried and not
+// extended again, while the message stays held until its ack.
+func TestChangeVisibilityRetriesOnlyFailedEntries(t *testing.T) {
+	api := &fakeSQS{visPlans: []plan{
+		{fail: map[string]failure{"r1": {"InternalError", false}, "r4": {"ReceiptHandleIsInvalid", true}, "r7": {"ServiceUnavailable", false}}},
+		{fail: map[string]failure{"r7": {"InternalError", false}}},
+	}}
+	start := time.Now()
+	vis := 10 * time.Second
+	l, m := heldLedger(t, api, 10, vis, start)
+	now := start.Add(6 * time.Second) // past half the timeout: every message is due
+	l.extendDue(now)
+
+	want := [][]string{receipts(10), {"r1", "r7"}, {"r7"}}
+	if len(api.visibility) != len(want) {
+		t.Fatalf("change-visibility calls %v, want %v", api.visibility, want)
+	}
+	for i := range want {
+		if !slices.Equal(sorted(api.visibility[i]), sorted(want[i])) {
+			t.Errorf("call %d had entries %v, want exactly %v", i, api.visibility[i], want[i])
+		}
+	}
+	for _, s := range api.timeouts {
+		if s != 10 {
+			t.Fatalf("visibility set to %ds, want the queue's 10s", s)
+		}
+	}
+	if got := testutil.ToFloat64(m.failedEntries.WithLabelValues("change_visibility")); got != 4 {
+		t.Errorf("wharf_sqs_failed_entries_total{call=change_visibility} = %v, want 4", got)
+	}
+	if got := testutil.ToFloat64(m.extensions); got != 9 {
+		t.Errorf("%v extensions counted, want 9", got)
+	}
+	l.mu.Lock()
+	for r, h := range l.msgs {
+		extended := h.deadline.Equal(now.Add(vis))
+		if extended == (r == "r4") {
+			t.Errorf("%s: deadline %s (lost %v)", r, h.deadline.Sub(start), h.lost)
+		}
+	}
+	l.mu.Unlock()
+
+	// Half a timeout later every message is due again, except r4.
+	api.visibility = nil
+	l.extendDue(now.Add(6 * time.Second))
+	if len(api.visibility) != 1 || slices.Contains(api.visibility[0], "r4") || len(api.visibility[0]) != 9 {
+		t.Fatalf("second extension sent %v; want the 9 messages other than r4", api.visibility)
+	}
+	if l.count() != 10 {
+		t.Fatalf("ledger holds %d, want 10: r4 stays held until its ack", l.count())
+	}
+}
+
+// A failed call is not retried within the tick; the next tick extends the
+// same messages, since none got a new deadline.
+func TestChangeVisibilityCallErrorRetriedNextTick(t *testing.T) {
+	api := &fakeSQS{visPlans: []plan{{err: errors.New("throttled")}}}
+	start := time.Now()
+	l, m := heldLedger(t, api, 4, 10*time.Second, start)
+	l.extendDue(start.Add(6 * time.Second))
+	l.extendDue(start.Add(7 * time.Second))
+	if len(api.visibility) != 2 || len(api.visibility[1]) != 4 {
+		t.Fatalf("calls %v; want the 4 messages twice", api.visibility)
+	}
+	if got := testutil.ToFloat64(m.extensions); got != 4 {
+		t.Fatalf("%v extensions, want 4", got)
+	}
+}
+
+// Releasing at shutdown (visibility 0) retries failed entries the same way,
+// and forgets every released message.
+func TestReleaseAllRetriesFailedEntries(t *testing.T) {
+	api := &fakeSQS{visPlans: []plan{{fail: map[string]failure{"r3": {"InternalError", false}, "r11": {"InternalError", false}}}}}
+	l, m := heldLedger(t, api, 12, 30*time.Second, time.Now())
+	l.ack("r0") // queued for delete: not released
+	if n := l.releaseAll(); n != 11 {
+		t.Fatalf("released %d, want 11", n)
+	}
+	sent := map[string]int{}
+	for _, c := range api.visibility {
+		for _, r := range c {
+			sent[r]++
+		}
+	}
+	var twice []string
+	for r, n := range sent {
+		if n > 1 {
+			twice = append(twice, r)
+		}
+	}
+	if len(sent) != 11 || !slices.Equal(sorted(twice), []string{"r11", "r3"}) {
+		t.Fatalf("sent %v; want each of the 11 once and exactly r3 and r11 again (calls %v)", sent, api.visibility)
+	}
+	for _, s := range api.timeouts {
+		if s != 0 {
+			t.Fatalf("release set visibility %d, want 0", s)
+		}
+	}
+	if got := testutil.ToFloat64(m.failedEntries.WithLabelValues("change_visibility")); got != 2 {
+		t.Errorf("failed entries %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.extensions); got != 0 {
+		t.Errorf("a release counted %v extensions", got)
+	}
+	if l.count() != 1 {
+		t.Errorf("ledger holds %d, want only the acked r0", l.count())
+	}
+}

@@ -1,0 +1,851 @@
+package warehouse
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
+	"go.uber.org/zap"
+
+	"github.com/wharfdata/wharf/internal/pq"
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// redshiftStore is what the Redshift dialect needs from S3: the loader's
+// listing and reads, plus writing and removing COPY manifests and reading
+// Parquet footers by range.
+type redshiftStore interface {
+	ObjectStore
+	Put(ctx context.Context, key string, body io.Reader, size int64) error
+	Delete(ctx context.Context, key string) error
+	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
+	Bucket() string
+}
+
+var _ redshiftStore = (*s3store.Store)(nil)
+
+// redshift is the loader's Redshift side (design §6). A merge of one batch:
+//
+//  1. LOCK the ledger and the target (new clusters default to snapshot
+//     isolation, where two merges would otherwise both commit or one fail
+//     late); re-read the ledger under the lock;
+//  2. write a manifest of the files (mandatory, with content_length, which
+//     Parquet COPY requires) and COPY them into a temporary staging table,
+//     one COPY per file layout (normally one: a schema change makes two,
+//     because COPY of Parquet matches columns by position);
+//  3. insert the staged rows that rank first for their key (ROW_NUMBER) and
+//     whose key the target does not hold within the batch's event_time
+//     window (so the sort key's zone maps keep the check cheap);
+//  4. record each file in the ledger, drop staging, commit.
+//
+// Serialization conflicts (Redshift error 1023, SQLSTATE 40001) are retried
+// with backoff. A failed COPY is reported with SYS_LOAD_ERROR_DETAIL's file,
+// column and reason.
+//
+// Every statement but COPY also runs on PostgreSQL (the tests execute them
+// there), so the SQL keeps to what both accept: no arrays, no ON CONFLICT,
+// no temp-table ON COMMIT, parameters only where a value goes, each cast
+// explicitly.
+type redshift struct {
+	pool    *pgxpool.Pool
+	store   redshiftStore
+	schema  string
+	prefix  string
+	iamRole string
+	log     *zap.Logger
+	fault   func(point string)
+	now     func() time.Time
+
+	// copy fills staging with the rows of one group of files; COPY from
+	// S3 in production, a PostgreSQL COPY FROM STDIN in tests.
+	copy func(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGroup) error
+	// ddl rewrites a CREATE TABLE or ALTER TABLE before it runs; nil runs
+	// it as written. Tests strip what PostgreSQL lacks (DISTKEY, SORTKEY,
+	// ENCODE, SUPER).
+	ddl func(string) string
+
+	mu            sync.Mutex
+	slices        int                  // the cluster's slice count, once read
+	slicesWarned  bool                 // the slice count could not be read (logged once)
+	layouts       map[string]pq.Layout // per file key; files never change
+	layoutsMaxLen int
+}
+
+var _ dialect = (*redshift)(nil)
+
+// copyGroup is one COPY: files of one layout, through one manifest.
+type copyGroup struct {
+	columns  []string // the files' columns, in file order
+	files    []s3store.Object
+	rows     []int64 // per file, from its footer
+	manifest string  // the manifest's key
+}
+
+// RedshiftPoolConfig sets what a pgx pool needs to talk to Redshift.
+// Queries run in QueryExecModeDescribeExec: the extended protocol with the
+// unnamed statement, so no prepared statement outlives a schema change
+// (apply alters tables under a running loader), and parameter types come
+// from the server, not from Go types (Redshift turns a client-declared
+// text parameter into VARCHAR(256)). The simple protocol is no option:
+// pgx interpolates parameters only when the server reports
+// standard_conforming_strings=on, which Redshift, forked from PostgreSQL
+// 8.0, does not promise. Statements without parameters (DDL, LOCK, COPY)
+// go over the simple protocol in every mode. Every parameter wharf sends is
+// a string or an int64, and every value read is text, an integer or a
+// timestamp, types Redshift encodes as PostgreSQL does.
+func RedshiftPoolConfig(pc *pgxpool.Config) {
+	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
+}
+
+func newRedshift(cfg Config, pool *pgxpool.Pool, store ObjectStore, log *zap.Logger) (*redshift, error) {
+	rs, ok := store.(redshiftStore)
+	if !ok {
+		return nil, errors.New("warehouse: the redshift dialect needs an object store that can put manifests and read ranges")
+	}
+	r := &redshift{pool: pool, store: rs, schema: cfg.Schema, prefix: cfg.Prefix, iamRole: cfg.IAMRole,
+		log: log, fault: cfg.Fault, now: time.Now, layouts: map[string]pq.Layout{}, layoutsMaxLen: 100_000}
+	r.copy = r.copyFromS3
+	return r, nil
+}
+
+func (r *redshift) qualified(name string) string { return schema.QualifiedName(r.schema, name) }
+
+func (r *redshift) runDDL(ctx context.Context, q string) error {
+	if r.ddl != nil {
+		q = r.ddl(q)
+	}
+	_, err := r.pool.Exec(ctx, q)
+	return err
+}
+
+// apply creates what is missing, one statement at a time: Redshift runs
+// some ALTER TABLEs only outside a transaction block, and has no advisory
+// lock, so two processes applying at once can race; the loser of a race
+// ("already exists") reads the catalog again and goes on.
+func (r *redshift) apply(ctx context.Context, tables []*schema.Table) error {
+	for attempt := 1; ; attempt++ {
+		err := r.applyOnce(ctx, tables)
+		if err == nil || attempt == 3 || !alreadyExists(err) {
+			return err
+		}
+		r.log.Info("schema apply raced another process; reading the catalog again", zap.Error(err))
+	}
+}
+
+func (r *redshift) applyOnce(ctx context.Context, tables []*schema.Table) error {
+	var n int64
+	if err := r.pool.QueryRow(ctx, schemaExistsSQL, r.schema).Scan(&n); err != nil {
+		return fmt.Errorf("look up schema %s: %w", r.schema, err)
+	}
+	if n == 0 {
+		if err := r.runDDL(ctx, schema.CreateSchemaSQL(r.schema)); err != nil {
+			return fmt.Errorf("create schema %s: %w", r.schema, err)
+		}
+	}
+	cat, err := readCatalog(ctx, r.pool, r.schema)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if !cat.HasTable(t.Name) {
+			if err := r.runDDL(ctx, schema.CreateTableSQL(t, schema.Redshift, r.schema)); err != nil {
+				return fmt.Errorf("create table %s: %w", t.Name, err)
+			}
+			r.log.Info("created table", zap.String("table", t.Name))
+			continue
+		}
+		for _, c := range t.Columns {
+			if cat.Column(t.Name, c.Name) != nil {
+				continue
+			}
+			if err := r.runDDL(ctx, schema.AddColumnSQL(t, c, schema.Redshift, r.schema)); err != nil {
+				return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+			}
+			r.log.Info("added column", zap.String("table", t.Name), zap.String("column", c.Name))
+		}
+	}
+	for _, q := range schema.LedgerSQL(schema.Redshift, r.schema) {
+		if err := r.runDDL(ctx, q); err != nil {
+			return fmt.Errorf("create ledger: %w", err)
+		}
+	}
+	return nil
+}
+
+// alreadyExists reports a duplicate table, column or schema.
+func alreadyExists(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "42P07", "42701", "42P06", "23505":
+		return true
+	}
+	return strings.Contains(pe.Message, "already exists")
+}
+
+// ledgerInChunk is the most file keys one ledger lookup names.
+const ledgerInChunk = 500
+
+func (r *redshift) loaded(ctx context.Context, keys []string) (map[string]bool, error) {
+	return r.loadedIn(ctx, r.pool, keys)
+}
+
+func (r *redshift) loadedIn(ctx context.Context, q querier, keys []string) (map[string]bool, error) {
+	done := map[string]bool{}
+	for start := 0; start < len(keys); start += ledgerInChunk {
+		chunk := keys[start:min(start+ledgerInChunk, len(keys))]
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k
+		}
+		rows, err := q.Query(ctx, rsLoadedSQL(r.schema, len(chunk)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("read ledger: %w", err)
+		}
+		var key string
+		if _, err := pgx.ForEachRow(rows, []any{&key}, func() error { done[key] = true; return nil }); err != nil {
+			return nil, fmt.Errorf("read ledger: %w", err)
+		}
+	}
+	return done, nil
+}
+
+func (r *redshift) watermark(ctx context.Context, table string) (time.Time, bool, error) {
+	var day string
+	err := r.pool.QueryRow(ctx, rsWatermarkSQL(r.schema), table).Scan(&day)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read watermark: %w", err)
+	}
+	d, err := time.Parse(dayLayout, strings.TrimSpace(day))
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read watermark: %q is not a day", day)
+	}
+	return d, true, nil
+}
+
+// advanceWatermark raises the watermark under a LOCK of the watermarks
+// table (Redshift has no ON CONFLICT), and retries a serialization conflict.
+func (r *redshift) advanceWatermark(ctx context.Context, table string, day time.Time) error {
+	want := day.Format(dayLayout)
+	return r.retry(ctx, "advance watermark", table, func() error {
+		return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, rsLockWatermarksSQL(r.schema)); err != nil {
+				return fmt.Errorf("lock watermarks: %w", err)
+			}
+			var have string
+			err := tx.QueryRow(ctx, rsWatermarkSQL(r.schema), table).Scan(&have)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				_, err = tx.Exec(ctx, rsWatermarkInsertSQL(r.schema), table, want)
+			case err != nil:
+			case strings.TrimSpace(have) < want:
+				_, err = tx.Exec(ctx, rsWatermarkUpdateSQL(r.schema), want, table)
+			}
+			if err != nil {
+				return fmt.Errorf("advance watermark: %w", err)
+			}
+			return nil
+		})
+	})
+}
+
+// retry runs f again after a serialization conflict, with backoff.
+func (r *redshift) retry(ctx context.Context, what, table string, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || attempt == mergeAttempts || !rsRetryable(err) {
+			return err
+		}
+		wait := backoff(mergeBackoff, attempt)
+		r.log.Warn(what+" conflicted; retrying", zap.String("table", table), zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// rsRetryable reports a serialization conflict: SQLSTATE 40001, a deadlock,
+// or Redshift's error 1023 ("Serializable isolation violation on table"),
+// which it reports as XX000.
+func rsRetryable(err error) bool {
+	if retryable(err) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	text := strings.ToLower(pe.Message + " " + pe.Detail)
+	return strings.HasPrefix(strings.TrimSpace(pe.Message), "1023") || strings.Contains(text, "serializable isolation violation")
+}
+
+func (r *redshift) merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
+	// Footers first, outside the transaction: no lock is held while S3 answers.
+	layouts := make([]pq.Layout, len(files))
+	for i, f := range files {
+		l, err := r.layout(ctx, t, f)
+		if err != nil {
+			return batch{}, err
+		}
+		layouts[i] = l
+	}
+	var b batch
+	err := r.retry(ctx, "merge", t.Name, func() error {
+		var err error
+		b, err = r.mergeOnce(ctx, t, files, layouts)
+		return err
+	})
+	return b, err
+}
+
+// layout reads a file's footer through ranged reads, once per file.
+func (r *redshift) layout(ctx context.Context, t *schema.Table, f s3store.Object) (pq.Layout, error) {
+	r.mu.Lock()
+	l, ok := r.layouts[f.Key]
+	r.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	l, err := pq.ReadLayout(&rangeReader{ctx: ctx, store: r.store, key: f.Key, size: f.Size}, f.Size, t)
+	if err != nil {
+		return l, fmt.Errorf("%s: %w", f.Key, err)
+	}
+	r.mu.Lock()
+	if len(r.layouts) >= r.layoutsMaxLen {
+		clear(r.layouts) // loaded files are never asked for again; a rare reset costs a few reads
+	}
+	r.layouts[f.Key] = l
+	r.mu.Unlock()
+	return l, nil
+}
+
+// rangeReader is an io.ReaderAt over an S3 object. Its first read fetches
+// the object's last footerGuess bytes, which hold the whole footer of every
+// file wharf writes but very wide ones, so opening a footer costs one GET.
+type rangeReader struct {
+	ctx     context.Context
+	store   redshiftStore
+	key     string
+	size    int64
+	tail    []byte
+	tailOff int64
+}
+
+const footerGuess = 64 << 10
+
+func (rr *rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= rr.size {
+		return 0, io.EOF
+	}
+	if rr.tail == nil {
+		rr.tailOff = max(0, rr.size-footerGuess)
+		b, err := rr.store.GetRange(rr.ctx, rr.key, rr.tailOff, rr.size-rr.tailOff)
+		if err != nil {
+			return 0, err
+		}
+		rr.tail = b
+	}
+	end := off + int64(len(p))
+	if off >= rr.tailOff && end <= rr.tailOff+int64(len(rr.tail)) {
+		return copy(p, rr.tail[off-rr.tailOff:]), nil
+	}
+	n := min(int64(len(p)), rr.size-off)
+	b, err := rr.store.GetRange(rr.ctx, rr.key, off, n)
+	if err != nil {
+		return 0, err
+	}
+	c := copy(p, b)
+	if c < len(p) {
+		return c, io.EOF
+	}
+	return c, nil
+}
+
+// groupFiles splits files by layout, keeping key order within a group and
+// the groups in the order of their first file.
+func groupFiles(files []s3store.Object, layouts []pq.Layout) []copyGroup {
+	var groups []copyGroup
+	index := map[string]int{}
+	for i, f := range files {
+		sig := strings.Join(layouts[i].Columns, ",")
+		g, ok := index[sig]
+		if !ok {
+			g = len(groups)
+			index[sig] = g
+			groups = append(groups, copyGroup{columns: layouts[i].Columns})
+		}
+		groups[g].files = append(groups[g].files, f)
+		groups[g].rows = append(groups[g].rows, layouts[i].Rows)
+	}
+	return groups
+}
+
+func (r *redshift) mergeOnce(ctx context.Context, t *schema.Table, files []s3store.Object, layouts []pq.Layout) (batch, error) {
+	var b batch
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return b, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return b, fmt.Errorf("begin: %w", err)
+	}
+	// After Commit, Rollback is a no-op; after a failure the error that
+	// matters is the one returned.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	if _, err := tx.Exec(ctx, rsLockSQL(t, r.schema)); err != nil {
+		return b, fmt.Errorf("lock %s: %w", t.Name, err)
+	}
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Key
+	}
+	done, err := r.loadedIn(ctx, tx, keys)
+	if err != nil {
+		return b, err
+	}
+	var todo []s3store.Object
+	var todoLayouts []pq.Layout
+	for i, f := range files {
+		if !done[f.Key] {
+			todo = append(todo, f)
+			todoLayouts = append(todoLayouts, layouts[i])
+		}
+	}
+	b.skipped = len(files) - len(todo)
+	if len(todo) == 0 {
+		return b, tx.Commit(ctx)
+	}
+	groups := groupFiles(todo, todoLayouts)
+	defer r.removeManifests(context.WithoutCancel(ctx), groups)
+	for i := range groups {
+		if err := r.putManifest(ctx, t, &groups[i]); err != nil {
+			return b, err
+		}
+	}
+	if err := r.runTx(ctx, tx, rsStagingSQL(t)); err != nil {
+		return b, fmt.Errorf("create staging for %s: %w", t.Name, err)
+	}
+	start := time.Now()
+	var want int64
+	for _, g := range groups {
+		copyStart := r.now().UTC()
+		if err := r.copy(ctx, tx, t, g); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			return b, r.copyError(ctx, conn, t, g, copyStart, err)
+		}
+		for _, n := range g.rows {
+			want += n
+		}
+	}
+	b.copying = time.Since(start)
+
+	var oldest, newest *time.Time
+	var staged int64
+	if err := tx.QueryRow(ctx, rsWindowSQL()).Scan(&oldest, &newest, &staged); err != nil {
+		return b, fmt.Errorf("read staging window of %s: %w", t.Name, err)
+	}
+	if staged != want {
+		return b, fmt.Errorf("copy into staging for %s: staged %d rows, the files' footers say %d", t.Name, staged, want)
+	}
+	start = time.Now()
+	if staged > 0 && oldest != nil && newest != nil {
+		b.oldest, b.newest = oldest.UTC(), newest.UTC()
+		tag, err := tx.Exec(ctx, rsMergeSQL(t, r.schema), sqlTimestamp(b.oldest), sqlTimestamp(b.newest))
+		if err != nil {
+			return b, fmt.Errorf("merge into %s: %w", t.Name, err)
+		}
+		b.rowsLoaded = tag.RowsAffected()
+	}
+	b.merging = time.Since(start)
+
+	loadedAt := sqlTimestamp(r.now().UTC())
+	var ledger []ledgerRow
+	for _, g := range groups {
+		for i, f := range g.files {
+			ledger = append(ledger, ledgerRow{key: f.Key, rows: g.rows[i], bytes: f.Size})
+		}
+	}
+	for start := 0; start < len(ledger); start += ledgerInChunk / 5 {
+		chunk := ledger[start:min(start+ledgerInChunk/5, len(ledger))]
+		args := make([]any, 0, 5*len(chunk))
+		for _, l := range chunk {
+			args = append(args, l.key, t.Name, l.rows, l.bytes, loadedAt)
+		}
+		if _, err := tx.Exec(ctx, rsLedgerInsertSQL(r.schema, len(chunk)), args...); err != nil {
+			return b, fmt.Errorf("record %d files in ledger: %w", len(chunk), err)
+		}
+	}
+	if err := r.runTx(ctx, tx, rsDropStagingSQL()); err != nil {
+		return b, fmt.Errorf("drop staging for %s: %w", t.Name, err)
+	}
+	if r.fault != nil {
+		r.fault("before_commit")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return b, fmt.Errorf("commit: %w", err)
+	}
+	if r.fault != nil {
+		r.fault("after_commit")
+	}
+	b.files = len(todo)
+	b.rowsIn = staged
+	return b, nil
+}
+
+type ledgerRow struct {
+	key         string
+	rows, bytes int64
+}
+
+// runTx runs DDL inside the merge's transaction, rewritten like runDDL.
+func (r *redshift) runTx(ctx context.Context, tx pgx.Tx, q string) error {
+	if r.ddl != nil {
+		q = r.ddl(q)
+	}
+	_, err := tx.Exec(ctx, q)
+	return err
+}
+
+// sqlTimestamp formats a UTC time as a timestamp literal both Redshift and
+// PostgreSQL read exactly (microseconds).
+func sqlTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
+
+// manifest is a COPY manifest (design §6): every file mandatory, with its
+// length, which COPY of Parquet requires.
+type manifest struct {
+	Entries []manifestEntry `json:"entries"`
+}
+
+type manifestEntry struct {
+	URL       string       `json:"url"`
+	Mandatory bool         `json:"mandatory"`
+	Meta      manifestMeta `json:"meta"`
+}
+
+type manifestMeta struct {
+	ContentLength int64 `json:"content_length"`
+}
+
+// manifestJSON returns the manifest of files in bucket.
+func manifestJSON(bucket string, files []s3store.Object) []byte {
+	m := manifest{Entries: make([]manifestEntry, len(files))}
+	for i, f := range files {
+		m.Entries[i] = manifestEntry{URL: "s3://" + bucket + "/" + f.Key, Mandatory: true, Meta: manifestMeta{ContentLength: f.Size}}
+	}
+	out, _ := json.MarshalIndent(m, "", "  ")
+	return append(out, '\n')
+}
+
+// manifestPrefix is where manifests go, under the S3 prefix; each is
+// removed once its merge ends, committed or not.
+const manifestPrefix = "_manifests/"
+
+func (r *redshift) putManifest(ctx context.Context, t *schema.Table, g *copyGroup) error {
+	g.manifest = r.prefix + manifestPrefix + t.Name + "/" + ulid.Make().String() + ".manifest"
+	body := manifestJSON(r.store.Bucket(), g.files)
+	if err := r.store.Put(ctx, g.manifest, bytes.NewReader(body), int64(len(body))); err != nil {
+		return fmt.Errorf("write manifest for %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func (r *redshift) removeManifests(ctx context.Context, groups []copyGroup) {
+	for _, g := range groups {
+		if g.manifest == "" {
+			continue
+		}
+		if err := r.store.Delete(ctx, g.manifest); err != nil {
+			r.log.Warn("could not remove a manifest", zap.String("key", g.manifest), zap.Error(err))
+		}
+	}
+}
+
+func (r *redshift) copyFromS3(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGroup) error {
+	_, err := tx.Exec(ctx, rsCopySQL(g.columns, "s3://"+r.store.Bucket()+"/"+g.manifest, r.iamRole))
+	return err
+}
+
+// LoadError is one row of SYS_LOAD_ERROR_DETAIL: why COPY refused a value.
+type LoadError struct {
+	File    string
+	Column  string
+	Type    string
+	Length  string
+	Code    int64
+	Message string // the reason; Redshift puts the offending value in it where it can
+}
+
+func (e LoadError) String() string {
+	s := fmt.Sprintf("file %s column %s", e.File, e.Column)
+	if e.Type != "" {
+		s += " (" + e.Type
+		if e.Length != "" && e.Length != "0" {
+			s += "(" + e.Length + ")"
+		}
+		s += ")"
+	}
+	return s + fmt.Sprintf(": %s [code %d]", e.Message, e.Code)
+}
+
+// copyError reads, after a failed COPY and its rollback, what
+// SYS_LOAD_ERROR_DETAIL says of this session's COPY, logs each error and
+// returns them in the error.
+func (r *redshift) copyError(ctx context.Context, conn *pgxpool.Conn, t *schema.Table, g copyGroup, since time.Time, cause error) error {
+	err := fmt.Errorf("copy %d files (manifest s3://%s/%s) into staging for %s: %w", len(g.files), r.store.Bucket(), g.manifest, t.Name, cause)
+	details, derr := readLoadErrors(ctx, conn, since.Add(-time.Minute))
+	if derr != nil {
+		r.log.Warn("could not read SYS_LOAD_ERROR_DETAIL", zap.String("table", t.Name), zap.Error(derr))
+		return err
+	}
+	if len(details) == 0 {
+		return err
+	}
+	var parts []string
+	for _, d := range details {
+		r.log.Error("copy refused a value", zap.String("table", t.Name), zap.String("file", d.File),
+			zap.String("column", d.Column), zap.String("column_type", d.Type), zap.Int64("code", d.Code), zap.String("reason", d.Message))
+		parts = append(parts, d.String())
+	}
+	return fmt.Errorf("%w; load errors: %s", err, strings.Join(parts, "; "))
+}
+
+func readLoadErrors(ctx context.Context, conn *pgxpool.Conn, since time.Time) ([]LoadError, error) {
+	rows, err := conn.Query(ctx, rsLoadErrorsSQL(), sqlTimestamp(since))
+	if err != nil {
+		return nil, err
+	}
+	var out []LoadError
+	var e LoadError
+	_, err = pgx.ForEachRow(rows, []any{&e.File, &e.Column, &e.Type, &e.Length, &e.Code, &e.Message}, func() error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// batchSize returns how many of pending files one merge takes: all of them
+// when they fit max (one COPY per table per load), else the largest
+// multiple of the cluster's slice count that fits, so every slice loads as
+// many files as the others.
+func (r *redshift) batchSize(ctx context.Context, pending, max int) int {
+	return sliceBatch(pending, max, r.sliceCount(ctx))
+}
+
+func sliceBatch(pending, limit, slices int) int {
+	if pending <= limit {
+		return pending
+	}
+	if slices <= 1 || limit < slices {
+		return limit
+	}
+	return limit - limit%slices
+}
+
+// sliceCount reads the cluster's slices once. Where STV_SLICES cannot be
+// read (Redshift Serverless, missing privileges) it is 1: batches are then
+// MaxFilesPerLoad files.
+func (r *redshift) sliceCount(ctx context.Context) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.slices > 0 {
+		return r.slices
+	}
+	var n int64
+	if err := r.pool.QueryRow(ctx, rsSlicesSQL()).Scan(&n); err != nil || n < 1 {
+		if !r.slicesWarned {
+			r.slicesWarned = true
+			r.log.Warn("could not read the slice count; batches ignore it", zap.Error(err))
+		}
+		return 1
+	}
+	r.slices = int(n)
+	r.log.Info("cluster slices", zap.Int("slices", r.slices))
+	return r.slices
+}
+
+// --- SQL text (golden in testdata/redshift.sql) ---
+
+// rsStagingTable is the temporary staging table; Redshift has no ON COMMIT
+// DROP, so the merge drops it before committing (a rollback undoes its
+// creation).
+const rsStagingTable = "wharf_staging"
+
+// rsRankColumn numbers the staged rows of one key. Redshift folds quoted
+// identifiers to lower case, so the name holds a space, which no column of
+// the schema file can.
+const rsRankColumn = `"wharf rank"`
+
+// rsJSONStaging is the staging type of a json column: COPY of Parquet loads
+// a string into SUPER as a SUPER string, not as the JSON it holds, so it is
+// staged as text and parsed with JSON_PARSE by the merge.
+const rsJSONStaging = "varchar(65535)"
+
+func rsLockSQL(t *schema.Table, dbSchema string) string {
+	return "LOCK " + schema.QualifiedName(dbSchema, schema.LedgerTable) + ", " + schema.QualifiedName(dbSchema, t.Name)
+}
+
+func rsLoadedSQL(dbSchema string, n int) string {
+	return fmt.Sprintf(`SELECT "file_key" FROM %s WHERE "file_key" IN (%s)`, schema.QualifiedName(dbSchema, schema.LedgerTable), placeholders(1, n))
+}
+
+func placeholders(from, n int) string {
+	p := make([]string, n)
+	for i := range p {
+		p[i] = fmt.Sprintf("$%d", from+i)
+	}
+	return strings.Join(p, ", ")
+}
+
+func rsStagingSQL(t *schema.Table) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TEMP TABLE %s (\n", schema.QuoteIdent(rsStagingTable))
+	for i, c := range t.Columns {
+		typ := schema.ColumnSQLType(c.Type, schema.Redshift)
+		if c.Type.Kind == schema.JSON {
+			typ = rsJSONStaging
+		}
+		fmt.Fprintf(&b, "  %s %s", schema.QuoteIdent(c.Name), typ)
+		if i < len(t.Columns)-1 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// rsCopySQL loads the files of a manifest into staging. Only parameters
+// COPY of Parquet accepts: no MAXERROR, no REGION, no COMPUPDATE;
+// STATUPDATE OFF skips the statistics COPY would otherwise compute on the
+// empty staging table at every load.
+func rsCopySQL(columns []string, manifestURL, iamRole string) string {
+	q := make([]string, len(columns))
+	for i, c := range columns {
+		q[i] = schema.QuoteIdent(c)
+	}
+	return fmt.Sprintf("COPY %s (%s)\nFROM %s\nIAM_ROLE %s\nFORMAT AS PARQUET\nMANIFEST\nSTATUPDATE OFF",
+		schema.QuoteIdent(rsStagingTable), strings.Join(q, ", "), sqlLiteral(manifestURL), sqlLiteral(iamRole))
+}
+
+// sqlLiteral quotes s as a string literal. Config.Validate keeps quotes and
+// backslashes out of what reaches it (Redshift treats a backslash in a
+// literal as an escape, PostgreSQL does not).
+func sqlLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func rsWindowSQL() string {
+	c := schema.QuoteIdent(schema.ColEventTime)
+	return fmt.Sprintf("SELECT min(%s), max(%s), count(*) FROM %s", c, c, schema.QuoteIdent(rsStagingTable))
+}
+
+// rsMergeSQL inserts the staged rows that rank first for their key and
+// whose key the target does not hold among its rows with event_time in
+// [$1, $2], the batch's window: a duplicate has the same event time as its
+// first copy (the envelope's time, or SQS's first-receive time), so the
+// window finds it, and with event_time leading the sort key Redshift reads
+// only the blocks of that window. A parent keeps its earliest delivery.
+func rsMergeSQL(t *schema.Table, dbSchema string) string {
+	cols := make([]string, len(t.Columns))
+	sel := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = schema.QuoteIdent(c.Name)
+		sel[i] = "d." + cols[i]
+		if c.Type.Kind == schema.JSON {
+			sel[i] = "JSON_PARSE(" + sel[i] + ")"
+		}
+	}
+	key := make([]string, len(t.Key()))
+	match := make([]string, len(t.Key()))
+	for i, k := range t.Key() {
+		key[i] = schema.QuoteIdent(k)
+		match[i] = fmt.Sprintf("t.%s = d.%s", key[i], key[i])
+	}
+	order := []string{schema.QuoteIdent(schema.ColEventTime)}
+	if t.Column(schema.ColReceivedAt) >= 0 {
+		order = []string{schema.QuoteIdent(schema.ColReceivedAt), schema.QuoteIdent(schema.ColEventTime)}
+	}
+	et := schema.QuoteIdent(schema.ColEventTime)
+	target := schema.QualifiedName(dbSchema, t.Name)
+	return fmt.Sprintf(`INSERT INTO %s (%s)
+SELECT %s
+FROM (
+  SELECT s.*, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s) AS %s
+  FROM %s s
+) d
+LEFT JOIN (
+  SELECT %s FROM %s
+  WHERE %s BETWEEN CAST($1 AS timestamp) AND CAST($2 AS timestamp)
+) t ON %s
+WHERE d.%s = 1
+  AND t.%s IS NULL`,
+		target, strings.Join(cols, ", "),
+		strings.Join(sel, ", "),
+		strings.Join(key, ", "), strings.Join(order, ", "), rsRankColumn,
+		schema.QuoteIdent(rsStagingTable),
+		strings.Join(key, ", "), target,
+		et,
+		strings.Join(match, " AND "),
+		rsRankColumn, key[0])
+}
+
+// rsLedgerInsertSQL records n files: per file $k file_key, $k+1 table,
+// $k+2 rows, $k+3 bytes, $k+4 loaded_at (UTC, as text).
+func rsLedgerInsertSQL(dbSchema string, n int) string {
+	vals := make([]string, n)
+	for i := range vals {
+		k := 5*i + 1
+		vals[i] = fmt.Sprintf("($%d, $%d, $%d, $%d, CAST($%d AS timestamp))", k, k+1, k+2, k+3, k+4)
+	}
+	return fmt.Sprintf("INSERT INTO %s (\"file_key\", \"table_name\", \"rows\", \"bytes\", \"loaded_at\") VALUES\n%s",
+		schema.QualifiedName(dbSchema, schema.LedgerTable), strings.Join(vals, ",\n"))
+}
+
+func rsDropStagingSQL() string { return "DROP TABLE " + schema.QuoteIdent(rsStagingTable) }
+
+func rsWatermarkSQL(dbSchema string) string {
+	return fmt.Sprintf(`SELECT CAST("day" AS varchar(10)) FROM %s WHERE "table_name" = $1`, schema.QualifiedName(dbSchema, schema.WatermarksTable))
+}
+
+func rsLockWatermarksSQL(dbSchema string) string {
+	return "LOCK " + schema.QualifiedName(dbSchema, schema.WatermarksTable)
+}
+
+func rsWatermarkInsertSQL(dbSchema string) string {
+	return fmt.Sprintf(`INSERT INTO %s ("table_name", "day") VALUES ($1, CAST($2 AS date))`, schema.QualifiedName(dbSchema, schema.WatermarksTable))
+}
+
+func rsWatermarkUpdateSQL(dbSchema string) string {
+	return fmt.Sprintf(`UPDATE %s SET "day" = CAST($1 AS date) WHERE "table_name" = $2`, schema.QualifiedName(dbSchema, schema.WatermarksTable))
+}
+
+func rsSlicesSQL() string { return "SELECT count(*) FROM stv_slices" }
+
+// rsLoadErrorsSQL reads this session's COPY errors since $1 (UTC).
+func rsLoadErrorsSQL() string {
+	return `SELECT coalesce(trim(file_name), ''), coalesce(trim(column_name), ''), coalesce(trim(column_type), ''),
+  coalesce(trim(column_length), ''), coalesce(error_code, 0), coalesce(trim(error_message), '')
+FROM sys_load_error_detail
+WHERE session_id = pg_backend_pid() AND start_time >= CAST($1 AS timestamp)
+ORDER BY start_time
+LIMIT 20`
+}

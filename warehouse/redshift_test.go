@@ -1,0 +1,608 @@
+package warehouse
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/wharfdata/wharf/internal/pq"
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/stacktest"
+	"github.com/wharfdata/wharf/schema"
+)
+
+const testRole = "arn:aws:iam::123456789012:role/wharf-copy"
+
+// TestRedshiftSQLGolden pins every statement the redshift dialect issues,
+// COPY included, and the manifest; refresh with -update.
+func TestRedshiftSQLGolden(t *testing.T) {
+	s := parseSchema(t, testTables)
+	var out bytes.Buffer
+	stmt := func(q string) { out.WriteString(q + ";\n\n") }
+	out.WriteString("-- apply\n")
+	stmt(schemaExistsSQL)
+	stmt(catalogSQL)
+	stmt(schema.CreateSchemaSQL("wh"))
+	for _, tb := range s.All() {
+		stmt(schema.CreateTableSQL(tb, schema.Redshift, "wh"))
+	}
+	stmt(schema.AddColumnSQL(s.Table("ev"), s.Table("ev").Columns[len(s.Table("ev").Columns)-1], schema.Redshift, "wh"))
+	for _, q := range schema.LedgerSQL(schema.Redshift, "wh") {
+		stmt(q)
+	}
+	out.WriteString("-- pending files\n")
+	stmt(rsLoadedSQL("wh", 3))
+	stmt(rsSlicesSQL())
+	for _, tb := range s.All() {
+		out.WriteString("-- merge " + tb.Name + "\n")
+		stmt(rsLockSQL(tb, "wh"))
+		stmt(rsLoadedSQL("wh", 2))
+		stmt(rsStagingSQL(tb))
+		cols := make([]string, len(tb.Columns))
+		for i, c := range tb.Columns {
+			cols[i] = c.Name
+		}
+		stmt(rsCopySQL(cols, "s3://bucket/events/_manifests/"+tb.Name+"/01JDX0000000000000000000.manifest", testRole))
+		stmt(rsWindowSQL())
+		stmt(rsMergeSQL(tb, "wh"))
+		stmt(rsLedgerInsertSQL("wh", 2))
+		stmt(rsDropStagingSQL())
+	}
+	out.WriteString("-- after a failed COPY\n")
+	stmt(rsLoadErrorsSQL())
+	out.WriteString("-- watermark\n")
+	stmt(rsWatermarkSQL("wh"))
+	stmt(rsLockWatermarksSQL("wh"))
+	stmt(rsWatermarkInsertSQL("wh"))
+	stmt(rsWatermarkUpdateSQL("wh"))
+	out.WriteString("-- manifest\n")
+	out.Write(manifestJSON("bucket", []s3store.Object{
+		{Key: "events/ev/dt=2026-11-25/01JDX1.parquet", Size: 1234},
+		{Key: "events/ev/dt=2026-11-25/01JDX2.parquet", Size: 98765},
+	}))
+	golden := "testdata/redshift.sql"
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, out.Bytes()) {
+		t.Errorf("SQL differs from %s (run go test ./warehouse -update and review the diff):\n%s", golden, out.String())
+	}
+}
+
+func TestSliceBatch(t *testing.T) {
+	cases := []struct{ pending, max, slices, want int }{
+		{10, 500, 4, 10},   // everything fits: one COPY
+		{1000, 500, 4, 500}, // 500 is a multiple of 4
+		{1000, 500, 6, 498},
+		{1000, 500, 1, 500},
+		{1000, 3, 4, 3}, // fewer files allowed than slices
+		{7, 6, 4, 4},
+	}
+	for _, c := range cases {
+		if got := sliceBatch(c.pending, c.max, c.slices); got != c.want {
+			t.Errorf("sliceBatch(%d, %d, %d) = %d, want %d", c.pending, c.max, c.slices, got, c.want)
+		}
+	}
+}
+
+func TestRsRetryable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "XX000", Message: "1023", Detail: "Serializable isolation violation on table - 123"}, true},
+		{&pgconn.PgError{Code: "XX000", Message: "ERROR: Serializable isolation violation on table - 4242"}, true},
+		{&pgconn.PgError{Code: "40001", Message: "could not serialize access"}, true},
+		{fmt.Errorf("merge: %w", &pgconn.PgError{Code: "40P01"}), true},
+		{&pgconn.PgError{Code: "XX000", Message: "Load into table 'wharf_staging' failed"}, false},
+		{errors.New("1023"), false},
+	}
+	for _, c := range cases {
+		if got := rsRetryable(c.err); got != c.want {
+			t.Errorf("rsRetryable(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+func TestRedshiftConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Dialect = schema.Redshift
+	for _, role := range []string{testRole, testRole + ",arn:aws:iam::210987654321:role/chained", "arn:aws-cn:iam::123456789012:role/path/x"} {
+		cfg.IAMRole = role
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("role %q: %v", role, err)
+		}
+	}
+	for _, role := range []string{"wharf-copy", "arn:aws:iam::123456789012:role/x' --", "arn:aws:iam::123:role/x"} {
+		cfg.IAMRole = role
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "warehouse.iam_role") {
+			t.Errorf("role %q: %v, want an error naming warehouse.iam_role", role, err)
+		}
+	}
+	cfg.IAMRole, cfg.Prefix = testRole, `ev'ents/`
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "s3.prefix") {
+		t.Errorf("quote in prefix: %v", err)
+	}
+}
+
+// rsEnv runs the redshift dialect against the local PostgreSQL: every
+// statement but COPY is the one Redshift gets. The pool runs them as the
+// production Redshift pool does (QueryExecModeDescribeExec), with the test
+// schema first on the search path, where three stand-ins live: json_parse
+// (Redshift's JSON_PARSE), stv_slices (four slices) and
+// sys_load_error_detail. COPY from S3 is replaced by pgCopy, which reads the
+// manifest the dialect wrote and streams the files' rows into staging.
+type rsEnv struct {
+	*env
+	rsPool *pgxpool.Pool
+
+	mu        sync.Mutex
+	copies    [][]string // per COPY, the files it loaded
+	manifests []manifest
+	copyHook  func(tx pgx.Tx, g copyGroup) error // runs before each COPY; an error fails it
+}
+
+func newRSEnv(t *testing.T, yaml string) *rsEnv {
+	t.Helper()
+	e := &rsEnv{env: newEnv(t, yaml)}
+	st := stacktest.Get(t)
+	pc, err := pgxpool.ParseConfig(st.WarehouseDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	RedshiftPoolConfig(pc)
+	pc.ConnConfig.RuntimeParams["search_path"] = e.db + ",public"
+	e.rsPool, err = pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.rsPool.Close)
+	q := pgx.Identifier{e.db}.Sanitize()
+	for _, s := range []string{
+		`CREATE FUNCTION ` + q + `.json_parse(text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS 'SELECT $1::jsonb'`,
+		`CREATE VIEW ` + q + `.stv_slices AS SELECT g AS slice FROM generate_series(0, 3) g`,
+		`CREATE TABLE ` + q + `.sys_load_error_detail (session_id integer, start_time timestamp, file_name char(256),
+			column_name char(127), column_type char(10), column_length char(10), error_code integer, error_message char(512))`,
+	} {
+		if _, err := e.pool.Exec(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// pgDDL strips what PostgreSQL lacks from Redshift DDL: the DISTKEY,
+// DISTSTYLE, SORTKEY and ENCODE clauses after the column list, and SUPER.
+func pgDDL(q string) string {
+	if strings.HasPrefix(q, "CREATE TABLE") {
+		if i := strings.LastIndex(q, "\n)"); i >= 0 {
+			q = q[:i+2]
+		}
+	}
+	return strings.ReplaceAll(q, " SUPER", " jsonb")
+}
+
+func (e *rsEnv) loader(mod func(*Config)) (*Loader, *redshift) {
+	e.t.Helper()
+	cfg := DefaultConfig()
+	cfg.Dialect, cfg.Schema, cfg.Prefix, cfg.IAMRole = schema.Redshift, e.db, e.prefix, testRole
+	if mod != nil {
+		mod(&cfg)
+	}
+	l, err := New(cfg, e.rsPool, e.store, e.sch, zaptest.NewLogger(e.t), prometheus.NewRegistry())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rs := l.d.(*redshift)
+	rs.ddl = pgDDL
+	rs.copy = e.pgCopy
+	if err := l.Apply(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	return l, rs
+}
+
+// pgCopy stands in for COPY … FORMAT AS PARQUET MANIFEST: it reads the
+// manifest, checks it names exactly the group's files (mandatory, with
+// their lengths) and loads each file's columns, in file order, into staging.
+func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGroup) error {
+	if e.copyHook != nil {
+		if err := e.copyHook(tx, g); err != nil {
+			return err
+		}
+	}
+	body, err := e.store.Get(ctx, g.manifest)
+	if err != nil {
+		return err
+	}
+	var m manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	var keys []string
+	for i, en := range m.Entries {
+		f := g.files[i]
+		if en.URL != "s3://"+e.store.Bucket()+"/"+f.Key || !en.Mandatory || en.Meta.ContentLength != f.Size {
+			return fmt.Errorf("manifest entry %d = %+v, want %s (%d bytes, mandatory)", i, en, f.Key, f.Size)
+		}
+		keys = append(keys, f.Key)
+	}
+	if len(m.Entries) != len(g.files) {
+		return fmt.Errorf("manifest has %d entries, want %d", len(m.Entries), len(g.files))
+	}
+	e.mu.Lock()
+	e.copies = append(e.copies, keys)
+	e.manifests = append(e.manifests, m)
+	e.mu.Unlock()
+	idx := make([]int, len(g.columns))
+	conv := make([]func(schema.Value) (any, error), len(g.columns))
+	for i, name := range g.columns {
+		idx[i] = t.Column(name)
+		conv[i] = converter(t.Columns[idx[i]].Type)
+	}
+	for _, f := range g.files {
+		data, err := e.store.Get(ctx, f.Key)
+		if err != nil {
+			return err
+		}
+		r, err := pq.Open(data, t)
+		if err != nil {
+			return err
+		}
+		vals := make([]schema.Value, len(t.Columns))
+		var rows [][]any
+		for {
+			if err := r.Read(vals); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return err
+			}
+			row := make([]any, len(idx))
+			for i, c := range idx {
+				if !vals[c].Null {
+					if row[i], err = conv[i](vals[c]); err != nil {
+						return err
+					}
+				}
+			}
+			rows = append(rows, row)
+		}
+		r.Close()
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{rsStagingTable}, g.columns, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRedshiftLoadOnPostgres runs the redshift merge on PostgreSQL: every
+// type lands exactly (json parsed by JSON_PARSE, not stored as a string),
+// duplicates within a file, across files and across loads collapse with the
+// first delivery winning, the ledger records every file, and the manifests
+// are gone afterwards.
+func TestRedshiftLoadOnPostgres(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	l, _ := e.loader(nil)
+	ctx := context.Background()
+	ev, tags := e.sch.Table("ev"), e.sch.Table("ev_tags")
+	e.put(ev, today,
+		row(ev, "max", 0, map[string]schema.Value{
+			"b": num(1), "i16": num(32767), "i32": num(2147483647), "i64": num(9223372036854775807),
+			"f32": {F: 1.5}, "f64": {F: 3.141592653589793},
+			"d_small": num(-1234567), "d_big": str("-123456789012345678901234567890123"),
+			"s": str("héllo ☃ 😀"), "ts": num(time.Date(2024, 3, 4, 5, 6, 7, 123456000, time.UTC).UnixMicro()),
+			"day": num(19786), "j": str(`{"b":"x","a":[1,2,{"c":null}],"u":"\u00e9"}`),
+		}),
+		row(ev, "nulls", 0, nil),
+		row(ev, "dup", 5, map[string]schema.Value{"s": str("later")}),
+		row(ev, "dup", 2, map[string]schema.Value{"s": str("first")}),
+	)
+	e.put(ev, today, row(ev, "dup", 9, map[string]schema.Value{"s": str("latest")}), row(ev, "max", 9, nil))
+	tagRow := func(id string, idx int64, tag string) schema.Row {
+		return schema.Row{Table: tags, Values: []schema.Value{str(id), num(base.UnixMicro()), num(idx), str(tag)}}
+	}
+	e.put(tags, today, tagRow("max", 0, "a"), tagRow("max", 1, "b"), tagRow("max", 0, "a"))
+	res, err := l.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Tables["ev"], (TableResult{Files: 2, RowsIn: 6, Rows: 3, Duplicates: 3}); got != want {
+		t.Errorf("ev: %+v, want %+v", got, want)
+	}
+	if got, want := res.Tables["ev_tags"], (TableResult{Files: 1, RowsIn: 3, Rows: 2, Duplicates: 1}); got != want {
+		t.Errorf("ev_tags: %+v, want %+v", got, want)
+	}
+	got := e.query(`SELECT event_id, b::text, i16::text, i32::text, i64::text, f32::text, f64::text, d_small::text, d_big::text,
+		s, ts::text, day::text, j::text, jsonb_typeof(j) FROM ` + schema.QualifiedName(e.db, "ev") + " ORDER BY event_id")
+	want := [][]string{
+		{"dup", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "first", "NULL", "NULL", "NULL", "NULL"},
+		{"max", "true", "32767", "2147483647", "9223372036854775807", "1.5", "3.141592653589793", "-12345.67",
+			"-12345678901234567890123456789.0123", "héllo ☃ 😀", "2024-03-04 05:06:07.123456", "2024-03-04",
+			`{"a": [1, 2, {"c": null}], "b": "x", "u": "é"}`, "object"},
+		{"nulls", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"},
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("ev rows:\n got %q\nwant %q", got, want)
+	}
+	if got := e.query("SELECT event_id, idx::text, tag FROM " + schema.QualifiedName(e.db, "ev_tags") + " ORDER BY idx"); !slices.EqualFunc(got, [][]string{{"max", "0", "a"}, {"max", "1", "b"}}, slices.Equal) {
+		t.Errorf("ev_tags rows: %q", got)
+	}
+	if len(e.copies) != 2 || len(e.copies[0]) != 2 || len(e.copies[1]) != 1 {
+		t.Errorf("COPYs = %q, want one per table (2 files, then 1)", e.copies)
+	}
+
+	// A replayed file and a redelivered event add nothing; the ledger has every file.
+	e.put(ev, today, row(ev, "dup", 1, map[string]schema.Value{"s": str("replayed")}), row(ev, "new", 1, nil))
+	res, err = l.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Tables["ev"], (TableResult{Files: 1, RowsIn: 2, Rows: 1, Duplicates: 1}); got != want {
+		t.Errorf("replay: %+v, want %+v", got, want)
+	}
+	if got := e.ids("ev"); !slices.Equal(got, []string{"dup", "max", "new", "nulls"}) {
+		t.Errorf("ids = %v", got)
+	}
+	ledger := e.query(`SELECT table_name, count(*)::text, sum("rows")::text, bool_and("bytes" > 0)::text, bool_and(loaded_at > now() AT TIME ZONE 'UTC' - interval '1 hour')::text FROM ` +
+		schema.QualifiedName(e.db, schema.LedgerTable) + " GROUP BY 1 ORDER BY 1")
+	if want := [][]string{{"ev", "3", "8", "true", "true"}, {"ev_tags", "1", "3", "true", "true"}}; !slices.EqualFunc(ledger, want, slices.Equal) {
+		t.Errorf("ledger: got %q, want %q", ledger, want)
+	}
+	left, err := e.store.ListKeys(ctx, e.prefix+manifestPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("manifests left behind: %q", left)
+	}
+}
+
+// TestRedshiftWindow shows what the windowed check finds: a row already
+// in the target is skipped when its event_time is inside the batch's
+// window, and only then (a known limit, for an event that has no time of
+// its own and was sent twice as two messages: see the README).
+func TestRedshiftWindow(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	l, _ := e.loader(nil)
+	ev := e.sch.Table("ev")
+	at := func(r schema.Row, ts time.Time) schema.Row {
+		r.Values[ev.Column(schema.ColEventTime)] = num(ts.UnixMicro())
+		return r
+	}
+	e.put(ev, today, at(row(ev, "a", 0, nil), base), at(row(ev, "b", 0, nil), base.Add(time.Hour)))
+	if _, err := l.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// "a" again with its own time (inside this batch's window): skipped.
+	e.put(ev, today, at(row(ev, "a", 5, nil), base), at(row(ev, "c", 0, nil), base.Add(2*time.Hour)))
+	res, err := l.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Tables["ev"]; got.Rows != 1 || got.Duplicates != 1 {
+		t.Errorf("redelivery in the window: %+v, want 1 row, 1 duplicate", got)
+	}
+	if n := e.count("ev"); n != 3 {
+		t.Errorf("rows = %d, want 3", n)
+	}
+	// "b" again, but with another event time, alone in its batch: the
+	// window [base+5h, base+5h] does not reach its first copy.
+	e.put(ev, today, at(row(ev, "b", 0, nil), base.Add(5*time.Hour)))
+	if _, err := l.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count("ev"); n != 4 {
+		t.Errorf("rows = %d, want 4 (the limit of the window)", n)
+	}
+}
+
+// TestRedshiftSchemaChange loads, in one batch, files written before a
+// column was added and after: one COPY per file layout (COPY of Parquet
+// matches by position), the old files' rows NULL in the new column.
+func TestRedshiftSchemaChange(t *testing.T) {
+	const v1 = `
+tables:
+  - name: ev
+    events: [ev]
+    columns:
+      - {name: a, path: a, type: integer}
+      - {name: j, path: j, type: json}
+`
+	const v2 = `
+tables:
+  - name: ev
+    events: [ev]
+    columns:
+      - {name: a, path: a, type: integer}
+      - {name: added, path: added, type: varchar(8)}
+      - {name: j, path: j, type: json}
+`
+	e := newRSEnv(t, v1)
+	old := e.sch.Table("ev")
+	e.loader(nil)
+	e.put(old, today, row(old, "old1", 0, map[string]schema.Value{"a": num(1), "j": str(`[1]`)}))
+	e.put(old, today, row(old, "old2", 0, map[string]schema.Value{"a": num(2)}))
+
+	e.sch = parseSchema(t, v2)
+	l, _ := e.loader(nil) // Apply adds the column
+	ev := e.sch.Table("ev")
+	e.put(ev, today, row(ev, "new", 0, map[string]schema.Value{"a": num(3), "added": str("x"), "j": str(`{"k":true}`)}))
+	res, err := l.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Tables["ev"]; got.Files != 3 || got.Rows != 3 {
+		t.Errorf("ev: %+v, want 3 files, 3 rows", got)
+	}
+	if len(e.copies) != 2 || len(e.copies[0]) != 2 || len(e.copies[1]) != 1 {
+		t.Errorf("COPYs = %q, want two: the two old files, then the new one", e.copies)
+	}
+	got := e.query("SELECT event_id, a::text, added, j::text FROM " + schema.QualifiedName(e.db, "ev") + " ORDER BY event_id")
+	want := [][]string{{"new", "3", "x", `{"k": true}`}, {"old1", "1", "NULL", "[1]"}, {"old2", "2", "NULL", "NULL"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("rows: got %q, want %q", got, want)
+	}
+}
+
+// TestRedshiftBatchesBySlices: with four slices and at most six files per
+// merge, ten pending files load as four (a multiple of the slices), then
+// the six left (all that remain fit one COPY).
+func TestRedshiftBatchesBySlices(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	l, rs := e.loader(func(c *Config) { c.MaxFilesPerLoad = 6 })
+	ev := e.sch.Table("ev")
+	for i := range 10 {
+		e.put(ev, today, row(ev, fmt.Sprintf("e%d", i), 0, nil))
+	}
+	res, err := l.Load(context.Background(), "ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.slices != 4 {
+		t.Errorf("slices = %d, want 4 (from stv_slices)", rs.slices)
+	}
+	var sizes []int
+	for _, c := range e.copies {
+		sizes = append(sizes, len(c))
+	}
+	if !slices.Equal(sizes, []int{4, 6}) {
+		t.Errorf("files per COPY = %v, want [4 6]", sizes)
+	}
+	if got := res.Tables["ev"]; got.Files != 10 || got.Rows != 10 {
+		t.Errorf("ev: %+v", got)
+	}
+}
+
+// TestRedshiftCopyError: a COPY that fails is reported with what
+// SYS_LOAD_ERROR_DETAIL says of it (file, column, reason), its files stay
+// pending, and the next load loads them.
+func TestRedshiftCopyError(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	l, _ := e.loader(nil)
+	ev := e.sch.Table("ev")
+	key := e.put(ev, today, row(ev, "e1", 0, map[string]schema.Value{"s": str("x")}))
+	fail := true
+	e.copyHook = func(tx pgx.Tx, g copyGroup) error {
+		if !fail {
+			return nil
+		}
+		// Redshift records load errors outside the failing transaction.
+		_, err := e.pool.Exec(context.Background(), `INSERT INTO `+pgx.Identifier{e.db}.Sanitize()+`.sys_load_error_detail
+			VALUES ($1, now() AT TIME ZONE 'UTC', $2, 's', 'varchar', '16', 1204, 'String length exceeds DDL length')`,
+			int32(tx.Conn().PgConn().PID()), "s3://"+e.store.Bucket()+"/"+key)
+		if err != nil {
+			return err
+		}
+		return &pgconn.PgError{Severity: "ERROR", Code: "XX000", Message: "Load into table 'wharf_staging' failed. Check 'sys_load_error_detail' system table for details."}
+	}
+	_, err := l.Load(context.Background(), "ev")
+	if err == nil {
+		t.Fatal("load succeeded, want the COPY's error")
+	}
+	for _, want := range []string{"Load into table 'wharf_staging' failed", "file s3://" + e.store.Bucket() + "/" + key, "column s (varchar(16))", "String length exceeds DDL length", "code 1204"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if n := e.count(schema.LedgerTable); n != 0 {
+		t.Errorf("ledger has %d rows after a failed COPY", n)
+	}
+	fail = false
+	res, err := l.Load(context.Background(), "ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tables["ev"].Rows != 1 {
+		t.Errorf("retry: %+v", res.Tables["ev"])
+	}
+}
+
+// TestRedshiftRetriesConflict: a serialization conflict (error 1023) makes
+// the merge start over, and the second attempt loads the files once.
+func TestRedshiftRetriesConflict(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	l, _ := e.loader(nil)
+	ev := e.sch.Table("ev")
+	e.put(ev, today, row(ev, "e1", 0, nil), row(ev, "e2", 0, nil))
+	calls := 0
+	e.copyHook = func(pgx.Tx, copyGroup) error {
+		calls++
+		if calls == 1 {
+			return &pgconn.PgError{Code: "XX000", Message: "1023", Detail: "Serializable isolation violation on table - 100, transactions forming the cycle are: 1, 2"}
+		}
+		return nil
+	}
+	res, err := l.Load(context.Background(), "ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || res.Tables["ev"].Rows != 2 || e.count("ev") != 2 {
+		t.Errorf("calls = %d, result %+v, rows %d; want 2 attempts, 2 rows", calls, res.Tables["ev"], e.count("ev"))
+	}
+}
+
+// TestRedshiftWatermarkAndApply: the watermark rises and never falls, and
+// Apply twice, then the plan, find nothing to do.
+func TestRedshiftWatermarkAndApply(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	l, rs := e.loader(nil)
+	ctx := context.Background()
+	if err := l.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"2026-11-20", "2026-11-22", "2026-11-21"} {
+		day, _ := time.Parse(time.DateOnly, d)
+		if err := rs.advanceWatermark(ctx, "ev", day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wm, ok, err := rs.watermark(ctx, "ev")
+	if err != nil || !ok || wm.Format(time.DateOnly) != "2026-11-22" {
+		t.Errorf("watermark = %v %v %v, want 2026-11-22", wm, ok, err)
+	}
+	p, err := l.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() {
+		var b strings.Builder
+		p.WriteSQL(&b)
+		p.WriteRefusals(&b)
+		t.Errorf("plan after apply is not empty:\n%s", b.String())
+	}
+}
+
+// TestRedshiftCluster runs the redshift dialect against a real cluster. It
+// is opt-in: it runs only when WHARF_REDSHIFT_DSN, WHARF_REDSHIFT_IAM_ROLE
+// and WHARF_REDSHIFT_BUCKET are set (AWS credentials from the SDK's default
+// chain, and the bucket in the cluster's region), and skips otherwise even
+// under WHARF_REQUIRE_STACK=1: a Redshift cluster is not part of the local
+// stack. It creates and drops its own schema and S3 prefix.
+func TestRedshiftCluster(t *testing.T) {
+	dsn, role, bucket := os.Getenv("WHARF_REDSHIFT_DSN"), os.Getenv("WHARF_REDSHIFT_IAM_ROLE"), os.Getenv("WHARF_REDSHIFT_BUCKET")
+	if dsn == "" || role == "" || bucket == "" {
+		t.Skip("set WHARF_REDSHIFT_DSN, WHARF_REDSHIFT_IAM_ROLE and WHARF_REDSHIFT_BUCKET to run against a Redshift cluster")
+	}
+	runRedshiftCluster(t, dsn, role, bucket)
+}
