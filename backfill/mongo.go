@@ -48,9 +48,27 @@ func (s *source) scan(ctx context.Context, coll string, filter bson.D) (*mongo.C
 	return cur, nil
 }
 
-// estimatedCount is the collection's size from its metadata (a scan on
-// FerretDB).
+// estimatedCount is the collection's size from its metadata: $collStats'
+// count (summed over shards), which MongoDB and FerretDB both answer without
+// reading documents; estimatedDocumentCount where $collStats is refused
+// (FerretDB reads every document for that one).
 func (s *source) estimatedCount(ctx context.Context, coll string) (int64, error) {
+	cur, err := s.coll(coll).Aggregate(ctx, mongo.Pipeline{{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
+	if err == nil {
+		var total int64
+		for cur.Next(ctx) {
+			if v, lerr := cur.Current.LookupErr("count"); lerr == nil {
+				if n, ok := v.AsInt64OK(); ok {
+					total += n
+				}
+			}
+		}
+		err = cur.Err()
+		cur.Close(ctx)
+		if err == nil {
+			return total, nil
+		}
+	}
 	n, err := s.coll(coll).EstimatedDocumentCount(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", coll, err)

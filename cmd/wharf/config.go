@@ -98,7 +98,8 @@ type Config struct {
 		Format string `yaml:"format"` // json, console, or auto (console on a terminal)
 	} `yaml:"log"`
 
-	dir string // the config file's directory
+	dir     string   // the config file's directory
+	secrets []string // values never to print: passwords, AWS keys (see secrets.go)
 }
 
 // defaultConfig returns every default of design §8.
@@ -159,6 +160,7 @@ func loadConfig(path string, getenv func(string) string) (*Config, error) {
 	if c.Schema != "" && !filepath.IsAbs(c.Schema) {
 		c.Schema = filepath.Join(c.dir, c.Schema)
 	}
+	c.secrets = secretValues(c, getenv)
 	return c, nil
 }
 
@@ -283,11 +285,17 @@ func (c *Config) validate(n need) error {
 }
 
 var (
-	userinfoRE = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
-	passwordRE = regexp.MustCompile(`(?i)(password=)\S+`)
+	// The password of a URL, up to the last @ before the path (an
+	// unescaped @ may be part of it, as url.Parse reads it).
+	userinfoRE = regexp.MustCompile(`(://[^:/@\s]*:)[^/\s]*@`)
+	// key=value (a libpq keyword DSN, a query string) and "key":"value"
+	// (JSON) forms, the value quoted or not.
+	passwordRE = regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret_?access_?key|session_?token|security-token|sslpassword)"?\s*[=:]\s*)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|(?:[^\s&,;'"\\]|\\.)+)`)
 )
 
-// redact hides passwords in a DSN or URI, for logs and errors.
+// redact hides passwords in a DSN or URI, and secrets written as key=value
+// or "key":"value", for logs and errors. Values known to be secret are hidden
+// wherever they appear by scrub (secrets.go), which calls redact too.
 func redact(s string) string {
 	s = userinfoRE.ReplaceAllString(s, "${1}xxxxx@")
 	return passwordRE.ReplaceAllString(s, "${1}xxxxx")

@@ -44,7 +44,9 @@ func newLogger(c *Config, w io.Writer) *zap.Logger {
 	} else {
 		enc = zapcore.NewJSONEncoder(ec)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level))
+	// Every line goes through scrub: whatever a driver or the SDK puts in
+	// an error, no password or AWS key reaches the log.
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(scrubWriter{w, c.secrets}), level))
 }
 
 // loadSchema reads the schema file named by the config.

@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "wharf:", redact(err.Error()))
+	fmt.Fprintln(stderr, "wharf:", scrub(err.Error(), envSecrets(getenv)))
 	var ce *configError
 	var ee *exitError
 	switch {

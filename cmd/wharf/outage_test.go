@@ -41,7 +41,8 @@ import (
 // wire: "down" (the default: the proxy is disabled, so open connections are
 // closed and new ones refused, like a service that is down), "blackhole"
 // (Toxiproxy's timeout toxic with no timeout: connections stay open and every
-// byte is dropped, like a partition or a hung server) or "reset" (the
+// byte is dropped, like a partition or a hung server, until the cut ends and
+// Toxiproxy closes them) or "reset" (the
 // reset_peer toxic: every connection is reset as soon as data flows).
 
 func outageDuration(t *testing.T) time.Duration {
@@ -290,9 +291,9 @@ func full() bool { return os.Getenv("WHARF_CHAOS") == "full" }
 
 func TestOutageS3(t *testing.T) {
 	// Enough events that the rows sent during the cut pass batch.max_bytes.
-	oc := outageCase{target: "s3", events: 12000, maxBytes: 4 * miB, visibility: 20}
+	oc := outageCase{target: "s3", events: 12000, maxBytes: 2 * miB, visibility: 20}
 	if full() {
-		oc.events, oc.maxBytes = 60000, 16*miB
+		oc.events, oc.maxBytes = 60000, 8*miB
 	}
 	oc.check = func(t *testing.T, r *outageRun) {
 		// Nothing is deleted from SQS while S3 is down: no Parquet file and
@@ -319,6 +320,9 @@ func TestOutageS3(t *testing.T) {
 		}
 		if peak > float64(r.maxBytes()) {
 			t.Errorf("wharf_bytes_buffered reached %.0f, more than batch.max_bytes %d", peak, r.maxBytes())
+		}
+		if peak < 0.8*float64(r.maxBytes()) {
+			t.Errorf("the byte cap was never reached during the outage (%.1f of %d MiB): the test proves nothing about it; send more events", peak/miB, r.maxBytes()/miB)
 		}
 		t.Logf("s3: batcher held at most %.1f MiB of rows (max_bytes %d MiB); %d messages waited in the queue at the restore",
 			peak/miB, r.maxBytes()/miB, r.restored.visible)
@@ -486,6 +490,28 @@ func runOutage(t *testing.T, oc outageCase) {
 			t.Fatalf("send: %s (want %q)", out, want)
 		}
 	}
+	// sendPaced sends part in chunks spread over span, so that events keep
+	// arriving all through the outage; it reports the chunks' outputs.
+	sendPaced := func(part []byte, span time.Duration) <-chan []string {
+		const chunks = 8
+		lines := bytes.SplitAfter(part, []byte("\n"))
+		done := make(chan []string, 1)
+		go func() {
+			var outs []string
+			start := time.Now()
+			for i := range chunks {
+				time.Sleep(time.Until(start.Add(span * time.Duration(i) / chunks)))
+				chunk := bytes.Join(lines[i*len(lines)/chunks:(i+1)*len(lines)/chunks], nil)
+				out := <-send(chunk)
+				if want := fmt.Sprintf("sent %d messages", bytes.Count(chunk, []byte("\n"))); !strings.Contains(out, want) {
+					out = fmt.Sprintf("%s (want %q)", out, want)
+				}
+				outs = append(outs, out)
+			}
+			done <- outs
+		}()
+		return done
+	}
 
 	// Part one flows through the whole path before the cut.
 	sent(send(parts[0]), parts[0])
@@ -499,11 +525,12 @@ func runOutage(t *testing.T, oc outageCase) {
 	}
 	r.before = append(r.before, take())
 
-	// The cut: part two is sent while the dependency is away.
+	// The cut: part two is sent, a chunk at a time, while the dependency
+	// is away.
 	t.Logf("cutting %s (%s) for %s", oc.target, mode, dur)
 	cutAt := time.Now()
 	tp.cut(oc.target, mode)
-	sending := send(parts[1])
+	sending := sendPaced(parts[1], dur*3/4)
 	// Work that had finished just before the cut may still complete after
 	// it (an ack's delete, a commit): the cut has settled once what it
 	// stops (deletes and files for S3, deletes for Mongo, rows for the
@@ -535,7 +562,11 @@ func runOutage(t *testing.T, oc outageCase) {
 	r.during = append(r.during, r.restored)
 	tp.restore(oc.target, mode)
 	restoredAt := time.Now()
-	sent(sending, parts[1])
+	for _, out := range <-sending {
+		if strings.Contains(out, "(want ") {
+			t.Fatalf("send during the outage: %s", out)
+		}
+	}
 	t.Logf("restored %s after %s", oc.target, time.Since(cutAt).Round(time.Second))
 
 	// Part three after the restore; then everything must land exactly once.
