@@ -36,10 +36,10 @@ type Finding struct {
 
 // Inferred is Infer's result: a schema file and what to review in it.
 type Inferred struct {
-	YAML     []byte
+	YAML      []byte
 	Documents int
-	Columns  int
-	Rare     []Finding // fields seen too rarely to decide: not columns, kept in _extras
+	Columns   int
+	Rare      []Finding // fields seen too rarely to decide: not columns, kept in _extras
 	Conflicts []Finding // fields whose values disagree: the type the majority votes for, and what the minority would do
 }
 

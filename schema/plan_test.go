@@ -94,7 +94,12 @@ func TestDiffRefuses(t *testing.T) {
 			[]string{`column "wh"."ev"."gone" is in the warehouse (text) but not in the schema file`, `ALTER TABLE "wh"."ev" DROP COLUMN "gone";`}},
 		{"narrowed varchar", func() *Catalog { c := catalogOf(); c.Tables["ev"][4].Length = 1024; return c }(), Postgres,
 			[]string{"ev.url: narrowing varchar(1024) to varchar(256)", "keep varchar(1024) in the schema file"}},
-		{"narrowed integer", func() *Catalog { c := catalogOf(); c.Tables["ev"][3].DataType = "numeric"; c.Tables["ev"][3].Precision = 20; return c }(), Postgres,
+		{"narrowed integer", func() *Catalog {
+			c := catalogOf()
+			c.Tables["ev"][3].DataType = "numeric"
+			c.Tables["ev"][3].Precision = 20
+			return c
+		}(), Postgres,
 			[]string{"ev.user_id: changing type decimal(20,0) to bigint is not a widening"}},
 		{"retyped", catalogOf(CatalogColumn{Name: "added", DataType: "double precision"}), Redshift,
 			[]string{"ev.added: changing type double to decimal(12,2)", `UPDATE "wh"."ev" SET "added_v2" = CAST("added" AS decimal(12,2));`}},

@@ -92,7 +92,7 @@ func TestRedshiftSQLGolden(t *testing.T) {
 
 func TestSliceBatch(t *testing.T) {
 	cases := []struct{ pending, max, slices, want int }{
-		{10, 500, 4, 10},   // everything fits: one COPY
+		{10, 500, 4, 10},    // everything fits: one COPY
 		{1000, 500, 4, 500}, // 500 is a multiple of 4
 		{1000, 500, 6, 498},
 		{1000, 500, 1, 500},

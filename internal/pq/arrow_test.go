@@ -156,7 +156,9 @@ func TestArrowReadsEveryType(t *testing.T) {
 
 func checkLogical(t *testing.T, c schema.Column, phys parquet.Type, lt pqschema.LogicalType) {
 	t.Helper()
-	bad := func(want string) { t.Errorf("%s (%s): physical %s, logical %s; want %s", c.Name, c.Type, phys, lt, want) }
+	bad := func(want string) {
+		t.Errorf("%s (%s): physical %s, logical %s; want %s", c.Name, c.Type, phys, lt, want)
+	}
 	switch c.Type.Kind {
 	case schema.Boolean:
 		if phys != parquet.Types.Boolean {
