@@ -168,6 +168,9 @@ func New(cfg Config, pool *pgxpool.Pool, store ObjectStore, sch *schema.Schema, 
 	var d dialect
 	switch cfg.Dialect {
 	case schema.Postgres:
+		if err := checkPostgresNames(sch); err != nil {
+			return nil, err
+		}
 		d = &postgres{pool: pool, store: store, schema: cfg.Schema, log: log, fault: cfg.Fault}
 	case schema.Redshift:
 		rs, err := newRedshift(cfg, pool, store, log)
@@ -445,4 +448,23 @@ func lagSeconds(now, t time.Time) float64 {
 		return 0
 	}
 	return max(now.Sub(t).Seconds(), 0)
+}
+
+// postgresMaxIdentifier is PostgreSQL's NAMEDATALEN - 1: longer names are
+// silently truncated, so two names sharing their first 63 bytes would
+// collide and apply would try to add an existing column on every start.
+const postgresMaxIdentifier = 63
+
+func checkPostgresNames(sch *schema.Schema) error {
+	for _, t := range sch.All() {
+		if len(t.Name) > postgresMaxIdentifier {
+			return fmt.Errorf("schema: table %q (line %d) is %d bytes; PostgreSQL truncates names to %d", t.Name, t.Line, len(t.Name), postgresMaxIdentifier)
+		}
+		for _, c := range t.Columns {
+			if len(c.Name) > postgresMaxIdentifier {
+				return fmt.Errorf("schema: column %s.%s (line %d) is %d bytes; PostgreSQL truncates names to %d", t.Name, c.Name, c.Line, len(c.Name), postgresMaxIdentifier)
+			}
+		}
+	}
+	return nil
 }
