@@ -18,17 +18,19 @@ demo:
 test: stack-up
 	$(GO) vet ./...
 	@bash deploy/local/chromium.sh
-	@rm -f .stack/chaos-short-*.txt
+	@rm -f .stack/chaos-short-*.txt .stack/outage-short-*.txt
 	WHARF_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 30m ./...
 	@cat .stack/chaos-short-matrix.txt .stack/chaos-short-concurrent.txt
+	@awk 'FNR > 1 || NR == 1' .stack/outage-short-*.txt
 
 ## unit: the tests that need no stack
 unit:
 	$(GO) test -race -count=1 -short ./...
 
-## chaos: the full fault matrix (SIGKILL at every fault point, five runs each) and the concurrency test
+## chaos: the full fault matrix (SIGKILL at every fault point, five runs each), the concurrency test,
+## and the outages (S3, Mongo, warehouse each cut for WHARF_OUTAGE, 60s by default; WHARF_OUTAGE_MODE=down|blackhole|reset)
 chaos: stack-up
-	WHARF_REQUIRE_STACK=1 WHARF_CHAOS=full $(GO) test -run TestChaos -timeout 60m -count=1 -v ./cmd/wharf/
+	WHARF_REQUIRE_STACK=1 WHARF_CHAOS=full $(GO) test -run 'TestChaos|TestOutage' -timeout 60m -count=1 -v ./cmd/wharf/
 
 ## fuzz: every fuzz target for FUZZTIME each (crashers are kept under the package's testdata/fuzz/)
 FUZZTIME ?= 60s

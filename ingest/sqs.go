@@ -289,11 +289,26 @@ func (l *ledger) extendDue(now time.Time) {
 	} else {
 		l.m.oldestHeld.Set(0)
 	}
+	// Calls run eight at a time: with tens of thousands of messages held,
+	// one call after another could fall behind the timeouts.
 	secs := int32(l.visibility / time.Second)
+	sem := make(chan struct{}, extendConcurrency)
+	var wg sync.WaitGroup
 	for i := 0; i < len(due); i += 10 {
-		l.changeVisibility(due[i:min(i+10, len(due))], secs, now)
+		batch := due[i:min(i+10, len(due))]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			l.changeVisibility(batch, secs, now)
+		}()
 	}
+	wg.Wait()
 }
+
+// extendConcurrency bounds the visibility calls in flight at once.
+const extendConcurrency = 8
 
 // changeVisibility sets the visibility of up to ten messages. The call can
 // succeed with failed entries: those, and only those, are sent again at once,

@@ -210,6 +210,10 @@ func (p *postgres) mergeOnce(ctx context.Context, t *schema.Table, files []s3sto
 	// matters is the one returned, so Rollback's own is dropped.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
+	// The lock is the first statement: under snapshot isolation (repeatable
+	// read, serializable, Redshift) the snapshot is taken by the first query,
+	// and one taken before the lock would miss the merge committed while we
+	// waited for it (cmd/wharf's TestChaosConcurrent catches that).
 	if _, err := tx.Exec(ctx, lockSQL(t, p.schema)); err != nil {
 		return b, fmt.Errorf("lock %s: %w", t.Name, err)
 	}

@@ -61,6 +61,7 @@ func run(args []string) error {
 	only := fs.String("only", "", "seed only this collection")
 	hours := fs.Bool("hours", false, "record rows per hour per table in the manifest")
 	manifestPath := fs.String("manifest", "", "write the manifest here")
+	drop := fs.Bool("drop", false, "drop the database and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,6 +84,9 @@ func run(args []string) error {
 	}
 	defer client.Disconnect(ctx)
 	db := client.Database(*dbName)
+	if *drop {
+		return db.Drop(ctx)
+	}
 
 	g := newGen(*seed, from, to, *mixed)
 	m := Manifest{Documents: map[string]int{}, Rows: map[string]int{}, DeadLetters: map[string]int{}, Skipped: map[string]int{}, MAU: map[string]int{}, From: from, To: to}

@@ -84,7 +84,7 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
-	mc, err := newMongo(bg, c)
+	mc, err := newBackfillMongo(bg, c)
 	if err != nil {
 		return err
 	}

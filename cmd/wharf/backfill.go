@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
@@ -110,7 +111,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	// Background work outlives the signal context: the drain needs it.
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
-	mc, err := newMongo(bg, c)
+	mc, err := newBackfillMongo(bg, c)
 	if err != nil {
 		return err
 	}
@@ -269,6 +270,23 @@ func counts(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// newBackfillMongo connects like newMongo but with backfill.query_timeout
+// per operation: the first batch of a sorted range can take minutes on a
+// server that sorts in memory (FerretDB), far more than the 30 s that bounds
+// serve's writes.
+func newBackfillMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(c.Mongo.URI).SetTimeout(time.Duration(c.Backfill.QueryTimeout)))
+	if err != nil {
+		return nil, badConfig("mongo.uri: %s", redact(err.Error()))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx, nil); err != nil {
+		return nil, fmt.Errorf("mongo: %s", redact(err.Error()))
+	}
+	return client, nil
 }
 
 // progressLogger resolves --progress (auto: a bar on a terminal, log lines

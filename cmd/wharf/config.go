@@ -90,6 +90,7 @@ type Config struct {
 		ReadPreference     string   `yaml:"read_preference"`
 		CheckpointInterval Duration `yaml:"checkpoint_interval"`
 		MaxPending         int      `yaml:"max_pending"`
+		QueryTimeout       Duration `yaml:"query_timeout"`
 	} `yaml:"backfill"`
 	Schema       string   `yaml:"schema"`
 	DrainTimeout Duration `yaml:"drain_timeout"`
@@ -118,6 +119,7 @@ func defaultConfig() *Config {
 	fc := backfill.DefaultConfig()
 	c.Backfill.Workers, c.Backfill.BatchSize, c.Backfill.ReadPreference = fc.Workers, fc.BatchSize, fc.ReadPreference
 	c.Backfill.CheckpointInterval, c.Backfill.MaxPending = Duration(fc.CheckpointInterval), fc.MaxPending
+	c.Backfill.QueryTimeout = Duration(time.Hour)
 	c.Schema = "tables.yaml"
 	c.DrainTimeout = Duration(25 * time.Second)
 	c.Log.Level, c.Log.Format = "info", "auto"

@@ -639,6 +639,24 @@ func runOutage(t *testing.T, oc outageCase) {
 	t.Logf("OUTAGE target=%s mode=%s duration=%s events_sent=%d sent_during=%d rows=%d lost=0 duplicated=0 rss_peak_mib=%.1f rss_bound_mib=%d deleted_during_outage=%.0f files_during_outage=%d redelivered=%.0f catch_up=%s",
 		oc.target, mode, dur, r.lines, r.sentDuring, r.rows, float64(r.rssPeak)/miB, r.rssBound/miB, deleted,
 		r.restored.files-r.settled.files, r.end.m["wharf_messages_received_total"]-float64(r.lines), r.catchUp.Round(time.Second))
+
+	// The row of the outage table, in .stack/outage-PLAN-TARGET.txt for
+	// `make test` and `make chaos` to print (go test shows the logs of
+	// passing tests only with -v). lost and duplicated are zero here: the
+	// checks above fail the test otherwise.
+	plan := "short"
+	if full() {
+		plan = "full"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-10s %-9s %7s %7s %11s %7s %5s %10s %9s %9s %14s %12s %9s\n", "outage", "mode", "length", "events", "sent_in_cut", "rows",
+		"lost", "duplicated", "rss_peak", "rss_bound", "deleted_in_cut", "files_in_cut", "catch_up")
+	fmt.Fprintf(&b, "%-10s %-9s %7s %7d %11d %7d %5d %10d %8.0fM %8dM %14.0f %12d %9s\n", oc.target, mode, dur, r.lines, r.sentDuring, r.rows,
+		0, 0, float64(r.rssPeak)/miB, r.rssBound/miB, deleted, r.restored.files-r.settled.files, r.catchUp.Round(time.Second))
+	dir := filepath.Join(stacktest.RepoRoot(), ".stack")
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		os.WriteFile(filepath.Join(dir, "outage-"+plan+"-"+oc.target+".txt"), []byte(b.String()), 0o644)
+	}
 }
 
 func queueCount(t *testing.T, c *sqs.Client, queue string, attr types.QueueAttributeName) int {
