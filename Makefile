@@ -5,7 +5,7 @@ export GOFLAGS ?= -mod=readonly
 
 include deploy/local/stack.mk
 
-.PHONY: build demo test unit bench fuzz chaos lint
+.PHONY: build demo demo-backfill test unit bench fuzz chaos lint
 
 build:
 	$(GO) build -o .stack/bin/wharf ./cmd/wharf
@@ -13,6 +13,10 @@ build:
 ## demo: wharf's main job end to end on the local stack
 demo:
 	@bash deploy/local/demo.sh
+
+## demo-backfill: three years of Mongo history (300,000 documents) backfilled into the warehouse, then monthly active users
+demo-backfill:
+	@bash deploy/local/demo-backfill.sh
 
 ## test: every test, against the local stack (a test that needs it fails when it is missing)
 test: stack-up
@@ -27,7 +31,7 @@ test: stack-up
 unit:
 	$(GO) test -race -count=1 -short ./...
 
-## chaos: the full fault matrix (SIGKILL at every fault point, five runs each), the concurrency test,
+## chaos: the full fault matrix (SIGKILL at every fault point, eight runs each), the concurrency test,
 ## and the outages (S3, Mongo, warehouse each cut for WHARF_OUTAGE, 60s by default; WHARF_OUTAGE_MODE=down|blackhole|reset)
 chaos: stack-up
 	WHARF_REQUIRE_STACK=1 WHARF_CHAOS=full $(GO) test -run 'TestChaos|TestOutage' -timeout 60m -count=1 -v ./cmd/wharf/

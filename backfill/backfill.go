@@ -384,7 +384,9 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 		errs = append(errs, fmt.Errorf("flush rows: %w", err))
 	}
 	if err := b.dl.Flush(dctx); err != nil {
-		errs = append(errs, fmt.Errorf("flush dead letters: %w", err))
+		// The writer keeps failed records and tries again; waiting for
+		// every ack below says whether they made it.
+		b.log.Warn("dead letters not flushed yet", zap.Error(err))
 	}
 	if err := b.win.drained(dctx); err != nil {
 		errs = append(errs, fmt.Errorf("waiting for %d documents to be durable: %w", b.win.count(), err))
@@ -587,8 +589,10 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 	b.mu.Unlock()
 	b.rows.Add(int64(len(rows)))
 	if err := b.sink.Add(ctx, rows, ack); err != nil {
-		// ack will never run: the document stays pending, so the range's
-		// checkpoint stops before it.
+		// ack will never run: the document stays pending in its range, so
+		// the checkpoint stops before it; only its place in the window is
+		// given back, so the final drain does not wait for it.
+		b.win.release()
 		return err
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 type bareResult struct {
 	Events       int64              `json:"events"`
 	Seconds      float64            `json:"seconds"`
+	Seconds99    float64            `json:"seconds99"` // until 99% were deleted
 	EventsPerS   float64            `json:"events_per_s"`
 	Receives     int64              `json:"receives"`
 	EmptyRecv    int64              `json:"empty_receives"`
@@ -84,6 +85,7 @@ func cmdBare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cpu := newCPUMeter(pids)
 	cpu0 := selfCPU()
 	start := time.Now()
+	b.start = start
 	var wg sync.WaitGroup
 	errc := make(chan error, *pollers)
 	for range *pollers {
@@ -106,7 +108,7 @@ func cmdBare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("bare: deleted %d of %d messages before %s", got, *n, ctx.Err())
 	}
 	return printJSON(stdout, bareResult{
-		Events: b.deleted.Load(), Seconds: round(took.Seconds(), 3), EventsPerS: round(float64(b.deleted.Load())/took.Seconds(), 1),
+		Events: b.deleted.Load(), Seconds: round(took.Seconds(), 3), Seconds99: round(time.Duration(b.at99.Load()).Seconds(), 3), EventsPerS: round(float64(b.deleted.Load())/took.Seconds(), 1),
 		Receives: b.receives.Load(), EmptyRecv: b.empty.Load(), Inserts: b.inserts.Load(), Deletes: b.deletes.Load(),
 		Pollers: *pollers, SelfCPU: round(selfCPU()-cpu0, 2), StackCPU: cpu.stop(), MongoEnabled: db != nil,
 	})
@@ -121,6 +123,8 @@ type bare struct {
 	want     int64
 	done     context.CancelFunc
 
+	start                                      time.Time
+	at99                                       atomic.Int64 // nanoseconds from start until 99% were deleted
 	deleted, receives, empty, inserts, deletes atomic.Int64
 }
 
@@ -165,7 +169,11 @@ func (b *bare) poll(ctx context.Context) error {
 		if len(del.Failed) > 0 {
 			return fmt.Errorf("delete: %d entries failed: %s", len(del.Failed), aws.ToString(del.Failed[0].Message))
 		}
-		if b.deleted.Add(int64(len(del.Successful))) >= b.want {
+		n := b.deleted.Add(int64(len(del.Successful)))
+		if n*100 >= b.want*99 {
+			b.at99.CompareAndSwap(0, int64(time.Since(b.start)))
+		}
+		if n >= b.want {
 			b.done()
 		}
 	}

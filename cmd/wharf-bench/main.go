@@ -5,6 +5,7 @@
 //	bare       the baseline: receive → InsertMany → delete, nothing else
 //	watch      wait until `wharf serve` has loaded every row; times, SQS calls, RSS, CPU
 //	pace       send events at a steady rate, each stamped with its send time
+//	feed       send a file of events while keeping the queue's backlog bounded
 //	freshness  per-row latency from event time to S3 and to the warehouse
 //	cleanup    delete a queue, an S3 prefix, a Mongo database, a warehouse schema
 //
@@ -39,7 +40,7 @@ func main() {
 
 const usage = `usage: wharf-bench <command> [flags]   (each command has -h)
 
-commands: mkqueue, bare, watch, pace, freshness, cleanup
+commands: mkqueue, bare, watch, pace, feed, freshness, cleanup
 `
 
 // run dispatches to a subcommand.
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"bare":      cmdBare,
 		"watch":     cmdWatch,
 		"pace":      cmdPace,
+		"feed":      cmdFeed,
 		"freshness": cmdFreshness,
 		"cleanup":   cmdCleanup,
 	}

@@ -11,9 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // paceResult is what `pace` prints.
@@ -111,23 +109,15 @@ func cmdPace(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // sendPaced sends n events numbered from first, stamped now.
 func sendPaced(ctx context.Context, client *sqs.Client, queueURL, prefix string, first int64, n int, r *rand.Rand) error {
 	now := time.Now().UTC().Format(eventTimeLayout)
-	entries := make([]types.SendMessageBatchRequestEntry, n)
-	for i := range entries {
+	bodies := make([]string, n)
+	for i := range bodies {
 		id := fmt.Sprintf("%s-%08d", prefix, first+int64(i))
 		user := 1000 + r.IntN(20000)
-		body := `{"event":"page_view","id":"` + id + `","timestamp":"` + now + `","user_id":` + strconv.Itoa(user) +
+		bodies[i] = `{"event":"page_view","id":"` + id + `","timestamp":"` + now + `","user_id":` + strconv.Itoa(user) +
 			`,"session_id":"s-` + strconv.Itoa(user) + `-` + strconv.Itoa(r.IntN(50)) + `",` +
 			`"page":{"url":"/pricing","referrer":"https://www.google.com/","title":"Pricing"},` +
 			`"context":{"ua":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0","geo":{"country":"DE","city":"Berlin"}},` +
 			`"perf":{"load_ms":` + strconv.Itoa(50+r.IntN(3000)) + `,"ttfb_ms":` + strconv.Itoa(r.IntN(400)) + `}}`
-		entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(body)}
 	}
-	out, err := client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
-	if err != nil {
-		return fmt.Errorf("pace: send: %w", err)
-	}
-	if len(out.Failed) > 0 {
-		return fmt.Errorf("pace: send: %d entries failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
-	}
-	return nil
+	return sendLines(ctx, client, queueURL, bodies)
 }

@@ -21,14 +21,16 @@ type watchResult struct {
 	Rows         int64              `json:"rows"`
 	Want         int64              `json:"want_rows"`
 	Messages     int64              `json:"messages"`
-	DrainedS     float64            `json:"drained_s"` // every message deleted: rows durable in S3 (and Mongo)
-	LoadedS      float64            `json:"loaded_s"`  // every row in the warehouse
+	DrainedS     float64            `json:"drained_s"`   // every message deleted: rows durable in S3 (and Mongo)
+	Drained99S   float64            `json:"drained99_s"` // 99% of the messages deleted
+	LoadedS      float64            `json:"loaded_s"`    // every row in the warehouse
 	EventsPerS   float64            `json:"events_per_s"`
 	DrainPerS    float64            `json:"drain_events_per_s"`
 	SQSCalls     map[string]float64 `json:"sqs_calls"`
 	SQSCallsPer1 float64            `json:"sqs_calls_per_1k_events"`
 	RSSPeakMiB   float64            `json:"rss_peak_mib"` // VmHWM of the watched process
 	RSSMaxMiB    float64            `json:"rss_max_sampled_mib"`
+	HeldMax      float64            `json:"held_max"` // most messages serve held at once (wharf_sqs_messages_held), as sampled
 	ServeCPU     float64            `json:"serve_cpu_s"`
 	StackCPU     map[string]float64 `json:"cpu_s"`
 	Flushes      map[string]float64 `json:"flushes,omitempty"` // by reason
@@ -93,7 +95,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				rssMax = max(rssMax, kib)
 			}
 		}
-		var deleted float64
+		var deleted, held float64
 		if *metricsURL != "" {
 			m, err := scrape(ctx, *metricsURL)
 			switch {
@@ -105,6 +107,11 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				scraped = true
 			}
 			deleted = m["wharf_messages_deleted_total"]
+			held = m["wharf_sqs_messages_held"]
+			res.HeldMax = max(res.HeldMax, held)
+			if res.Drained99S == 0 && *messages > 0 && deleted >= 0.99*float64(*messages) {
+				res.Drained99S = round(time.Since(start).Seconds(), 3)
+			}
 			if res.DrainedS == 0 && *messages > 0 && deleted >= float64(*messages) {
 				res.DrainedS = round(time.Since(start).Seconds(), 3)
 			}
@@ -114,8 +121,8 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if time.Since(lastLog) >= 5*time.Second {
 			lastLog = time.Now()
-			fmt.Fprintf(stderr, "watch: %6.1fs  deleted %8.0f / %d  rows %9d / %d  rss %5.0f MiB\n",
-				time.Since(start).Seconds(), deleted, *messages, res.Rows, *want, float64(rssMax)/1024)
+			fmt.Fprintf(stderr, "watch: %6.1fs  deleted %8.0f / %d  rows %9d / %d  held %6.0f  rss %5.0f MiB\n",
+				time.Since(start).Seconds(), deleted, *messages, res.Rows, *want, held, float64(rssMax)/1024)
 		}
 		if res.Rows >= *want {
 			res.LoadedS = round(time.Since(start).Seconds(), 3)

@@ -81,6 +81,9 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer log.Sync()
+	if *repair {
+		softMemoryLimit(c, getenv)
+	}
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
 	"github.com/wharfdata/wharf/backfill"
@@ -41,6 +44,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	progress := fs.String("progress", "auto", "auto (a bar on a terminal, else log lines), bar, log or none")
 	every := fs.Duration("progress-interval", 5*time.Second, "time between progress log lines")
 	scanOnly := fs.Bool("scan-only", false, "read the documents and discard them, writing nothing (a benchmark of the bare scan)")
+	rebuild := fs.Bool("rebuild", false, "re-make the table and its child tables from every raw document into TABLE__rebuild with the schema file's current rules, then swap them in atomically (the old ones are kept as TABLE__replaced)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +62,9 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	if err := c.batcherConfig().Validate(); err != nil {
 		return badConfig("%v", err)
 	}
+	if c.Backfill.QueryTimeout <= 0 {
+		return badConfig("backfill.query_timeout must be positive")
+	}
 	sch, err := loadSchema(c)
 	if err != nil {
 		return err
@@ -69,8 +76,25 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	if t == nil {
 		return usageError("--table: no table %q in %s", *table, c.Schema)
 	}
+	if t.IsChild() {
+		return usageError("--table %s is a child table: backfill its parent, %s", t.Name, t.Parent.Name)
+	}
+	// A rebuild fills TABLE__rebuild (and its children's) from a schema
+	// holding only those tables, then swaps them in.
+	target, runSch, reps := t, sch, []warehouse.Replacement(nil)
+	if *rebuild {
+		switch {
+		case *since != "" || *until != "" || *filter != "":
+			return usageError("--rebuild reads every document: it takes no --since, --until or --filter")
+		case *shard != "0/1" || *noLoad || *scanOnly:
+			return usageError("--rebuild runs in one process and loads: it takes no --shard, --no-load or --scan-only")
+		}
+		if t, runSch, reps, err = rebuildSchema(c.Schema, *table); err != nil {
+			return err
+		}
+	}
 	bc := backfill.DefaultConfig()
-	bc.Table, bc.Filter, bc.Prefix, bc.ScanOnly = *table, *filter, c.S3.Prefix, *scanOnly
+	bc.Table, bc.Filter, bc.Prefix, bc.ScanOnly = t.Name, *filter, c.S3.Prefix, *scanOnly
 	bc.Workers, bc.BatchSize, bc.ReadPreference = c.Backfill.Workers, c.Backfill.BatchSize, c.Backfill.ReadPreference
 	bc.CheckpointInterval, bc.MaxPending, bc.DrainTimeout = time.Duration(c.Backfill.CheckpointInterval), c.Backfill.MaxPending, time.Duration(c.DrainTimeout)
 	if *workers != 0 {
@@ -95,6 +119,9 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 			return usageError("--job is required with --shard: every shard must name the same job")
 		}
 		bc.Job = *table + "-" + time.Now().UTC().Format("20060102T150405Z")
+		if *rebuild {
+			bc.Job = "rebuild-" + bc.Job
+		}
 	}
 	if *since == "warehouse" {
 		bc.SinceFrom = "warehouse"
@@ -107,6 +134,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer log.Sync()
+	softMemoryLimit(c, getenv)
 
 	// Background work outlives the signal context: the drain needs it.
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -134,7 +162,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 				return err
 			}
 			defer pool.Close()
-			if loader, err = warehouse.New(c.warehouseConfig(), pool, s3, sch, log, nil); err != nil {
+			if loader, err = warehouse.New(c.warehouseConfig(), pool, s3, runSch, log, nil); err != nil {
 				return badConfig("%v", err)
 			}
 			if err := loader.Apply(ctx); err != nil {
@@ -154,7 +182,15 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 			}
 		}
 	}
-	sum, runErr := runBackfill(ctx, bg, c, sch, bc, db, s3, log, logs, stderr, mode, *every)
+	swapped := backfill.Dir(c.S3.Prefix, bc.Job) + "swapped.json"
+	if *rebuild {
+		if _, err := s3.Get(ctx, swapped); err == nil {
+			return usageError("--job %s: this rebuild was already swapped in; start another with a new --job", bc.Job)
+		} else if !errors.Is(err, s3store.ErrNotFound) {
+			return err
+		}
+	}
+	sum, runErr := runBackfill(ctx, bg, c, runSch, bc, db, s3, log, logs, stderr, mode, *every)
 	printSummary(stdout, t, sum, *scanOnly)
 	if runErr != nil {
 		return runErr
@@ -162,7 +198,85 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	if *scanOnly || *noLoad {
 		return nil
 	}
-	return loadAfterBackfill(ctx, loader, t, stdout)
+	if err := loadAfterBackfill(ctx, loader, t, stdout); err != nil {
+		return err
+	}
+	if !*rebuild {
+		return nil
+	}
+	if !sum.Complete() {
+		return fmt.Errorf("rebuild of %s: %d of %d ranges done; run again with --job %s", target.Name, sum.RangesDone, sum.Ranges, bc.Job)
+	}
+	if err := loader.ReplaceTables(ctx, reps); err != nil {
+		return fmt.Errorf("rebuild of %s: swap: %w (the rebuilt rows stay in %s; run again with --job %s to retry)", target.Name, err, t.Name, bc.Job)
+	}
+	marker := []byte(fmt.Sprintf(`{"table":%q,"swapped_at":%q}`, target.Name, time.Now().UTC().Format(time.RFC3339)))
+	if err := s3.Put(ctx, swapped, bytes.NewReader(marker), int64(len(marker))); err != nil {
+		log.Warn("rebuild swapped in, but its marker was not written", zap.Error(err))
+	}
+	for _, r := range reps {
+		fmt.Fprintf(stdout, "swapped %s: it now holds the rebuilt rows; the old table is kept as %s\n", r.Target, r.Target+warehouse.ReplacedSuffix)
+	}
+	return nil
+}
+
+// rebuildSchema returns a schema holding only table name and its children,
+// renamed NAME__rebuild, read from the schema file as it is now, with the
+// replacements that swap them in.
+func rebuildSchema(path, name string) (*schema.Table, *schema.Schema, []warehouse.Replacement, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, nil, badConfig("schema: %v", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, nil, nil, badConfig("schema %s: %v", path, err)
+	}
+	tables := mappingValue(doc.Content[0], "tables")
+	if tables == nil || tables.Kind != yaml.SequenceNode {
+		return nil, nil, nil, badConfig("schema %s: no tables", path)
+	}
+	var reps []warehouse.Replacement
+	rename := func(n *yaml.Node, child bool) {
+		if v := mappingValue(n, "name"); v != nil {
+			reps = append(reps, warehouse.Replacement{Target: v.Value, Rebuilt: v.Value + "__rebuild", Child: child})
+			v.Value += "__rebuild"
+		}
+	}
+	for _, tn := range tables.Content {
+		if v := mappingValue(tn, "name"); v == nil || v.Value != name {
+			continue
+		}
+		rename(tn, false)
+		if ch := mappingValue(tn, "children"); ch != nil {
+			for _, cn := range ch.Content {
+				rename(cn, true)
+			}
+		}
+		out, err := yaml.Marshal(map[string]any{"tables": []*yaml.Node{tn}})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sch, err := schema.Parse(out)
+		if err != nil {
+			return nil, nil, nil, badConfig("--rebuild: %v", err)
+		}
+		return sch.Table(name + "__rebuild"), sch, reps, nil
+	}
+	return nil, nil, nil, usageError("--rebuild: no parent table %q in %s", name, path)
+}
+
+// mappingValue returns the value of key in a YAML mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // runBackfill runs one backfill job with its batcher, dead-letter writer and
@@ -287,6 +401,17 @@ func newBackfillMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
 		return nil, fmt.Errorf("mongo: %s", redact(err.Error()))
 	}
 	return client, nil
+}
+
+// softMemoryLimit sets the Go heap's soft limit to the batcher's byte cap
+// plus room for the rest (cursor batches, Parquet encoding, the trackers),
+// unless GOMEMLIMIT sets one: a backfill keeps its buffers full for hours,
+// and without a limit the heap may grow to twice what is live before a
+// collection.
+func softMemoryLimit(c *Config, getenv func(string) string) {
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(c.Batch.MaxBytes) + 96<<20)
+	}
 }
 
 // progressLogger resolves --progress (auto: a bar on a terminal, log lines

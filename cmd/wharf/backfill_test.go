@@ -15,8 +15,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wharfdata/wharf/backfill"
+	"github.com/wharfdata/wharf/internal/stacktest"
+	"github.com/wharfdata/wharf/warehouse"
 )
 
 var (
@@ -235,15 +240,15 @@ func TestBackfillResumeAfterSIGKILL(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	args := []string{"--table", "orders", "--job", "killed", "--workers", "2"}
 	kills := 0
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 4; attempt++ {
 		// Kill after the k-th file put (k = 0: once the scan starts), a
 		// random moment later: between a put and its checkpoint, in the
 		// middle of a batch, or while the plan is being made.
 		k := r.IntN(8)
 		delay := time.Duration(r.IntN(400)) * time.Millisecond
 		c := e.cmd(append([]string{"backfill", "-c", e.cfg, "--progress", "none"}, args...)...)
-		var out bytes.Buffer
-		c.Stdout = &out
+		var stdout, stderr bytes.Buffer
+		c.Stdout = &stdout
 		pipe, err := c.StderrPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -252,13 +257,15 @@ func TestBackfillResumeAfterSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		trigger := make(chan struct{})
+		scanned := make(chan struct{})
 		go func() {
+			defer close(scanned)
 			sc := bufio.NewScanner(pipe)
 			sc.Buffer(make([]byte, 1<<20), 1<<20)
 			flushes, fired := 0, false
 			for sc.Scan() {
 				line := sc.Text()
-				out.WriteString(line + "\n")
+				stderr.WriteString(line + "\n")
 				if strings.Contains(line, `"msg":"flush"`) {
 					flushes++
 				}
@@ -268,8 +275,16 @@ func TestBackfillResumeAfterSIGKILL(t *testing.T) {
 				}
 			}
 		}()
+		// out is the whole output, once the process has ended.
+		var out bytes.Buffer
 		done := make(chan error, 1)
-		go func() { done <- c.Wait() }()
+		go func() {
+			<-scanned // every read from the pipe comes before Wait
+			err := c.Wait()
+			out.Write(stdout.Bytes())
+			out.Write(stderr.Bytes())
+			done <- err
+		}()
 		select {
 		case err := <-done:
 			if err != nil {
@@ -278,6 +293,21 @@ func TestBackfillResumeAfterSIGKILL(t *testing.T) {
 			t.Logf("run %d finished before its kill (after put %d + %s)", attempt, k, delay)
 		case <-trigger:
 			time.Sleep(delay)
+			if attempt == 0 {
+				// The first stop is graceful: SIGTERM flushes, saves the
+				// checkpoints and exits 1, saying how to resume.
+				c.Process.Signal(syscall.SIGTERM)
+				select {
+				case err := <-done:
+					if code := c.ProcessState.ExitCode(); code != 1 || !strings.Contains(out.String(), "progress is saved: run again with --job killed") {
+						t.Fatalf("after SIGTERM: exit %d (%v)\n%s", code, err, tail(out.String(), 3000))
+					}
+				case <-time.After(40 * time.Second):
+					t.Fatal("backfill did not stop within 40s of SIGTERM")
+				}
+				t.Logf("run %d stopped by SIGTERM %s after put %d", attempt, delay, k)
+				continue
+			}
 			c.Process.Kill()
 			<-done
 			kills++
@@ -490,6 +520,113 @@ func TestAuditAndRepair(t *testing.T) {
 	for _, table := range []string{"actions_taken", "actions_taken_tags"} {
 		if d := e.duplicates(table); d != 0 {
 			t.Errorf("%s: %d duplicates", table, d)
+		}
+	}
+}
+
+// --rebuild re-makes a table under changed flatten rules (here: a new
+// column) from the raw documents into page_views__rebuild and swaps it in;
+// a row that reached the old table meanwhile is carried over, the old table
+// is kept as page_views__replaced, and the job cannot be swapped in twice.
+func TestBackfillRebuild(t *testing.T) {
+	e := newE2E(t)
+	m := e.seedHistory("-n", "8000", "-years", "1", "-only", "page_views", "-bad", "0", "-other", "0")
+	e.backfill("--table", "page_views", "--job", "before")
+	want := m.Rows["page_views"]
+	if got := e.counts()["page_views"]; got != want {
+		t.Fatalf("page_views: %d rows, want %d", got, want)
+	}
+	// A row loaded by serve while the rebuild runs (its document is not in
+	// this Mongo database): it must survive the swap.
+	if _, err := e.pool.Exec(context.Background(), fmt.Sprintf(`INSERT INTO %q.page_views (event_id, event_time, received_at, user_id) VALUES ('late-1', now(), now(), 7)`, e.schema)); err != nil {
+		t.Fatal(err)
+	}
+	// The new rules: a city column.
+	data, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "deploy", "local", "tables.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(data), "      - {name: country,    path: context.geo.country, type: varchar(2)}\n",
+		"      - {name: country,    path: context.geo.country, type: varchar(2)}\n      - {name: city,       path: context.geo.city, type: varchar(64)}\n", 1)
+	if changed == string(data) {
+		t.Fatal("tables.yaml has changed: update this test")
+	}
+	path := filepath.Join(e.dir, "tables.yaml")
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "WHARF_SCHEMA="+path)
+	out := e.backfill("--rebuild", "--table", "page_views", "--job", "rebuild-1")
+	if !strings.Contains(out, "swapped page_views") {
+		t.Fatalf("no swap:\n%s", out)
+	}
+	var rows, cities, replaced int
+	q := fmt.Sprintf(`SELECT count(*), count(city), (SELECT count(*) FROM %q.page_views__replaced) FROM %q.page_views`, e.schema, e.schema)
+	if err := e.pool.QueryRow(context.Background(), q).Scan(&rows, &cities, &replaced); err != nil {
+		t.Fatal(err)
+	}
+	if rows != want+1 || cities != want || replaced != want+1 {
+		t.Errorf("after the rebuild: %d rows (want %d), %d with a city (want %d), %d in page_views__replaced (want %d)", rows, want+1, cities, want, replaced, want+1)
+	}
+	if d := e.duplicates("page_views"); d != 0 {
+		t.Errorf("%d duplicates", d)
+	}
+	c := e.cmd("backfill", "-c", e.cfg, "--rebuild", "--table", "page_views", "--job", "rebuild-1")
+	if out, err := c.CombinedOutput(); err == nil || c.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "already swapped in") {
+		t.Errorf("a second swap of the same job: %v\n%s", err, out)
+	}
+}
+
+func TestRebuildSchema(t *testing.T) {
+	tbl, sch, reps, err := rebuildSchema(filepath.Join(stacktest.RepoRoot(), "deploy", "local", "tables.yaml"), "actions_taken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tbl.Name != "actions_taken__rebuild" || len(sch.All()) != 2 || tbl.Children[0].Name != "actions_taken_tags__rebuild" {
+		t.Fatalf("rebuild schema: %s with %d tables", tbl.Name, len(sch.All()))
+	}
+	if tbl.Time != "date" || tbl.Collections()[0] != "actions_taken" || len(tbl.Columns) == 0 {
+		t.Errorf("the rebuilt table lost its rules: time %q, collections %v", tbl.Time, tbl.Collections())
+	}
+	want := []warehouse.Replacement{{Target: "actions_taken", Rebuilt: "actions_taken__rebuild"}, {Target: "actions_taken_tags", Rebuilt: "actions_taken_tags__rebuild", Child: true}}
+	if !slices.Equal(reps, want) {
+		t.Errorf("replacements %v, want %v", reps, want)
+	}
+	if _, _, _, err := rebuildSchema(filepath.Join(stacktest.RepoRoot(), "deploy", "local", "tables.yaml"), "actions_taken_tags"); err == nil {
+		t.Error("a child table cannot be rebuilt alone")
+	}
+}
+
+func TestRepairWindows(t *testing.T) {
+	h := func(i int) time.Time { return time.Date(2024, 1, 1, i, 0, 0, 0, time.UTC) }
+	got := repairWindows([]hourDiff{{h(1), 5, 3}, {h(2), 4, 0}, {h(3), 1, 2}, {h(5), 9, 8}, {h(6), 1, 0}})
+	want := []backfill.Window{{From: h(1), To: h(3)}, {From: h(5), To: h(7)}}
+	if !slices.EqualFunc(got, want, func(a, b backfill.Window) bool { return a.From.Equal(b.From) && a.To.Equal(b.To) }) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestBackfillUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backfill"}, "--table is required"},
+		{[]string{"backfill", "--table", "nope"}, `no table "nope"`},
+		{[]string{"backfill", "--table", "orders", "--shard", "3/3"}, "--shard"},
+		{[]string{"backfill", "--table", "orders", "--shard", "1/3"}, "--job is required with --shard"},
+		{[]string{"backfill", "--table", "orders", "--since", "yesterday"}, "--since"},
+		{[]string{"backfill", "--table", "orders", "--filter", "{"}, "--filter"},
+		{[]string{"backfill", "--table", "orders", "--rebuild", "--since", "2024-01-01"}, "--rebuild reads every document"},
+		{[]string{"backfill", "--table", "order_items"}, "child table"},
+		{[]string{"audit", "--table", "orders"}, "--since is required"},
+	} {
+		env := map[string]string{"WHARF_S3_BUCKET": "b", "WHARF_MONGO_URI": "mongodb://127.0.0.1:1/", "WHARF_WAREHOUSE_DSN": "postgres://x@127.0.0.1:1/x",
+			"WHARF_WAREHOUSE_DIALECT": "postgres", "AWS_REGION": "us-east-1"}
+		args := append(slices.Clone(c.args), "-c", filepath.Join(stacktest.RepoRoot(), "deploy", "local", "wharf.yaml"))
+		code, _, stderr := runWharf(t, env, "", args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("wharf %s: exit %d, %q; want 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
 		}
 	}
 }

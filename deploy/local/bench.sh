@@ -21,6 +21,9 @@
 #   BENCH_RSS_EVENTS     backlog of the RSS run (default 1000000)
 #   BENCH_RSS_MONGO      1 to write raw events to Mongo in the RSS run (default 0: off,
 #                        the faster drain, so more is in flight; on takes ~10 min per 1M here)
+#   BENCH_RSS_KEEP       in the RSS run, feed the backlog while serve drains it, keeping at most
+#                        this many messages waiting (default 50000); 0 pre-loads it all. fauxqs
+#                        slows to a few hundred receives/s with a million messages waiting
 #   BENCH_FRESH_RATE     events/s of the freshness run (default 1000)
 #   BENCH_FRESH_SECONDS  how long it sends (default 60)
 #   BENCH_TIMEOUT        seconds any one drain may take (default 1800)
@@ -38,6 +41,7 @@ CPU_COUNT="${BENCH_CPU_COUNT:-3}"
 E2E_N="${BENCH_E2E_EVENTS:-200000}"
 RSS_N="${BENCH_RSS_EVENTS:-1000000}"
 RSS_MONGO="${BENCH_RSS_MONGO:-0}"
+RSS_KEEP="${BENCH_RSS_KEEP:-50000}"
 FRESH_RATE="${BENCH_FRESH_RATE:-1000}"
 FRESH_SECONDS="${BENCH_FRESH_SECONDS:-60}"
 TIMEOUT="${BENCH_TIMEOUT:-1800}"
@@ -76,7 +80,19 @@ T_START=$(date +%s)
 # ------------------------------------------------------------ clean-up ---
 
 SERVE_PID=""
+BG=()  # other background processes of this script
 QUEUES=() PREFIXES=() DBS=() SCHEMAS=()
+
+# run CMD...: run CMD in the background and wait for it. Bash runs a trap
+# only once a foreground command has ended, but `wait` returns at once on a
+# signal: so an interrupted benchmark stops at once and cleans up.
+run() {
+	local rc=0
+	"$@" <&0 & # <&0: a background command's stdin is /dev/null unless redirected
+	BG+=($!)
+	wait $! || rc=$?
+	return $rc
+}
 
 # stop_serve: SIGTERM wharf serve, wait for its drain, SIGKILL after 60 s.
 # Returns serve's exit code.
@@ -101,6 +117,8 @@ cleanup() {
 	local rc=$?
 	trap - ERR
 	set +e
+	local b
+	for b in "${BG[@]}"; do kill -TERM "$b" 2>/dev/null; done
 	stop_serve
 	local q p
 	for q in "${QUEUES[@]}"; do $WB cleanup -queue-url "$q" >/dev/null 2>>"$OUT/cleanup.log"; done
@@ -183,10 +201,13 @@ fresh() {
 
 # send FILE: load a backlog into the current queue.
 send() {
-	local t0
+	local t0 want got
 	t0=$(date +%s%N)
-	$WHARF send -c $CFG <"$1" >>"$OUT/send.log" 2>&1 || die "wharf send failed: see $OUT/send.log"
-	log "  queued $(wc -l <"$1") events in $(calc "($(date +%s%N) - $t0) / 1e9") s"
+	want=$(wc -l <"$1")
+	run $WHARF send -c $CFG <"$1" >"$OUT/send.log" 2>&1 || die "wharf send failed: see $OUT/send.log"
+	got=$(sed -n 's/^sent \([0-9]*\) messages.*/\1/p' "$OUT/send.log")
+	[[ $got == "$want" ]] || die "wharf send sent ${got:-?} of $want messages: see $OUT/send.log"
+	log "  queued $want events in $(calc "($(date +%s%N) - $t0) / 1e9") s"
 }
 
 # start_serve NAME [ENV...]: start wharf serve with the current overrides (and
@@ -212,9 +233,9 @@ start_serve() {
 # watch_serve NAME MESSAGES ROWS: wait until serve has loaded ROWS rows; the result
 # goes to $OUT/NAME-watch.json.
 watch_serve() {
-	$WB watch -dsn "$WHARF_WAREHOUSE_DSN" -schema "$WHARF_WAREHOUSE_SCHEMA" -want "$3" -messages "$2" \
+	run $WB watch -dsn "$WHARF_WAREHOUSE_DSN" -schema "$WHARF_WAREHOUSE_SCHEMA" -want "$3" -messages "$2" \
 		-metrics "$METRICS" -since "$SERVE_T0" -pid "$SERVE_PID" -cpu-pids "$(stack_pids)" -timeout "${TIMEOUT}s" \
-		>"$OUT/$1-watch.json" 2> >(tee "$OUT/$1-watch.log" | sed 's/^/  /' >&2) ||
+		>"$OUT/$1-watch.json" 2> >(tee "$OUT/$1-watch.log" | sed -u 's/^/  /' >&2) ||
 		die "$1: watching wharf serve failed: see $OUT/$1-watch.log and $SERVE_LOG"
 }
 
@@ -230,7 +251,7 @@ go build -o $WB ./cmd/wharf-bench
 if want cpu; then
 	log "cpu: go test -bench . -cpu 1 -count $CPU_COUNT ./bench/"
 	busy cpu
-	go test -run '^$' -bench . -cpu 1 -count "$CPU_COUNT" -timeout 20m ./bench/ >"$OUT/cpu.txt" 2>&1 ||
+	run go test -run '^$' -bench . -cpu 1 -count "$CPU_COUNT" -timeout 20m ./bench/ >"$OUT/cpu.txt" 2>&1 ||
 		die "the CPU benchmarks failed: see $OUT/cpu.txt"
 	# median METRIC BENCH: the median of a metric over the -count runs.
 	median() {
@@ -256,7 +277,7 @@ fi
 
 if want e2e || want bare; then
 	log "e2e: generating a backlog of $E2E_N events"
-	.stack/bin/wharf-demo-events -n "$E2E_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/e2e-manifest.json" >"$OUT/e2e-events.jsonl"
+	run .stack/bin/wharf-demo-events -n "$E2E_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/e2e-manifest.json" >"$OUT/e2e-events.jsonl"
 	E2E_ROWS=$(manifest_rows "$OUT/e2e-manifest.json")
 fi
 
@@ -285,7 +306,7 @@ if want bare; then
 	send "$OUT/e2e-events.jsonl"
 	log "bare: 8 pollers of receive(10) → InsertMany → DeleteMessageBatch"
 	busy bare
-	$WB bare -queue-url "$WHARF_SQS_QUEUE_URL" -mongo "$WHARF_MONGO_URI" -mongo-db "$WHARF_MONGO_DATABASE" \
+	run $WB bare -queue-url "$WHARF_SQS_QUEUE_URL" -mongo "$WHARF_MONGO_URI" -mongo-db "$WHARF_MONGO_DATABASE" \
 		-pollers 8 -n "$E2E_N" -timeout "${TIMEOUT}s" -cpu-pids "$(stack_pids)" >"$OUT/bare.json" 2>"$OUT/bare.log" ||
 		die "the bare loop failed: see $OUT/bare.log"
 	note bare load_after "$(loadavg)"
@@ -302,27 +323,43 @@ fi
 
 if want rss; then
 	log "rss: generating a backlog of $RSS_N events"
-	.stack/bin/wharf-demo-events -n "$RSS_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/rss-manifest.json" >"$OUT/rss-events.jsonl"
+	run .stack/bin/wharf-demo-events -n "$RSS_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/rss-manifest.json" >"$OUT/rss-events.jsonl"
 	RSS_ROWS=$(manifest_rows "$OUT/rss-manifest.json")
 	fresh rss
-	send "$OUT/rss-events.jsonl"
-	rm -f "$OUT/rss-events.jsonl"
+	if [[ $RSS_KEEP == 0 ]]; then
+		FEED_NOTE="pre-loaded"
+		send "$OUT/rss-events.jsonl"
+		rm -f "$OUT/rss-events.jsonl"
+	else
+		FEED_NOTE="fed while draining, at most $RSS_KEEP waiting"
+	fi
 	if [[ $RSS_MONGO == 1 ]]; then
 		MONGO_NOTE="on"
-		log "rss: wharf serve (Mongo on) until $RSS_ROWS rows are in the warehouse"
+		log "rss: wharf serve (Mongo on) until $RSS_ROWS rows are in the warehouse; backlog $FEED_NOTE"
 		start_serve rss WHARF_WAREHOUSE_LOAD_INTERVAL=10s
 	else
 		MONGO_NOTE="off"
-		log "rss: wharf serve (Mongo OFF: no mongo.uri) until $RSS_ROWS rows are in the warehouse"
+		log "rss: wharf serve (Mongo OFF: no mongo.uri) until $RSS_ROWS rows are in the warehouse; backlog $FEED_NOTE"
 		start_serve rss -u WHARF_MONGO_URI WHARF_WAREHOUSE_LOAD_INTERVAL=10s
 		grep -q 'mongo.uri is not set' "$SERVE_LOG" || die "rss: serve did not turn Mongo off: see $SERVE_LOG"
+	fi
+	if [[ $RSS_KEEP != 0 ]]; then
+		$WB feed -queue-url "$WHARF_SQS_QUEUE_URL" -file "$OUT/rss-events.jsonl" -keep "$RSS_KEEP" -workers 16 >"$OUT/rss-feed.json" 2>"$OUT/rss-feed.log" &
+		FEED_PID=$!
+		BG+=($FEED_PID)
 	fi
 	busy rss
 	watch_serve rss "$RSS_N" "$RSS_ROWS"
 	note rss load_after "$(loadavg)"
+	if [[ $RSS_KEEP != 0 ]]; then
+		wait "$FEED_PID" || die "feeding the backlog failed: see $OUT/rss-feed.log"
+		note rss feed "sent $(jget "$OUT/rss-feed.json" sent) in $(jget "$OUT/rss-feed.json" seconds) s, at most $(jget "$OUT/rss-feed.json" max_visible) waiting"
+		rm -f "$OUT/rss-events.jsonl"
+	fi
+	note rss backlog "$FEED_NOTE"
 	stop_serve || die "wharf serve exited $? after SIGTERM: see $SERVE_LOG"
 	W="$OUT/rss-watch.json"
-	emit rss_mib_1m_backlog "$(jget "$W" rss_peak_mib)" MiB "\"events\": $RSS_N, \"mongo\": \"$MONGO_NOTE\""
+	emit rss_mib_1m_backlog "$(jget "$W" rss_peak_mib)" MiB "\"events\": $RSS_N, \"mongo\": \"$MONGO_NOTE\", \"backlog\": \"$FEED_NOTE\""
 	log "  peak RSS $(jget "$W" rss_peak_mib) MiB over $RSS_N events (Mongo $MONGO_NOTE); drained at $(jget "$W" drained_s) s ($(jget "$W" drain_events_per_s) events/s), loaded at $(jget "$W" loaded_s) s"
 fi
 
@@ -335,14 +372,14 @@ if want fresh; then
 	busy fresh
 	start_serve fresh WHARF_WAREHOUSE_LOAD_INTERVAL=10s WHARF_BATCH_MAX_AGE=5s
 	for _ in $(seq 1 100); do curl -fsS "${METRICS%/metrics}/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-	$WB pace -queue-url "$WHARF_SQS_QUEUE_URL" -rate "$FRESH_RATE" -duration "${FRESH_SECONDS}s" -id-prefix "$ID" \
+	run $WB pace -queue-url "$WHARF_SQS_QUEUE_URL" -rate "$FRESH_RATE" -duration "${FRESH_SECONDS}s" -id-prefix "$ID" \
 		>"$OUT/fresh-pace.json" 2>"$OUT/fresh-pace.log" || die "pace failed: see $OUT/fresh-pace.log"
 	log "  sent $(jget "$OUT/fresh-pace.json" sent) at $(jget "$OUT/fresh-pace.json" events_per_s) events/s (latest batch $(jget "$OUT/fresh-pace.json" max_lag_ms) ms behind schedule)"
 	watch_serve fresh "$FRESH_N" "$FRESH_N"
 	note fresh load_after "$(loadavg)"
 	stop_serve || die "wharf serve exited $? after SIGTERM: see $SERVE_LOG"
 	note fresh cut_responses "$(cut_responses "$SERVE_LOG")"
-	$WB freshness -dsn "$WHARF_WAREHOUSE_DSN" -schema "$WHARF_WAREHOUSE_SCHEMA" -bucket "$WHARF_S3_BUCKET" \
+	run $WB freshness -dsn "$WHARF_WAREHOUSE_DSN" -schema "$WHARF_WAREHOUSE_SCHEMA" -bucket "$WHARF_S3_BUCKET" \
 		-prefix "$WHARF_S3_PREFIX" -path-style -schema-file deploy/local/tables.yaml -table page_views \
 		-serve-log "$SERVE_LOG" >"$OUT/fresh.json" 2>"$OUT/fresh.log" || die "freshness failed: see $OUT/fresh.log"
 	F="$OUT/fresh.json"
@@ -388,7 +425,7 @@ for (const r of rows) {
     status = (t[0] === ">=" ? r.value >= t[1] : r.value <= t[1]) ? "ok" : "MISS";
   }
   let note = notes[r.bench] || "";
-  if (r.bench === "rss_mib_1m_backlog") note = `${r.events.toLocaleString("en-US")} events, Mongo ${r.mongo}, VmHWM of wharf serve`;
+  if (r.bench === "rss_mib_1m_backlog") note = `${r.events.toLocaleString("en-US")} events (${r.backlog}), Mongo ${r.mongo}, VmHWM of wharf serve`;
   console.log(`${r.bench.padEnd(26)} ${fmt(r.value).padStart(12)} ${r.unit.padEnd(9)} ${target.padEnd(12)} ${status.padEnd(4)} ${note}`);
 }
 const notes2 = {};
@@ -413,11 +450,11 @@ console.log("");
 if (notes2.cpu) console.log(`cpu:   wharf per event: ${notes2.cpu.stages}; ${phase("cpu")}`);
 const stackCPU = (c) => { const o = { ...c }; delete o.machine; return o; };
 const e2e = read("e2e-watch.json");
-if (e2e) console.log(`e2e:   drained (every message deleted) at ${e2e.drained_s} s = ${e2e.drain_events_per_s} events/s; last row loaded at ${e2e.loaded_s} s; ${phase("e2e")}\n       CPU s: ${cpu({ "wharf serve": e2e.serve_cpu_s, ...stackCPU(e2e.cpu_s) }, e2e.cpu_s.machine)}`);
+if (e2e) console.log(`e2e:   99% of the messages deleted at ${e2e.drained99_s} s, all at ${e2e.drained_s} s = ${e2e.drain_events_per_s} events/s; last row loaded at ${e2e.loaded_s} s; ${phase("e2e")}\n       CPU s: ${cpu({ "wharf serve": e2e.serve_cpu_s, ...stackCPU(e2e.cpu_s) }, e2e.cpu_s.machine)}`);
 const bare = read("bare.json");
-if (bare) console.log(`bare:  ${bare.seconds} s; ${phase("bare")}\n       CPU s: ${cpu({ "bare loop": bare.self_cpu_s, ...stackCPU(bare.cpu_s) }, bare.cpu_s.machine)}`);
+if (bare) console.log(`bare:  99% deleted at ${bare.seconds99} s, all at ${bare.seconds} s; ${phase("bare")}\n       CPU s: ${cpu({ "bare loop": bare.self_cpu_s, ...stackCPU(bare.cpu_s) }, bare.cpu_s.machine)}`);
 const rss = read("rss-watch.json");
-if (rss) console.log(`rss:   drained at ${rss.drained_s} s = ${rss.drain_events_per_s} events/s, loaded at ${rss.loaded_s} s; ${phase("rss")}\n       CPU s: ${cpu({ "wharf serve": rss.serve_cpu_s, ...stackCPU(rss.cpu_s) }, rss.cpu_s.machine)}`);
+if (rss) console.log(`rss:   ${notes2.rss?.feed ? `backlog fed: ${notes2.rss.feed}; ` : ""}peak RSS ${rss.rss_peak_mib} MiB (highest sampled ${rss.rss_max_sampled_mib}) with at most ${rss.held_max} messages held (sqs.max_in_flight caps it); drained at ${rss.drained_s} s = ${rss.drain_events_per_s} events/s, loaded at ${rss.loaded_s} s; ${phase("rss")}\n       CPU s: ${cpu({ "wharf serve": rss.serve_cpu_s, ...stackCPU(rss.cpu_s) }, rss.cpu_s.machine)}`);
 const fr = read("fresh.json");
 if (fr && fr.warehouse_commit) console.log(`fresh: p50/p99/max s: to S3 (file named) ${fr.s3.p50}/${fr.s3.p99}/${fr.s3.max}, (put done) ${fr.s3_put.p50}/${fr.s3_put.p99}/${fr.s3_put.max}; to warehouse (ledger loaded_at) ${fr.warehouse.p50}/${fr.warehouse.p99}/${fr.warehouse.max}, (merge committed) ${fr.warehouse_commit.p50}/${fr.warehouse_commit.p99}/${fr.warehouse_commit.max}; ${phase("fresh")}`);
 console.log("");
