@@ -604,9 +604,15 @@ func runOutage(t *testing.T, oc outageCase) {
 	if n := queueCount(t, sqsc, dlq, types.QueueAttributeNameApproximateNumberOfMessages); n != 0 {
 		t.Errorf("%d messages went to the SQS dead-letter queue (maxReceiveCount 5)", n)
 	}
-	// Give the loader one more interval so its pending gauge is current.
-	time.Sleep(1500 * time.Millisecond)
-	r.end = take()
+	// The pending gauge is set by the loader's cycles: give it up to 30 s (on
+	// a loaded machine a cycle can lag the rows it already merged).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		r.end = take()
+		if r.end.m["wharf_files_pending"] == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 
 	for _, s := range append(r.before, r.during...) {
 		r.rssPeak = max(r.rssPeak, s.rss)
