@@ -614,7 +614,7 @@ tables:
 	l := e.loader(nil)
 	d := schema.NewDecoder(e.sch, schema.DefaultEnvelope())
 	events := []string{
-		`{"event":"ev","id":"a","timestamp":"2026-11-25T10:00:00.123456Z","s":"a\u00e9\ud83d\ude00xxxxxxx","payload":{"q":"\"quoted\" \\ back\\slash\n\t","lone":"\ud800","astral":"😀","big":1e400,"neg":-0,"deep":[[[[[[[[[[{"x":null}]]]]]]]]]]},"n":"-1234567890123456789012345678.0123456789","other":{"kept":true},"items":[1,"two",{"three":3},null,[]]}`,
+		`{"event":"ev","id":"a","timestamp":"2026-11-25T10:00:00.123456Z","s":"a\u00e9\ud83d\ude00xxxxxxx","payload":{"q":"\"quoted\" \\ back\\slash\n\t","astral":"😀","big":1e300,"neg":-0,"deep":[[[[[[[[[[{"x":null}]]]]]]]]]]},"n":"-1234567890123456789012345678.0123456789","other":{"kept":true},"items":[1,"two",{"three":3},null,[]]}`,
 		`{"event":"ev","id":"b","timestamp":1700000000,"payload":"plain string","items":[]}`,
 		`{"event":"ev","id":"c","timestamp":1700000000000,"payload":null}`,
 	}
