@@ -78,9 +78,9 @@ func (s *source) estimatedCount(ctx context.Context, coll string) (int64, error)
 
 // keySample describes a collection's _ids for range planning.
 type keySample struct {
-	keys    []Key // a uniform sample
-	total   int64 // documents in the collection (estimated unless exact)
-	types   []string // $type names of the _id types present; nil when unknown (from a sample)
+	keys  []Key    // a uniform sample
+	total int64    // documents in the collection (estimated unless exact)
+	types []string // $type names of the _id types present; nil when unknown (from a sample)
 }
 
 // sampleKeys returns about n random _ids. On MongoDB it runs $sample, which

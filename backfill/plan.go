@@ -51,7 +51,7 @@ type Range struct {
 	// _id); empty when unknown. Known types keep queries to one simple
 	// range where a value of another type cannot be.
 	Types    []string `json:"types,omitempty"`
-	Estimate int64 `json:"estimate"` // documents, roughly; 0 when unknown
+	Estimate int64    `json:"estimate"` // documents, roughly; 0 when unknown
 }
 
 // Checkpoint is a range's progress, under PREFIX/_backfill/JOB/ranges/. It

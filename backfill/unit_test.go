@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.uber.org/goleak"
+
+	"github.com/wharfdata/wharf/schema"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -289,5 +292,34 @@ func TestConverterDropsID(t *testing.T) {
 	}
 	if want := `{"event":"x","at":{"$date":"2024-02-03T04:05:06Z"},"n":3,"f":1.5}`; string(got) != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// The aggregation that counts documents per hour on MongoDB: the table's
+// time path first, then the envelope's, then the _id's creation time, and a
+// group by $dateTrunc (which FerretDB refuses, so the client-side count runs
+// there).
+func TestHourPipeline(t *testing.T) {
+	sch, err := schema.Parse([]byte("tables:\n- name: a\n  events: [x, y]\n  time: at\n  columns:\n  - {name: n, path: n, type: integer}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	since, until := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)
+	p := hourPipeline(sch.Table("a"), schema.DefaultEnvelope(), since, until)
+	b, err := bson.MarshalExtJSON(bson.D{{Key: "p", Value: p}}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		`{"$match":{"$and":[{"event":{"$in":["x","y"]}},{"$and":[{"at":{"$not":{"$lt":{"$date":"2024-01-01T00:00:00Z"}}}},{"at":{"$not":{"$gte":{"$date":"2024-02-01T00:00:00Z"}}}}]}]}}`,
+		`"$ifNull":[{"$switch":{"branches":[{"case":{"$eq":[{"$type":"$at"},"date"]},"then":"$at"}`,
+		`{"$switch":{"branches":[{"case":{"$eq":[{"$type":"$timestamp"},"date"]}`,
+		`{"$convert":{"input":"$_id","to":"date","onError":null,"onNull":null}}`,
+		`{"$group":{"_id":{"$dateTrunc":{"date":"$t","unit":"hour"}},"n":{"$sum":1}}}`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the pipeline lacks %s\n%s", want, got)
+		}
 	}
 }

@@ -54,7 +54,7 @@ func run(args []string) error {
 	toFlag := fs.String("to", "", "end of the history (RFC 3339; default the start of the current hour)")
 	bad := fs.Int("bad", 30, "bad documents, spread over the dead-letter reasons")
 	other := fs.Int("other", 10, "documents of an event type no table takes (skipped by backfill)")
-	mixed := fs.Bool("mixed-ids", false, "give some documents a string _id (as `wharf serve` writes them) or an integer _id")
+	mixed := fs.Bool("mixed-ids", false, "give some documents a string _id (as wharf serve writes them) or an integer _id")
 	seed := fs.Uint64("seed", 1, "random seed")
 	batch := fs.Int("batch", 1000, "documents per InsertMany")
 	parallel := fs.Int("parallel", 2, "concurrent inserts")

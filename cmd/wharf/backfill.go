@@ -407,10 +407,11 @@ func newBackfillMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
 // plus room for the rest (cursor batches, Parquet encoding, the trackers),
 // unless GOMEMLIMIT sets one: a backfill keeps its buffers full for hours,
 // and without a limit the heap may grow to twice what is live before a
-// collection.
+// collection. (With the defaults, 176 MiB: 2,000,000 documents peaked at
+// 250 MiB of RSS with 96 MiB of room, the cap being 256.)
 func softMemoryLimit(c *Config, getenv func(string) string) {
 	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(c.Batch.MaxBytes) + 96<<20)
+		debug.SetMemoryLimit(int64(c.Batch.MaxBytes) + 48<<20)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/warehouse"
@@ -386,8 +388,17 @@ func TestBackfillBesideLiveTraffic(t *testing.T) {
 		sent <- string(out)
 	}()
 	// Backfill while the events flow: it reads history and whatever live
-	// raw documents serve has written by then.
-	time.Sleep(time.Second)
+	// raw documents serve has written by then (some, at least).
+	client, _ := e.st.Mongo(t)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		n, err := client.Database(e.mongoDB).Collection("page_views").CountDocuments(context.Background(), bson.D{{Key: "_id", Value: bson.D{{Key: "$type", Value: "string"}}}})
+		if err == nil && n >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve wrote no live document within a minute (%d, %v)", n, err)
+		}
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex

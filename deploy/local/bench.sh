@@ -457,6 +457,8 @@ const rss = read("rss-watch.json");
 if (rss) console.log(`rss:   ${notes2.rss?.feed ? `backlog fed: ${notes2.rss.feed}; ` : ""}peak RSS ${rss.rss_peak_mib} MiB (highest sampled ${rss.rss_max_sampled_mib}) with at most ${rss.held_max} messages held (sqs.max_in_flight caps it); drained at ${rss.drained_s} s = ${rss.drain_events_per_s} events/s, loaded at ${rss.loaded_s} s; ${phase("rss")}\n       CPU s: ${cpu({ "wharf serve": rss.serve_cpu_s, ...stackCPU(rss.cpu_s) }, rss.cpu_s.machine)}`);
 const fr = read("fresh.json");
 if (fr && fr.warehouse_commit) console.log(`fresh: p50/p99/max s: to S3 (file named) ${fr.s3.p50}/${fr.s3.p99}/${fr.s3.max}, (put done) ${fr.s3_put.p50}/${fr.s3_put.p99}/${fr.s3_put.max}; to warehouse (ledger loaded_at) ${fr.warehouse.p50}/${fr.warehouse.p99}/${fr.warehouse.max}, (merge committed) ${fr.warehouse_commit.p50}/${fr.warehouse_commit.p99}/${fr.warehouse_commit.max}; ${phase("fresh")}`);
+const fw = read("fresh-watch.json");
+if (fw) console.log(`       SQS calls at a steady ${read("fresh-pace.json")?.events_per_s} events/s: ${fw.sqs_calls_per_1k_events} per 1,000 events (${Object.entries(fw.sqs_calls).map(([k, v]) => `${k} ${v}`).join(", ")}): a long poll returns as soon as one message is there, so receives carry few messages`);
 console.log("");
 for (const r of rows) console.log(JSON.stringify(r));
 EOF
