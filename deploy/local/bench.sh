@@ -80,7 +80,6 @@ T_START=$(date +%s)
 # ------------------------------------------------------------ clean-up ---
 
 SERVE_PID=""
-BG=()  # other background processes of this script
 QUEUES=() PREFIXES=() DBS=() SCHEMAS=()
 
 # run CMD...: run CMD in the background and wait for it. Bash runs a trap
@@ -89,7 +88,6 @@ QUEUES=() PREFIXES=() DBS=() SCHEMAS=()
 run() {
 	local rc=0
 	"$@" <&0 & # <&0: a background command's stdin is /dev/null unless redirected
-	BG+=($!)
 	wait $! || rc=$?
 	return $rc
 }
@@ -117,9 +115,10 @@ cleanup() {
 	local rc=$?
 	trap - ERR
 	set +e
-	local b
-	for b in "${BG[@]}"; do kill -TERM "$b" 2>/dev/null; done
 	stop_serve
+	local b # this script's other background jobs that still run
+	for b in $(jobs -p); do kill -TERM "$b" 2>/dev/null; done
+	wait 2>/dev/null
 	local q p
 	for q in "${QUEUES[@]}"; do $WB cleanup -queue-url "$q" >/dev/null 2>>"$OUT/cleanup.log"; done
 	if [[ $KEEP == 1 ]]; then
@@ -346,7 +345,6 @@ if want rss; then
 	if [[ $RSS_KEEP != 0 ]]; then
 		$WB feed -queue-url "$WHARF_SQS_QUEUE_URL" -file "$OUT/rss-events.jsonl" -keep "$RSS_KEEP" -workers 16 >"$OUT/rss-feed.json" 2>"$OUT/rss-feed.log" &
 		FEED_PID=$!
-		BG+=($FEED_PID)
 	fi
 	busy rss
 	watch_serve rss "$RSS_N" "$RSS_ROWS"
