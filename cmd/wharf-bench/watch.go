@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,11 +54,21 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	interval := fs.Duration("interval", 500*time.Millisecond, "poll interval")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	stackPids := fs.String("cpu-pids", "", "name=pid,… process trees whose CPU to report")
+	logPath := fs.String("log", "", "also write the progress lines to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dsn == "" || *dbSchema == "" || *want <= 0 {
 		return errors.New("watch: -dsn, -schema and -want are required")
+	}
+	progress := stderr
+	if *logPath != "" {
+		f, err := os.Create(*logPath)
+		if err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+		defer f.Close()
+		progress = io.MultiWriter(stderr, f)
 	}
 	pids, err := parsePids(*stackPids)
 	if err != nil {
@@ -121,7 +132,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if time.Since(lastLog) >= 5*time.Second {
 			lastLog = time.Now()
-			fmt.Fprintf(stderr, "watch: %6.1fs  deleted %8.0f / %d  rows %9d / %d  held %6.0f  rss %5.0f MiB\n",
+			fmt.Fprintf(progress, "  watch: %6.1fs  deleted %8.0f / %d  rows %9d / %d  held %6.0f  rss %5.0f MiB\n",
 				time.Since(start).Seconds(), deleted, *messages, res.Rows, *want, held, float64(rssMax)/1024)
 		}
 		if res.Rows >= *want {

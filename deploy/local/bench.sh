@@ -116,9 +116,12 @@ cleanup() {
 	trap - ERR
 	set +e
 	stop_serve
-	local b # this script's other background jobs that still run
-	for b in $(jobs -p); do kill -TERM "$b" 2>/dev/null; done
-	wait 2>/dev/null
+	local jobs # this script's other background jobs that still run
+	jobs=$(jobs -p)
+	if [[ -n $jobs ]]; then
+		kill -TERM $jobs 2>/dev/null
+		wait $jobs 2>/dev/null
+	fi
 	local q p
 	for q in "${QUEUES[@]}"; do $WB cleanup -queue-url "$q" >/dev/null 2>>"$OUT/cleanup.log"; done
 	if [[ $KEEP == 1 ]]; then
@@ -128,6 +131,7 @@ cleanup() {
 		for p in "${DBS[@]}"; do $WB cleanup -mongo "$WHARF_MONGO_URI" -mongo-db "$p" >/dev/null 2>>"$OUT/cleanup.log"; done
 		for p in "${SCHEMAS[@]}"; do $WB cleanup -dsn "$WHARF_WAREHOUSE_DSN" -schema "$p" >/dev/null 2>>"$OUT/cleanup.log"; done
 	fi
+	rm -f "$OUT"/*-events.jsonl # the generated backlogs: 60 MB per 200,000 events
 	[[ -s $OUT/cleanup.log ]] && log "clean-up had errors: see $OUT/cleanup.log"
 	((rc)) && log "logs: $OUT"
 	exit $rc
@@ -234,7 +238,7 @@ start_serve() {
 watch_serve() {
 	run $WB watch -dsn "$WHARF_WAREHOUSE_DSN" -schema "$WHARF_WAREHOUSE_SCHEMA" -want "$3" -messages "$2" \
 		-metrics "$METRICS" -since "$SERVE_T0" -pid "$SERVE_PID" -cpu-pids "$(stack_pids)" -timeout "${TIMEOUT}s" \
-		>"$OUT/$1-watch.json" 2> >(tee "$OUT/$1-watch.log" | sed -u 's/^/  /' >&2) ||
+		-log "$OUT/$1-watch.log" >"$OUT/$1-watch.json" ||
 		die "$1: watching wharf serve failed: see $OUT/$1-watch.log and $SERVE_LOG"
 }
 
