@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,28 +26,10 @@ import (
 	"github.com/wharfdata/wharf/internal/s3store"
 )
 
-// procLog is a process's output, safe to read while the process writes it.
-type procLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *procLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *procLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // liveServe is a `wharf serve` with its HTTP endpoints on a free port.
 type liveServe struct {
 	cmd  *exec.Cmd
-	logs *procLog
+	logs *lockedBuffer
 	done chan error
 	base string // http://127.0.0.1:port
 }
@@ -59,7 +40,7 @@ var httpAddrRE = regexp.MustCompile(`"msg":"http listening","addr":"([^"]+)"`)
 // HTTP endpoints.
 func (e *e2e) serveHTTP(extraEnv ...string) *liveServe {
 	e.t.Helper()
-	p := &liveServe{cmd: e.cmd("serve", "-c", e.cfg, "--http", "127.0.0.1:0"), logs: &procLog{}, done: make(chan error, 1)}
+	p := &liveServe{cmd: e.cmd("serve", "-c", e.cfg, "--http", "127.0.0.1:0"), logs: &lockedBuffer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(slices.Clone(p.cmd.Env), extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

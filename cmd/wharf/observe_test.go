@@ -40,7 +40,7 @@ func freePort(t *testing.T) string {
 // httpProc is a wharf serve whose log may be read while it runs.
 type httpProc struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *lockedBuffer
 	done chan error
 }
 
@@ -49,7 +49,7 @@ type httpProc struct {
 func (e *e2e) serveWithHTTP(extra ...string) (*httpProc, string) {
 	e.t.Helper()
 	addr := freePort(e.t)
-	p := &httpProc{cmd: e.cmd("serve", "-c", e.cfg, "--http", addr), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &httpProc{cmd: e.cmd("serve", "-c", e.cfg, "--http", addr), logs: &lockedBuffer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(p.cmd.Env, extra...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -82,24 +82,6 @@ func (e *e2e) serveWithHTTP(extra ...string) (*httpProc, string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // scrape reads /metrics as series name{labels} → value.

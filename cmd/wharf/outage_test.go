@@ -110,8 +110,8 @@ func startToxiproxy(t *testing.T) *toxiproxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	c.Stderr = &logs
+	logs := &lockedBuffer{}
+	c.Stderr = logs
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +428,7 @@ func runOutage(t *testing.T, oc outageCase) {
 	parts := [][]byte{bytes.Join(lines[:third], nil), bytes.Join(lines[third:2*third], nil), bytes.Join(lines[2*third:], nil)}
 
 	httpAddr := listenAddrFree(t)
-	logs := &logBuffer{}
+	logs := &lockedBuffer{}
 	p := &serveProc{cmd: e.cmd("serve", "-c", e.cfg, "--http", httpAddr), done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = logs, logs
 	if err := p.cmd.Start(); err != nil {
@@ -672,22 +672,4 @@ func queueCount(t *testing.T, c *sqs.Client, queue string, attr types.QueueAttri
 	}
 	n, _ := strconv.Atoi(out.Attributes[string(attr)])
 	return n
-}
-
-// logBuffer is a log buffer that the test reads while the process writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *logBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *logBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

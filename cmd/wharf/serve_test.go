@@ -124,13 +124,13 @@ func (e *e2e) events(n int, seed int, idPrefix string) ([]byte, manifest) {
 
 type serveProc struct {
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *lockedBuffer
 	done chan error
 }
 
 func (e *e2e) serve() *serveProc {
 	e.t.Helper()
-	p := &serveProc{cmd: e.cmd("serve", "-c", e.cfg, "--http", ""), logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &serveProc{cmd: e.cmd("serve", "-c", e.cfg, "--http", ""), logs: &lockedBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -143,6 +143,25 @@ func (e *e2e) serve() *serveProc {
 		}
 	})
 	return p
+}
+
+// lockedBuffer collects a process's output while the test reads it: exec
+// copies a child's output from its own goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func tail(s string, n int) string {
@@ -211,7 +230,9 @@ func (e *e2e) checkMongo(want map[string]int) {
 func (e *e2e) checkDeadLetters(want map[string]int) {
 	e.t.Helper()
 	store := s3store.New(e.st.S3(e.t), e.st.Bucket)
-	deadline := time.Now().Add(30 * time.Second)
+	// Dead letters held by a killed process come back only after the
+	// queue's visibility timeout (30 s here), then wait for a flush.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		recs, _, err := deadletter.Read(context.Background(), store, e.prefix, time.Time{}, time.Time{})
 		if err != nil {
