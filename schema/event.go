@@ -118,6 +118,12 @@ type Decoder struct {
 	keys   [][][]byte // object keys per depth, reused (they point into the parser's buffer)
 	buf    []byte
 
+	// Flatten's scratch: the event's strings and where they go, and the
+	// arrays of child tables.
+	sb     []byte
+	fix    []strFix
+	arrays [][]*fastjson.Value
+
 	// Truncated counts strings cut to their column's byte length.
 	Truncated uint64
 }

@@ -23,14 +23,44 @@ func (d *Decoder) Flatten(ev *Event, dst []Row) ([]Row, error) {
 		return dst, invalid(ReasonBadJSON, "the event was not decoded")
 	}
 	start := len(dst)
+	d.sb, d.fix = d.sb[:0], d.fix[:0]
 	for _, t := range ev.Tables {
 		var err error
 		dst, err = d.flattenTable(ev, t, dst)
 		if err != nil {
+			clear(d.fix)
 			return dst[:start], err
 		}
 	}
+	// Every string of the event's rows shares one allocation.
+	if len(d.fix) > 0 {
+		all := string(d.sb)
+		for _, f := range d.fix {
+			f.v.S = all[f.off : f.off+f.n]
+		}
+		clear(d.fix)
+	}
 	return dst, nil
+}
+
+// strFix is a string value of the event being flattened, kept in Decoder.sb
+// until Flatten makes the event's one string.
+type strFix struct {
+	v      *Value
+	off, n int
+}
+
+// keep records b as the string of *v, copied now (b may point into a buffer
+// that the next value reuses) and set when the event is done.
+func (d *Decoder) keep(v *Value, b []byte, k Kind) error {
+	if k == JSON {
+		if err := checkJSONSize(len(b)); err != nil {
+			return err
+		}
+	}
+	d.fix = append(d.fix, strFix{v: v, off: len(d.sb), n: len(b)})
+	d.sb = append(d.sb, b...)
+	return nil
 }
 
 func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
@@ -48,7 +78,11 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 
 	// Count child rows first so one slab holds every value of the event.
 	n := len(t.Columns)
-	arrays := make([][]*fastjson.Value, len(t.Children))
+	arrays := d.arrays[:0]
+	for range t.Children {
+		arrays = append(arrays, nil)
+	}
+	defer func() { clear(arrays); d.arrays = arrays[:0] }()
 	for i, c := range t.Children {
 		av := ev.root.Get(c.arrayPath...)
 		if av == nil || av.Type() == fastjson.TypeNull {
@@ -75,12 +109,20 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 		case FromReceivedAt:
 			vals[i] = Value{I: ev.ReceivedAt.UnixMicro()}
 		case FromExtras:
-			vals[i], err = d.extras(ev.root, t)
+			var b []byte
+			if b, err = d.extras(ev.root, t); err == nil {
+				if b == nil {
+					vals[i] = NullValue
+				} else {
+					err = d.keep(&vals[i], b, JSON)
+				}
+			}
 		case FromPath:
-			vals[i], err = d.columnValue(ev.root, c)
-		}
-		if err == nil && c.Type.Kind == JSON {
-			err = checkJSONSize(vals[i])
+			var b []byte
+			var str bool
+			if vals[i], b, str, err = d.columnValue(ev.root, c); err == nil && str {
+				err = d.keep(&vals[i], b, c.Type.Kind)
+			}
 		}
 		if err != nil {
 			return dst, withColumn(err, t.Name, c.Name, c.Path)
@@ -103,10 +145,11 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 				case FromIndex:
 					vals[i] = Value{I: int64(idx)}
 				case FromPath:
-					vals[i], err = d.columnValue(elem, col)
-				}
-				if err == nil && col.Type.Kind == JSON {
-					err = checkJSONSize(vals[i])
+					var b []byte
+					var str bool
+					if vals[i], b, str, err = d.columnValue(elem, col); err == nil && str {
+						err = d.keep(&vals[i], b, col.Type.Kind)
+					}
 				}
 				if err != nil {
 					return dst, withColumn(err, c.Name, col.Name, fmt.Sprintf("%s[%d].%s", c.Path, idx, col.Path))
@@ -125,31 +168,34 @@ func withColumn(err error, table, column, path string) error {
 	return err
 }
 
-func (d *Decoder) columnValue(root *fastjson.Value, c *Column) (Value, error) {
+// columnValue reads column c's value under root. For a varchar or json
+// value it returns the text as b with str true (b valid until the next
+// value), and the Value's S empty.
+func (d *Decoder) columnValue(root *fastjson.Value, c *Column) (val Value, b []byte, str bool, err error) {
 	v := root
 	if c.path != nil {
 		v = root.Get(c.path...)
 	}
 	if c.Expand >= 0 {
 		if v == nil || v.Type() == fastjson.TypeNull {
-			return NullValue, nil
+			return NullValue, nil, false, nil
 		}
 		if v.Type() != fastjson.TypeArray {
-			return NullValue, invalid(ReasonTypeMismatch, "expand wants an array, found a %s", v.Type())
+			return NullValue, nil, false, invalid(ReasonTypeMismatch, "expand wants an array, found a %s", v.Type())
 		}
 		a := v.GetArray()
 		if c.Expand == 0 {
 			// Checked once, on the first expanded column.
 			if limit := expandCount(c); len(a) > limit {
-				return NullValue, invalid(ReasonExpandOverflow, "the array has %d elements; expand: %d holds only %d", len(a), limit, limit)
+				return NullValue, nil, false, invalid(ReasonExpandOverflow, "the array has %d elements; expand: %d holds only %d", len(a), limit, limit)
 			}
 		}
 		if c.Expand >= len(a) {
-			return NullValue, nil
+			return NullValue, nil, false, nil
 		}
 		v = a[c.Expand]
 	}
-	return d.Coerce(v, c.Type)
+	return d.coerce(v, c.Type)
 }
 
 func expandCount(c *Column) int { return c.expandN }
@@ -174,9 +220,49 @@ func appendJSONString(dst []byte, s []byte) []byte {
 // Coerce converts a JSON value to a column type by the rules of the README's
 // coercion table. A missing value or null is NULL.
 func (d *Decoder) Coerce(v *fastjson.Value, t Type) (Value, error) {
-	if v == nil || v.Type() == fastjson.TypeNull {
-		return NullValue, nil
+	val, b, str, err := d.coerce(v, t)
+	if err == nil && str {
+		if t.Kind == JSON {
+			if err := checkJSONSize(len(b)); err != nil {
+				return NullValue, err
+			}
+		}
+		val.S = string(b)
 	}
+	return val, err
+}
+
+// coerce is Coerce, with a varchar or json value's text returned as b (and
+// str true) rather than copied into a string.
+func (d *Decoder) coerce(v *fastjson.Value, t Type) (val Value, b []byte, str bool, err error) {
+	if v == nil || v.Type() == fastjson.TypeNull {
+		return NullValue, nil, false, nil
+	}
+	if t.Kind == Varchar {
+		if v.Type() == fastjson.TypeString {
+			b = v.GetStringBytes()
+		} else {
+			d.buf, _ = appendJSON(d.buf[:0], v, false)
+			b = d.buf
+		}
+		if len(b) > t.Length {
+			b = b[:truncatedLen(b, t.Length)]
+			d.Truncated++
+		}
+		return Value{}, b, true, nil
+	}
+	if t.Kind == JSON {
+		if d.buf, err = appendJSON(d.buf[:0], v, true); err != nil {
+			return NullValue, nil, false, err
+		}
+		return Value{}, d.buf, true, nil
+	}
+	val, err = d.coerceScalar(v, t)
+	return val, nil, false, err
+}
+
+// coerceScalar coerces to every type but varchar and json.
+func (d *Decoder) coerceScalar(v *fastjson.Value, t Type) (Value, error) {
 	switch t.Kind {
 	case Boolean:
 		switch v.Type() {
@@ -232,26 +318,6 @@ func (d *Decoder) Coerce(v *fastjson.Value, t Type) (Value, error) {
 			return NullValue, mismatch(v, t)
 		}
 		return coerceDecimal(s, t)
-	case Varchar:
-		var s string
-		switch v.Type() {
-		case fastjson.TypeString:
-			s = string(v.GetStringBytes())
-		default:
-			d.buf, _ = appendJSON(d.buf[:0], v, false)
-			s = string(d.buf)
-		}
-		if len(s) > t.Length {
-			s = truncateUTF8(s, t.Length)
-			d.Truncated++
-		}
-		return Value{S: s}, nil
-	case JSON:
-		var err error
-		if d.buf, err = appendJSON(d.buf[:0], v, true); err != nil {
-			return NullValue, err
-		}
-		return Value{S: string(d.buf)}, nil
 	case Timestamp:
 		tm, ok, err := parseTime(v)
 		if err != nil || !ok {
@@ -347,22 +413,31 @@ func truncateUTF8(s string, n int) string {
 	return s[:n]
 }
 
+// truncatedLen is the length of b cut to at most n bytes without splitting a
+// character.
+func truncatedLen(b []byte, n int) int {
+	if len(b) <= n {
+		return len(b)
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return n
+}
+
 // extras returns the event's fields that no column, child table or time path
 // consumes (the envelope's id, type and time excluded), as a JSON object, or
-// NULL when there are none. A number there that a JSON column cannot hold is
+// nil when there are none. A number there that a JSON column cannot hold is
 // an out_of_range error, as it is in a json column.
-func (d *Decoder) extras(root *fastjson.Value, t *Table) (Value, error) {
+func (d *Decoder) extras(root *fastjson.Value, t *Table) ([]byte, error) {
 	d.buf = d.buf[:0]
 	var ok bool
 	var err error
 	d.buf, ok = d.appendUnmapped(d.buf, root, t.mapped, 0, &err)
-	if err != nil {
-		return NullValue, err
+	if err != nil || !ok {
+		return nil, err
 	}
-	if !ok {
-		return NullValue, nil
-	}
-	return Value{S: string(d.buf)}, nil
+	return d.buf, nil
 }
 
 func (d *Decoder) appendUnmapped(dst []byte, v *fastjson.Value, tree *pathTree, depth int, errp *error) ([]byte, bool) {

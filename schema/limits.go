@@ -8,11 +8,12 @@ package schema
 // warehouse, so the limit holds for PostgreSQL too.
 const MaxJSONBytes = MaxVarchar
 
-// checkJSONSize sends an event whose json value is too long to store to
-// the dead-letter store (too_large), rather than truncating JSON.
-func checkJSONSize(v Value) error {
-	if !v.Null && len(v.S) > MaxJSONBytes {
-		return invalid(ReasonTooLarge, "the JSON value is %d bytes, more than the %d a json column holds", len(v.S), MaxJSONBytes)
+// checkJSONSize sends an event whose json value (n bytes of text) is too
+// long to store to the dead-letter store (too_large), rather than
+// truncating JSON.
+func checkJSONSize(n int) error {
+	if n > MaxJSONBytes {
+		return invalid(ReasonTooLarge, "the JSON value is %d bytes, more than the %d a json column holds", n, MaxJSONBytes)
 	}
 	return nil
 }

@@ -98,8 +98,7 @@ type Writer struct {
 	table  *schema.Table
 	schema *parquet.Schema
 	w      *parquet.Writer
-	row    parquet.Row
-	buf    []byte
+	vals   []parquet.Value // one column's values of a chunk, reused
 }
 
 // NewWriter returns a Writer for table t.
@@ -112,78 +111,109 @@ func Encode(w io.Writer, t *schema.Table, rows []schema.Row) error {
 	return NewWriter(t).Encode(w, rows)
 }
 
-const rowsPerWrite = 256
+// rowsPerChunk is how many rows Encode converts before handing each column
+// its values: small enough to stay in cache, large enough to amortize the
+// per-call cost of the column writers.
+const rowsPerChunk = 512
 
-// Encode writes rows to out as one Parquet file.
+// Encode writes rows to out as one Parquet file of one row group. It writes
+// column by column (a chunk of rows at a time) straight into parquet-go's
+// column writers, which skips the row-to-column shredding of WriteRows.
 func (e *Writer) Encode(out io.Writer, rows []schema.Row) error {
 	if e.w == nil {
 		e.w = parquet.NewWriter(out, e.schema, parquet.Compression(&parquet.Snappy),
-			parquet.CreatedBy("wharf", "1", ""), parquet.MaxRowsPerRowGroup(1<<20))
+			parquet.CreatedBy("wharf", "1", ""))
 	} else {
 		e.w.Reset(out)
 	}
-	batch := make([]parquet.Row, 0, rowsPerWrite)
 	cols := len(e.table.Columns)
 	for i := range rows {
 		if rows[i].Table != e.table || len(rows[i].Values) != cols {
 			return fmt.Errorf("encode %s: row %d belongs to table %s", e.table.Name, i, rows[i].Table.Name)
 		}
-		batch = append(batch, e.convert(rows[i].Values, batch[len(batch):cap(batch)]))
-		if len(batch) == cap(batch) {
-			if _, err := e.w.WriteRows(batch); err != nil {
-				return fmt.Errorf("encode %s: %w", e.table.Name, err)
+	}
+	writers := e.w.ColumnWriters()
+	if len(writers) != cols {
+		return fmt.Errorf("encode %s: the parquet schema has %d columns, the table %d", e.table.Name, len(writers), cols)
+	}
+	for lo := 0; lo < len(rows); lo += rowsPerChunk {
+		chunk := rows[lo:min(lo+rowsPerChunk, len(rows))]
+		for ci := range cols {
+			vals := e.column(e.vals[:0], chunk, ci)
+			e.vals = vals
+			if _, err := writers[ci].WriteRowValues(vals); err != nil {
+				return fmt.Errorf("encode %s: column %s: %w", e.table.Name, e.table.Columns[ci].Name, err)
 			}
-			batch = batch[:0]
 		}
 	}
-	if len(batch) > 0 {
-		if _, err := e.w.WriteRows(batch); err != nil {
-			return fmt.Errorf("encode %s: %w", e.table.Name, err)
-		}
-	}
+	clear(e.vals) // drop the references to the rows' strings
 	if err := e.w.Close(); err != nil {
 		return fmt.Errorf("encode %s: %w", e.table.Name, err)
 	}
 	return nil
 }
 
-// convert builds the parquet row of vals, reusing the row at spare[0] when
-// there is one.
-func (e *Writer) convert(vals []schema.Value, spare []parquet.Row) parquet.Row {
-	var row parquet.Row
-	if len(spare) > 0 {
-		row = spare[0][:0]
-	}
-	for i := range vals {
-		v := &vals[i]
-		if v.Null {
-			row = append(row, parquet.NullValue().Level(0, 0, i))
-			continue
-		}
-		var pv parquet.Value
-		switch e.table.Columns[i].Type.Kind {
-		case schema.Boolean:
-			pv = parquet.BooleanValue(v.I != 0)
-		case schema.Smallint, schema.Integer, schema.Date:
-			pv = parquet.Int32Value(int32(v.I))
-		case schema.Bigint, schema.Timestamp:
-			pv = parquet.Int64Value(v.I)
-		case schema.Real:
-			pv = parquet.FloatValue(float32(v.F))
-		case schema.Double:
-			pv = parquet.DoubleValue(v.F)
-		case schema.Decimal:
-			if e.table.Columns[i].Type.Precision <= 18 {
-				pv = parquet.Int64Value(v.I)
-			} else {
-				pv = parquet.FixedLenByteArrayValue(decimalBytes(v.S))
+// column appends the parquet values of column ci of rows to dst, with one
+// loop per type so that the type switch runs once per chunk, not per value.
+func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) []parquet.Value {
+	null := parquet.NullValue().Level(0, 0, ci)
+	t := e.table.Columns[ci].Type
+	switch t.Kind {
+	case schema.Varchar, schema.JSON:
+		for r := range rows {
+			v := &rows[r].Values[ci]
+			if v.Null {
+				dst = append(dst, null)
+				continue
 			}
-		case schema.Varchar, schema.JSON:
-			pv = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.S), len(v.S)))
+			dst = append(dst, parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.S), len(v.S))).Level(0, 1, ci))
 		}
-		row = append(row, pv.Level(0, 1, i))
+	case schema.Bigint, schema.Timestamp:
+		for r := range rows {
+			v := &rows[r].Values[ci]
+			if v.Null {
+				dst = append(dst, null)
+				continue
+			}
+			dst = append(dst, parquet.Int64Value(v.I).Level(0, 1, ci))
+		}
+	case schema.Smallint, schema.Integer, schema.Date:
+		for r := range rows {
+			v := &rows[r].Values[ci]
+			if v.Null {
+				dst = append(dst, null)
+				continue
+			}
+			dst = append(dst, parquet.Int32Value(int32(v.I)).Level(0, 1, ci))
+		}
+	default:
+		for r := range rows {
+			v := &rows[r].Values[ci]
+			if v.Null {
+				dst = append(dst, null)
+				continue
+			}
+			var pv parquet.Value
+			switch t.Kind {
+			case schema.Boolean:
+				pv = parquet.BooleanValue(v.I != 0)
+			case schema.Real:
+				pv = parquet.FloatValue(float32(v.F))
+			case schema.Double:
+				pv = parquet.DoubleValue(v.F)
+			case schema.Decimal:
+				if t.Precision <= 18 {
+					pv = parquet.Int64Value(v.I)
+				} else {
+					pv = parquet.FixedLenByteArrayValue(decimalBytes(v.S))
+				}
+			default:
+				panic(fmt.Sprintf("pq: no parquet value for %s", t))
+			}
+			dst = append(dst, pv.Level(0, 1, ci))
+		}
 	}
-	return row
+	return dst
 }
 
 // decimalBytes returns the 16-byte big-endian two's complement of the

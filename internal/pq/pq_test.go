@@ -3,6 +3,7 @@ package pq
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -32,8 +33,11 @@ func TestRoundTrip(t *testing.T) {
 		`{"event":"actions_taken","id":"e1","date":"2024-03-01T10:00:00.123456Z","user_id":9007199254740993,"action":"click","meta":{"ua":"Mozilla/5.0 ✓"},"value":[1,-2],"price":"19.99","big":"-12345678901234567890.1234","ok":true,"ratio":0.5,"score":1e300,"small":-32768,"born":"1990-05-17","seen":1700000000123,"payload":{"a":[1,2,{"b":null}]},"tags":["x","y"],"items":[{"sku":"A","qty":2}],"other":"kept"}`,
 		`{"event":"actions_taken","id":"e2","date":0}`,
 	}
+	// Enough rows for several of Encode's chunks and pages, full and sparse
+	// rows interleaved, so nulls and values mix within a chunk.
 	var rows []schema.Row
-	for _, e := range events {
+	for i := range 1500 {
+		e := strings.Replace(events[i%2], `"id":"e`, fmt.Sprintf(`"id":"r%d-e`, i), 1)
 		ev, err := d.Decode([]byte(e), "m", time.Unix(1, 0))
 		if err != nil {
 			t.Fatal(err)
@@ -51,8 +55,14 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("want rows for 3 tables, got %d", len(byTable))
 	}
 	for tbl, want := range byTable {
+		// A reused Writer: the second file holds only its own rows.
+		w := NewWriter(tbl)
 		var buf bytes.Buffer
-		if err := Encode(&buf, tbl, want); err != nil {
+		if err := w.Encode(&buf, want[:len(want)/3]); err != nil {
+			t.Fatal(err)
+		}
+		buf.Reset()
+		if err := w.Encode(&buf, want); err != nil {
 			t.Fatal(err)
 		}
 		r, err := Open(buf.Bytes(), tbl)
@@ -76,6 +86,25 @@ func TestRoundTrip(t *testing.T) {
 		if err := r.Read(got); !errors.Is(err, io.EOF) {
 			t.Fatalf("%s: after last row got %v, want EOF", tbl.Name, err)
 		}
+	}
+}
+
+// A file of no rows is a valid, empty file.
+func TestEncodeEmpty(t *testing.T) {
+	tbl := loadSchema(t).Table("actions_taken")
+	var buf bytes.Buffer
+	if err := Encode(&buf, tbl, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(buf.Bytes(), tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.NumRows() != 0 {
+		t.Fatalf("NumRows %d, want 0", r.NumRows())
+	}
+	if err := r.Read(make([]schema.Value, len(tbl.Columns))); !errors.Is(err, io.EOF) {
+		t.Fatalf("read: %v, want EOF", err)
 	}
 }
 
