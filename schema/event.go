@@ -117,6 +117,9 @@ type Decoder struct {
 	p, sns fastjson.Parser
 	keys   [][][]byte // object keys per depth, reused (they point into the parser's buffer)
 	buf    []byte
+	qkeys  []span // quickCheck's keys of open objects, reused
+	// quickOff turns quickCheck off (tests compare the two paths).
+	quickOff bool
 
 	// Flatten's scratch: the event's strings and where they go, and the
 	// arrays of child tables.
@@ -149,7 +152,7 @@ func (d *Decoder) Schema() *Schema { return d.schema }
 func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (*Event, error) {
 	ev := &Event{ID: fallbackID, ReceivedAt: receivedAt.UTC().Truncate(time.Microsecond), Body: body}
 	ev.Time = ev.ReceivedAt
-	root, err := d.parse(&d.p, body)
+	root, checked, err := d.parse(&d.p, body)
 	if err != nil {
 		return ev, err
 	}
@@ -158,7 +161,7 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 		if t := o.Get("Type"); t != nil && string(t.GetStringBytes()) == "Notification" {
 			if m := o.Get("Message"); m != nil && m.Type() == fastjson.TypeString {
 				ev.Body = append([]byte(nil), m.GetStringBytes()...)
-				root, err = d.parse(&d.sns, ev.Body)
+				root, checked, err = d.parse(&d.sns, ev.Body)
 				if err != nil {
 					var ie *InvalidError
 					if errors.As(err, &ie) {
@@ -172,8 +175,10 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 	if root.Type() != fastjson.TypeObject {
 		return ev, invalid(ReasonNotObject, "the message is a JSON %s, not an object", root.Type())
 	}
-	if err := d.check(root, 0); err != nil {
-		return ev, err
+	if !checked {
+		if err := d.check(root, 0); err != nil {
+			return ev, err
+		}
 	}
 	ev.root = root
 
@@ -215,23 +220,31 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 	return ev, nil
 }
 
-func (d *Decoder) parse(p *fastjson.Parser, body []byte) (*fastjson.Value, error) {
+// parse parses body. checked says that the shape checks of check hold too:
+// the fast path (quickCheck) validates and checks in one pass; the slow path
+// validates step by step, and leaves check to the caller.
+func (d *Decoder) parse(p *fastjson.Parser, body []byte) (v *fastjson.Value, checked bool, err error) {
+	if !d.quickOff && d.quickCheck(body) {
+		if v, err := p.ParseBytes(body); err == nil {
+			return v, true, nil
+		}
+	}
 	if !utf8.Valid(body) {
-		return nil, invalid(ReasonInvalidUTF8, "the message is not valid UTF-8")
+		return nil, false, invalid(ReasonInvalidUTF8, "the message is not valid UTF-8")
 	}
 	if err := fastjson.ValidateBytes(body); err != nil {
-		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
+		return nil, false, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
 	}
 	if loneSurrogate(body) {
 		// fastjson would keep such an escape as its six characters (or turn a
 		// broken pair into U+FFFD): the value would be silently altered.
-		return nil, invalid(ReasonInvalidUTF8, "a \\u escape names a lone UTF-16 surrogate, which is not a Unicode character")
+		return nil, false, invalid(ReasonInvalidUTF8, "a \\u escape names a lone UTF-16 surrogate, which is not a Unicode character")
 	}
-	v, err := p.ParseBytes(body)
+	v, err = p.ParseBytes(body)
 	if err != nil {
-		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
+		return nil, false, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
 	}
-	return v, nil
+	return v, false, nil
 }
 
 // check walks the event once: depth, array lengths, NUL bytes, and object
