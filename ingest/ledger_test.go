@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -33,6 +34,9 @@ type fakeSQS struct {
 	mu          sync.Mutex
 	deletePlans []plan
 	visPlans    []plan
+	// visFailOnce fails each named entry the first time a change-visibility
+	// call carries it, whichever call that is.
+	visFailOnce map[string]failure
 	deletes     [][]string
 	visibility  [][]string
 	timeouts    []int32
@@ -97,6 +101,16 @@ func (f *fakeSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.Change
 	p := f.next(&f.visPlans)
 	if p.err != nil {
 		return nil, p.err
+	}
+	for _, r := range receipts {
+		if fl, once := f.visFailOnce[r]; once {
+			p.fail = maps.Clone(p.fail)
+			if p.fail == nil {
+				p.fail = map[string]failure{}
+			}
+			p.fail[r] = fl
+			delete(f.visFailOnce, r)
+		}
 	}
 	ok, failed := answer(p, ids, receipts)
 	out := &sqs.ChangeMessageVisibilityBatchOutput{Failed: failed}
@@ -268,7 +282,9 @@ func TestChangeVisibilityCallErrorRetriedNextTick(t *testing.T) {
 // Releasing at shutdown (visibility 0) retries failed entries the same way,
 // and forgets every released message.
 func TestReleaseAllRetriesFailedEntries(t *testing.T) {
-	api := &fakeSQS{visPlans: []plan{{fail: map[string]failure{"r3": {"InternalError", false}, "r11": {"InternalError", false}}}}}
+	// The 11 go in two calls in the ledger's order: r3 and r11 fail
+	// wherever they are.
+	api := &fakeSQS{visFailOnce: map[string]failure{"r3": {"InternalError", false}, "r11": {"InternalError", false}}}
 	l, m := heldLedger(t, api, 12, 30*time.Second, time.Now())
 	l.ack("r0") // queued for delete: not released
 	if n := l.releaseAll(); n != 11 {

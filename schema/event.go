@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -189,7 +190,7 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 	if tv.Type() != fastjson.TypeString {
 		return ev, invalid(ReasonMissingEventType, "the event type at %q is a %s, not a string", strings.Join(d.env[0], "."), tv.Type())
 	}
-	ev.Type = string(tv.GetStringBytes())
+	ev.Type, ev.Tables = d.schema.routeBytes(tv.GetStringBytes())
 	if iv := root.Get(d.env[1]...); iv != nil && iv.Type() != fastjson.TypeNull {
 		switch iv.Type() {
 		case fastjson.TypeString:
@@ -213,7 +214,6 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 	} else if ok {
 		ev.Time = t
 	}
-	ev.Tables = d.schema.Route(ev.Type)
 	if len(ev.Tables) == 0 {
 		return ev, invalid(ReasonUnknownEventType, "no table takes events of type %q", ev.Type)
 	}
@@ -404,7 +404,8 @@ func parseTime(v *fastjson.Value) (t time.Time, ok bool, err error) {
 	}
 	switch v.Type() {
 	case fastjson.TypeString:
-		s := string(v.GetStringBytes())
+		b := v.GetStringBytes()
+		s := unsafe.String(unsafe.SliceData(b), len(b)) // only parsed, never kept
 		t, err = parseTimeString(s)
 		if err != nil {
 			return t, false, invalid(ReasonBadTime, "%q is not an RFC 3339 time", shorten(s, 64))

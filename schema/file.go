@@ -101,6 +101,8 @@ type Schema struct {
 	all     []*Table
 	byName  map[string]*Table
 	byEvent map[string][]*Table
+	// eventNames maps each routed event type to itself, for routeBytes.
+	eventNames map[string]string
 }
 
 // All returns every table, each parent followed by its children.
@@ -111,6 +113,15 @@ func (s *Schema) Table(name string) *Table { return s.byName[name] }
 
 // Route returns the parent tables that take events of the given type.
 func (s *Schema) Route(eventType string) []*Table { return s.byEvent[eventType] }
+
+// routeBytes is Route for an event type still in the message's bytes; it
+// also returns the type as a string, shared with the schema (no copy).
+func (s *Schema) routeBytes(eventType []byte) (string, []*Table) {
+	if name, ok := s.eventNames[string(eventType)]; ok {
+		return name, s.byEvent[name]
+	}
+	return string(eventType), nil
+}
 
 // EventTypes returns every routed event type, sorted.
 func (s *Schema) EventTypes() []string {
@@ -312,7 +323,7 @@ func build(f fileSchema) (*Schema, error) {
 	if len(f.Tables) == 0 {
 		return nil, &Error{Reason: "no tables declared (want a list under `tables:`)"}
 	}
-	s := &Schema{byName: map[string]*Table{}, byEvent: map[string][]*Table{}}
+	s := &Schema{byName: map[string]*Table{}, byEvent: map[string][]*Table{}, eventNames: map[string]string{}}
 	for _, ft := range f.Tables {
 		t, err := buildTable(ft, nil)
 		if err != nil {
@@ -333,6 +344,7 @@ func build(f fileSchema) (*Schema, error) {
 				}
 			}
 			s.byEvent[ev] = append(s.byEvent[ev], t)
+			s.eventNames[ev] = ev
 		}
 	}
 	return s, nil
