@@ -290,8 +290,8 @@ func typeSchema(t Type) map[string]any {
 			nullable,
 		}}
 	case Smallint, Integer, Bigint:
-		b := intBounds[t.Kind]
-		return map[string]any{"type": []string{"integer", "null"}, "minimum": b[0], "maximum": b[1]}
+		lo, hi := intBounds(t.Kind)
+		return map[string]any{"type": []string{"integer", "null"}, "minimum": lo, "maximum": hi}
 	case Real:
 		return map[string]any{"type": []string{"number", "null"}, "minimum": -math.MaxFloat32, "maximum": math.MaxFloat32}
 	case Double:

@@ -511,6 +511,23 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 type pathTree struct {
 	leaf bool
 	kids map[string]*pathTree
+	// names and nodes hold kids again, in order, for kid's linear search.
+	names []string
+	nodes []*pathTree
+}
+
+// kid returns the child named k, or nil. A few names are compared one by one,
+// which is faster than hashing k.
+func (p *pathTree) kid(k []byte) *pathTree {
+	if len(p.names) > 8 {
+		return p.kids[string(k)]
+	}
+	for i, n := range p.names {
+		if n == string(k) {
+			return p.nodes[i]
+		}
+	}
+	return nil
 }
 
 func (p *pathTree) add(path []string) {
@@ -526,9 +543,11 @@ func (p *pathTree) add(path []string) {
 		if k == nil {
 			k = &pathTree{}
 			n.kids[seg] = k
+			n.names = append(n.names, seg)
+			n.nodes = append(n.nodes, k)
 		}
 		n = k
 	}
 	n.leaf = true
-	n.kids = nil
+	n.kids, n.names, n.nodes = nil, nil, nil
 }

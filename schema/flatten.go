@@ -290,6 +290,11 @@ func (d *Decoder) coerceScalar(v *fastjson.Value, t Type) (Value, error) {
 		if v.Type() != fastjson.TypeNumber {
 			return NullValue, mismatch(v, t)
 		}
+		if n, err := v.Int64(); err == nil { // plain digits: the common case
+			if lo, hi := intBounds(t.Kind); n >= lo && n <= hi {
+				return Value{I: n}, nil
+			}
+		}
 		d.buf = v.MarshalTo(d.buf[:0])
 		return coerceInt(d.buf, t)
 	case Real, Double:
@@ -342,10 +347,14 @@ func mismatch(v *fastjson.Value, t Type) error {
 	return invalid(ReasonTypeMismatch, "a %s is declared but the event has a %s", t, what)
 }
 
-var intBounds = map[Kind][2]int64{
-	Smallint: {math.MinInt16, math.MaxInt16},
-	Integer:  {math.MinInt32, math.MaxInt32},
-	Bigint:   {math.MinInt64, math.MaxInt64},
+func intBounds(k Kind) (lo, hi int64) {
+	switch k {
+	case Smallint:
+		return math.MinInt16, math.MaxInt16
+	case Integer:
+		return math.MinInt32, math.MaxInt32
+	}
+	return math.MinInt64, math.MaxInt64
 }
 
 func coerceInt(b []byte, t Type) (Value, error) {
@@ -365,8 +374,7 @@ func coerceInt(b []byte, t Type) (Value, error) {
 		}
 		n = int64(f)
 	}
-	bounds := intBounds[t.Kind]
-	if n < bounds[0] || n > bounds[1] {
+	if lo, hi := intBounds(t.Kind); n < lo || n > hi {
 		return NullValue, invalid(ReasonOutOfRange, "%d does not fit a %s", n, t)
 	}
 	return Value{I: n}, nil
@@ -449,7 +457,7 @@ func (d *Decoder) appendUnmapped(dst []byte, v *fastjson.Value, tree *pathTree, 
 		if *errp != nil || depth == 0 && d.isEnvelopeKey(k) {
 			return
 		}
-		sub := tree.kids[string(k)]
+		sub := tree.kid(k)
 		if sub != nil && sub.leaf {
 			return
 		}

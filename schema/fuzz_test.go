@@ -160,7 +160,7 @@ func checkValue(t *testing.T, name string, c Column, v Value) {
 			t.Fatalf("%s: boolean %d", name, v.I)
 		}
 	case Smallint, Integer, Bigint:
-		if b := intBounds[c.Type.Kind]; v.I < b[0] || v.I > b[1] {
+		if lo, hi := intBounds(c.Type.Kind); v.I < lo || v.I > hi {
 			t.Fatalf("%s: %d does not fit a %s", name, v.I, c.Type)
 		}
 	case Real, Double:
