@@ -101,6 +101,24 @@ type Writer struct {
 	vals   []parquet.Value // one column's values of a chunk, reused
 }
 
+// options are the writer's settings. Statistics stay in the footer (per
+// column chunk) and in the column index (per page), where query engines read
+// them; the deprecated copy in each page header is not written, and json
+// columns get no bounds, which mean nothing for JSON text.
+func (e *Writer) options() []parquet.WriterOption {
+	opts := []parquet.WriterOption{
+		parquet.Compression(&parquet.Snappy),
+		parquet.CreatedBy("wharf", "1", ""),
+		parquet.DataPageStatistics(false),
+	}
+	for _, c := range e.table.Columns {
+		if c.Type.Kind == schema.JSON {
+			opts = append(opts, parquet.SkipPageBounds(c.Name))
+		}
+	}
+	return opts
+}
+
 // NewWriter returns a Writer for table t.
 func NewWriter(t *schema.Table) *Writer {
 	return &Writer{table: t, schema: Schema(t)}
@@ -121,8 +139,7 @@ const rowsPerChunk = 512
 // column writers, which skips the row-to-column shredding of WriteRows.
 func (e *Writer) Encode(out io.Writer, rows []schema.Row) error {
 	if e.w == nil {
-		e.w = parquet.NewWriter(out, e.schema, parquet.Compression(&parquet.Snappy),
-			parquet.CreatedBy("wharf", "1", ""))
+		e.w = parquet.NewWriter(out, append([]parquet.WriterOption{e.schema}, e.options()...)...)
 	} else {
 		e.w.Reset(out)
 	}

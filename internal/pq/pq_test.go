@@ -2,6 +2,7 @@ package pq
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/wharfdata/wharf/schema"
 )
 
@@ -179,5 +181,50 @@ func TestRefuseNewerAndRescaled(t *testing.T) {
 	}
 	if _, err := Open(buf.Bytes(), mk("  - {name: p, path: p, type: \"decimal(10,3)\"}\n")); err == nil || !strings.Contains(err.Error(), "scale") {
 		t.Fatalf("got %v, want a scale error", err)
+	}
+}
+
+// The footer keeps each column chunk's min and max (what query engines prune
+// row groups by), except for json columns, whose bounds mean nothing.
+func TestFooterStatistics(t *testing.T) {
+	s := loadSchema(t)
+	tbl := s.Table("actions_taken")
+	d := schema.NewDecoder(s, schema.DefaultEnvelope())
+	var rows []schema.Row
+	for i, ts := range []string{"2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z", "2024-02-28T10:00:00Z"} {
+		ev, err := d.Decode([]byte(fmt.Sprintf(`{"event":"actions_taken","id":"e%d","date":%q,"other":"x%d"}`, i, ts, i)), "m", time.Unix(1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows, err = d.Flatten(ev, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var parents []schema.Row
+	for _, r := range rows {
+		if r.Table == tbl {
+			parents = append(parents, r)
+		}
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, tbl, parents); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := f.Metadata().RowGroups[0].Columns
+	timeCol, extrasCol := tbl.Column(schema.ColEventTime), tbl.Column(schema.ColExtras)
+	st := md[timeCol].MetaData.Statistics
+	minT, maxT := int64(binary.LittleEndian.Uint64(st.MinValue)), int64(binary.LittleEndian.Uint64(st.MaxValue))
+	if want := time.Date(2024, 2, 28, 10, 0, 0, 0, time.UTC).UnixMicro(); minT != want {
+		t.Errorf("event_time min %d, want %d", minT, want)
+	}
+	if want := time.Date(2024, 3, 2, 10, 0, 0, 0, time.UTC).UnixMicro(); maxT != want {
+		t.Errorf("event_time max %d, want %d", maxT, want)
+	}
+	if st := md[extrasCol].MetaData.Statistics; len(st.MinValue) != 0 || len(st.MaxValue) != 0 {
+		t.Errorf("_extras has bounds %q..%q", st.MinValue, st.MaxValue)
 	}
 }
