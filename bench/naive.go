@@ -208,7 +208,7 @@ func coerce(v any, t schema.Type) (schema.Value, error) {
 		if !ok {
 			return schema.NullValue, fmt.Errorf("%v is not a number", v)
 		}
-		return schema.Value{F: f}, nil
+		return schema.FloatValue(f), nil
 	case schema.Varchar:
 		s, ok := v.(string)
 		if !ok {

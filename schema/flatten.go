@@ -311,7 +311,7 @@ func (d *Decoder) coerceScalar(v *fastjson.Value, t Type) (Value, error) {
 			}
 			f = float64(float32(f))
 		}
-		return Value{F: f}, nil
+		return FloatValue(f), nil
 	case Decimal:
 		var s string
 		switch v.Type() {

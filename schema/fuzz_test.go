@@ -164,8 +164,8 @@ func checkValue(t *testing.T, name string, c Column, v Value) {
 			t.Fatalf("%s: %d does not fit a %s", name, v.I, c.Type)
 		}
 	case Real, Double:
-		if math.IsInf(v.F, 0) || math.IsNaN(v.F) || c.Type.Kind == Real && math.Abs(v.F) > math.MaxFloat32 {
-			t.Fatalf("%s: %v in a %s", name, v.F, c.Type)
+		if math.IsInf(v.Float(), 0) || math.IsNaN(v.Float()) || c.Type.Kind == Real && math.Abs(v.Float()) > math.MaxFloat32 {
+			t.Fatalf("%s: %v in a %s", name, v.Float(), c.Type)
 		}
 	case Decimal:
 		u := big.NewInt(v.I)

@@ -20,9 +20,9 @@ func Display(v Value, t Type) any {
 	case Smallint, Integer, Bigint:
 		return v.I
 	case Real:
-		return float32(v.F)
+		return float32(v.Float())
 	case Double:
-		return v.F
+		return v.Float()
 	case Decimal:
 		digits := v.S
 		if t.Precision <= 18 {

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -138,7 +139,7 @@ func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 //
 //	Boolean                       I (0 or 1)
 //	Smallint, Integer, Bigint     I
-//	Real, Double                  F
+//	Real, Double                  I, the IEEE 754 bits (FloatValue, Value.Float)
 //	Decimal                       I, the unscaled value (precision ≤ 18);
 //	                              S, the unscaled value in decimal digits (larger)
 //	Varchar, JSON                 S (valid UTF-8, no NUL, within the byte length)
@@ -147,11 +148,16 @@ func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 //
 // Null is true for SQL NULL.
 type Value struct {
-	I    int64
-	F    float64
+	I    int64 // integers, booleans, dates, times; a float's IEEE 754 bits
 	S    string
 	Null bool
 }
+
+// FloatValue is the Value of a real or double.
+func FloatValue(f float64) Value { return Value{I: int64(math.Float64bits(f))} }
+
+// Float returns the value of a real or double column.
+func (v Value) Float() float64 { return math.Float64frombits(uint64(v.I)) }
 
 // NullValue is SQL NULL.
 var NullValue = Value{Null: true}

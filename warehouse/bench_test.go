@@ -21,7 +21,7 @@ func BenchmarkLoad(b *testing.B) {
 	ev := e.sch.Table("ev")
 	ctx := context.Background()
 	vals := map[string]schema.Value{
-		"b": num(1), "i16": num(7), "i32": num(123456), "i64": num(1 << 40), "f32": {F: 1.5}, "f64": {F: 2.25},
+		"b": num(1), "i16": num(7), "i32": num(123456), "i64": num(1 << 40), "f32": schema.FloatValue(1.5), "f64": schema.FloatValue(2.25),
 		"d_small": num(1999), "d_big": str("123456789012345678901234"), "s": str("some text"),
 		"ts": num(base.UnixMicro()), "day": num(20000), "j": str(`{"k":"v","n":[1,2,3]}`),
 	}

@@ -407,9 +407,9 @@ func converter(t schema.Type) func(schema.Value) (any, error) {
 		// pgx checks the range of an int64 against int2 and int4.
 		return func(v schema.Value) (any, error) { return v.I, nil }
 	case schema.Real:
-		return func(v schema.Value) (any, error) { return float32(v.F), nil }
+		return func(v schema.Value) (any, error) { return float32(v.Float()), nil }
 	case schema.Double:
-		return func(v schema.Value) (any, error) { return v.F, nil }
+		return func(v schema.Value) (any, error) { return v.Float(), nil }
 	case schema.Decimal:
 		exp := int32(-t.Scale)
 		if t.Precision <= 18 {

@@ -309,7 +309,7 @@ func TestRedshiftLoadOnPostgres(t *testing.T) {
 	e.put(ev, today,
 		row(ev, "max", 0, map[string]schema.Value{
 			"b": num(1), "i16": num(32767), "i32": num(2147483647), "i64": num(9223372036854775807),
-			"f32": {F: 1.5}, "f64": {F: 3.141592653589793},
+			"f32": schema.FloatValue(1.5), "f64": schema.FloatValue(3.141592653589793),
 			"d_small": num(-1234567), "d_big": str("-123456789012345678901234567890123"),
 			"s": str("héllo ☃ 😀"), "ts": num(time.Date(2024, 3, 4, 5, 6, 7, 123456000, time.UTC).UnixMicro()),
 			"day": num(19786), "j": str(`{"b":"x","a":[1,2,{"c":null}],"u":"\u00e9"}`),

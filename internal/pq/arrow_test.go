@@ -74,21 +74,21 @@ func TestArrowReadsEveryType(t *testing.T) {
 	rows := []schema.Row{
 		mk("max", map[string]schema.Value{
 			"b": {I: 1}, "i16": {I: math.MaxInt16}, "i32": {I: math.MaxInt32}, "i64": {I: math.MaxInt64},
-			"f32": {F: math.MaxFloat32}, "f64": {F: math.MaxFloat64},
+			"f32": schema.FloatValue(math.MaxFloat32), "f64": schema.FloatValue(math.MaxFloat64),
 			"d_small": {I: 9999999999}, "d_18": {I: 999999999999999999}, "d_big": {S: maxDigits},
 			"s": {S: "héllo ☃ 😀"}, "ts": micros(time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)),
 			"day": {I: 2932896}, "j": {S: `{"a":[1,2,{"c":null}],"u":"é"}`},
 		}),
 		mk("min", map[string]schema.Value{
 			"b": {I: 0}, "i16": {I: math.MinInt16}, "i32": {I: math.MinInt32}, "i64": {I: math.MinInt64},
-			"f32": {F: -float64(math.SmallestNonzeroFloat32)}, "f64": {F: -0.5},
+			"f32": schema.FloatValue(-float64(math.SmallestNonzeroFloat32)), "f64": schema.FloatValue(-0.5),
 			"d_small": {I: -9999999999}, "d_18": {I: -999999999999999999}, "d_big": {S: "-" + maxDigits},
 			"s": {S: ""}, "ts": micros(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)),
 			"day": {I: -719162}, "j": {S: `"just a string"`},
 		}),
 		mk("small", map[string]schema.Value{
 			"b": {I: 1}, "i16": {I: -1}, "i32": {I: 0}, "i64": {I: -1},
-			"f32": {F: 1.5}, "f64": {F: 3.141592653589793},
+			"f32": schema.FloatValue(1.5), "f64": schema.FloatValue(3.141592653589793),
 			"d_small": {I: -1}, "d_18": {I: 0}, "d_big": {S: "-1"},
 			"s": {S: "x"}, "ts": micros(time.Date(1969, 12, 31, 23, 59, 59, 999999000, time.UTC)),
 			"day": {I: -1}, "j": {S: `[]`},
@@ -226,9 +226,9 @@ func arrowValue(t *testing.T, c schema.Column, arr arrow.Array, i int) schema.Va
 	case *array.Int64:
 		return schema.Value{I: a.Value(i)}
 	case *array.Float32:
-		return schema.Value{F: float64(a.Value(i))}
+		return schema.FloatValue(float64(a.Value(i)))
 	case *array.Float64:
-		return schema.Value{F: a.Value(i)}
+		return schema.FloatValue(a.Value(i))
 	case *array.Decimal128:
 		dt := a.DataType().(*arrow.Decimal128Type)
 		if int(dt.Precision) != c.Type.Precision || int(dt.Scale) != c.Type.Scale {
@@ -260,7 +260,7 @@ func sameValue(typ schema.Type, a, b schema.Value) bool {
 	}
 	switch typ.Kind {
 	case schema.Real, schema.Double:
-		return a.F == b.F && math.Signbit(a.F) == math.Signbit(b.F)
+		return a.Float() == b.Float() && math.Signbit(a.Float()) == math.Signbit(b.Float())
 	case schema.Decimal:
 		if typ.Precision <= 18 {
 			return a.I == b.I

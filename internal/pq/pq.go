@@ -215,9 +215,9 @@ func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) []parque
 			case schema.Boolean:
 				pv = parquet.BooleanValue(v.I != 0)
 			case schema.Real:
-				pv = parquet.FloatValue(float32(v.F))
+				pv = parquet.FloatValue(float32(v.Float()))
 			case schema.Double:
-				pv = parquet.DoubleValue(v.F)
+				pv = parquet.DoubleValue(v.Float())
 			case schema.Decimal:
 				if t.Precision <= 18 {
 					pv = parquet.Int64Value(v.I)
@@ -372,9 +372,9 @@ func (r *Reader) Read(dst []schema.Value) error {
 		case parquet.Int64:
 			dst[i] = schema.Value{I: v.Int64()}
 		case parquet.Float:
-			dst[i] = schema.Value{F: float64(v.Float())}
+			dst[i] = schema.FloatValue(float64(v.Float()))
 		case parquet.Double:
-			dst[i] = schema.Value{F: v.Double()}
+			dst[i] = schema.FloatValue(v.Double())
 		case parquet.ByteArray:
 			dst[i] = schema.Value{S: string(v.ByteArray())}
 		case parquet.FixedLenByteArray:
