@@ -107,7 +107,7 @@ type Writer struct {
 // columns get no bounds, which mean nothing for JSON text.
 func (e *Writer) options() []parquet.WriterOption {
 	opts := []parquet.WriterOption{
-		parquet.Compression(&parquet.Snappy),
+		parquet.Compression(fastSnappy{}),
 		parquet.CreatedBy("wharf", "1", ""),
 		parquet.DataPageStatistics(false),
 	}
