@@ -30,6 +30,12 @@ type Config struct {
 	// MaxFilesPerLoad is the most files merged in one transaction (YAML
 	// warehouse.max_files_per_load). Default 500.
 	MaxFilesPerLoad int
+	// MergeTimeout bounds one merge transaction (YAML
+	// warehouse.merge_timeout): past it the transaction is cancelled and
+	// rolled back, its files stay pending, and the next load retries them.
+	// A warehouse that hangs (a lock held elsewhere, a stuck COPY) then
+	// cannot stall the loader forever. Default 15 min.
+	MergeTimeout time.Duration
 	// IAMRole is the role Redshift's COPY assumes to read S3 (YAML
 	// warehouse.iam_role); redshift only.
 	IAMRole string
@@ -54,6 +60,7 @@ func DefaultConfig() Config {
 		Schema:          "public",
 		LoadInterval:    5 * time.Minute,
 		MaxFilesPerLoad: 500,
+		MergeTimeout:    15 * time.Minute,
 	}
 }
 
@@ -72,6 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("warehouse.load_interval must be positive (got %s)", c.LoadInterval)
 	case c.MaxFilesPerLoad <= 0:
 		return fmt.Errorf("warehouse.max_files_per_load must be positive (got %d)", c.MaxFilesPerLoad)
+	case c.MergeTimeout <= 0:
+		return fmt.Errorf("warehouse.merge_timeout must be positive (got %s)", c.MergeTimeout)
 	case c.Dialect == schema.Redshift && c.IAMRole == "":
 		return errors.New("warehouse.iam_role is required when warehouse.dialect is redshift")
 	case c.Dialect == schema.Redshift && !iamRoleRE.MatchString(c.IAMRole):

@@ -3,6 +3,7 @@ package warehouse
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -676,5 +677,50 @@ tables:
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("rows:\n got %q\nwant %q", got, want)
+	}
+}
+
+// A merge blocked past warehouse.merge_timeout (here by a lock another
+// session holds on the table) is cancelled and rolled back: the load fails
+// with a clear error, the files stay pending, and the next load, with the
+// lock gone, loads them once.
+func TestMergeTimeout(t *testing.T) {
+	e := newEnv(t, testTables)
+	l := e.loader(func(c *Config) { c.MergeTimeout = 2 * time.Second })
+	ev := e.sch.Table("ev")
+	ctx := context.Background()
+	e.put(ev, today, row(ev, "e1", 1, nil), row(ev, "e2", 2, nil))
+
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+schema.QualifiedName(e.db, "ev")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := l.Load(ctx, "ev")
+	if err == nil || !strings.Contains(err.Error(), "warehouse.merge_timeout") || !errors.Is(err, errMergeTimeout) {
+		t.Fatalf("load under a held lock: %v, want a merge timeout", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the load gave up after %s, long past the 2s merge timeout", d)
+	}
+	if got := res.Tables["ev"]; got.Files != 0 || got.Pending != 1 {
+		t.Errorf("timed-out load: %+v, want nothing merged and 1 file pending", got)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err = l.Load(ctx, "ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Tables["ev"]; got.Files != 1 || got.Rows != 2 {
+		t.Errorf("load after the lock: %+v, want 1 file and 2 rows", got)
+	}
+	if got := e.ids("ev"); !slices.Equal(got, []string{"e1", "e2"}) {
+		t.Errorf("ids = %v", got)
 	}
 }

@@ -288,7 +288,12 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 			n = bs.batchSize(ctx, len(pending), l.cfg.MaxFilesPerLoad)
 		}
 		start := time.Now()
-		b, err := l.d.merge(ctx, t, pending[:n])
+		mctx, cancel := context.WithTimeoutCause(ctx, l.cfg.MergeTimeout, errMergeTimeout)
+		b, err := l.d.merge(mctx, t, pending[:n])
+		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(mctx), errMergeTimeout) {
+			err = fmt.Errorf("%w after %s (warehouse.merge_timeout); %d files stay pending: %w", errMergeTimeout, l.cfg.MergeTimeout, n, err)
+		}
+		cancel()
 		l.m.seconds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			res.Pending = len(pending)
@@ -331,6 +336,9 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 	}
 	return res, l.advance(ctx, t, wm, hasWM, nil)
 }
+
+// errMergeTimeout is the cause of a merge cancelled by Config.MergeTimeout.
+var errMergeTimeout = errors.New("merge timed out")
 
 // dayLayout is the layout of the dt= partitions (design §5).
 const dayLayout = time.DateOnly

@@ -72,11 +72,13 @@ type Config struct {
 		PathStyle bool   `yaml:"path_style"`
 	} `yaml:"s3"`
 	Warehouse struct {
-		Dialect      string   `yaml:"dialect"`
-		DSN          string   `yaml:"dsn"`
-		Schema       string   `yaml:"schema"`
-		IAMRole      string   `yaml:"iam_role"`
-		LoadInterval Duration `yaml:"load_interval"`
+		Dialect         string   `yaml:"dialect"`
+		DSN             string   `yaml:"dsn"`
+		Schema          string   `yaml:"schema"`
+		IAMRole         string   `yaml:"iam_role"`
+		LoadInterval    Duration `yaml:"load_interval"`
+		MaxFilesPerLoad int      `yaml:"max_files_per_load"`
+		MergeTimeout    Duration `yaml:"merge_timeout"`
 	} `yaml:"warehouse"`
 	Batch struct {
 		MaxRows          int      `yaml:"max_rows"`
@@ -114,6 +116,7 @@ func defaultConfig() *Config {
 	c.S3.Prefix = "events/"
 	wc := warehouse.DefaultConfig()
 	c.Warehouse.Dialect, c.Warehouse.Schema, c.Warehouse.LoadInterval = string(wc.Dialect), wc.Schema, Duration(wc.LoadInterval)
+	c.Warehouse.MaxFilesPerLoad, c.Warehouse.MergeTimeout = wc.MaxFilesPerLoad, Duration(wc.MergeTimeout)
 	bc := batcher.DefaultConfig()
 	c.Batch.MaxRows, c.Batch.MaxBytes, c.Batch.MaxAge, c.Batch.FlushConcurrency = bc.MaxRows, ByteSize(bc.MaxBytes), Duration(bc.MaxAge), bc.FlushConcurrency
 	fc := backfill.DefaultConfig()
@@ -229,6 +232,7 @@ func (c *Config) warehouseConfig() warehouse.Config {
 	wc := warehouse.DefaultConfig()
 	wc.Dialect, wc.Schema, wc.Prefix = schema.Dialect(c.Warehouse.Dialect), c.Warehouse.Schema, c.S3.Prefix
 	wc.LoadInterval, wc.IAMRole = time.Duration(c.Warehouse.LoadInterval), c.Warehouse.IAMRole
+	wc.MaxFilesPerLoad, wc.MergeTimeout = c.Warehouse.MaxFilesPerLoad, time.Duration(c.Warehouse.MergeTimeout)
 	return wc
 }
 
