@@ -16,6 +16,11 @@ import (
 const (
 	AttrEventID    = "wharf.event_id"    // the event id it had (the original SQS message id when the event has none)
 	AttrReceivedAt = "wharf.received_at" // when it was first received, RFC 3339 with nanoseconds
+	// AttrMongoID marks a replayed backfill dead letter with the _id of the
+	// Mongo document it was read from. In backfill the event id is the _id
+	// (design §3), so it wins over any id in the body, and the consumer
+	// writes no raw document for it: the document is in Mongo already.
+	AttrMongoID = "wharf.mongo_id"
 )
 
 // ReplayDir is the folder of the replay markers under prefix. A marker says

@@ -295,12 +295,22 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			it.bad = err
 			continue
 		}
+		fromMongo := mongoID(msg)
+		if fromMongo != "" {
+			// A replayed backfill dead letter: its id is its document's _id,
+			// as the backfill would have given it.
+			if len(fromMongo) > schema.EventIDLength {
+				it.bad = &schema.InvalidError{Reason: schema.ReasonBadEventID, Detail: fmt.Sprintf("the _id is %d bytes, more than %d", len(fromMongo), schema.EventIDLength)}
+				continue
+			}
+			ev.ID = fromMongo
+		}
 		it.rows, it.bad = dec.Flatten(ev, nil)
 		if it.bad == nil {
 			c.m.truncated.Add(float64(dec.Truncated - before))
 		}
 		it.coll, _ = c.schema.CollectionFor(ev.Type)
-		if c.raw != nil {
+		if c.raw != nil && fromMongo == "" {
 			it.rawWant = true
 			byColl[it.coll] = append(byColl[it.coll], i)
 			docs[it.coll] = append(docs[it.coll], rawDocument(nil, ev.ID, ev.Root()))

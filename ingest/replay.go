@@ -31,3 +31,12 @@ func envelopeFallbacks(msg types.Message, now time.Time) (id string, received ti
 	}
 	return id, received
 }
+
+// mongoID returns the _id a replayed backfill dead letter was read from
+// (deadletter.AttrMongoID), or "".
+func mongoID(msg types.Message) string {
+	if a, ok := msg.MessageAttributes[deadletter.AttrMongoID]; ok {
+		return aws.ToString(a.StringValue)
+	}
+	return ""
+}

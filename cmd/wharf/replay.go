@@ -160,8 +160,9 @@ type replayEntry struct {
 
 // replayAttributes returns the attributes a record is re-sent with: the
 // event id and first receive time it had (deadletter.AttrEventID and
-// AttrReceivedAt), then its own string attributes, in name order, as many
-// as SQS allows (ten in all).
+// AttrReceivedAt), for a backfill dead letter its document's _id
+// (AttrMongoID), then its own string attributes, in name order, as many as
+// SQS allows (ten in all).
 func replayAttributes(r deadletter.Record) map[string]types.MessageAttributeValue {
 	attrs := map[string]types.MessageAttributeValue{}
 	str := func(v string) types.MessageAttributeValue {
@@ -174,6 +175,9 @@ func replayAttributes(r deadletter.Record) map[string]types.MessageAttributeValu
 	}
 	if !r.ReceivedAt.IsZero() {
 		attrs[deadletter.AttrReceivedAt] = str(r.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	}
+	if r.Source == "backfill" && r.EventID != "" {
+		attrs[deadletter.AttrMongoID] = str(r.EventID)
 	}
 	names := make([]string, 0, len(r.Attributes))
 	for k, v := range r.Attributes {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/internal/s3store"
 )
@@ -244,5 +246,92 @@ func TestReplayAttributes(t *testing.T) {
 	r.EventID = "e-1"
 	if got := replayAttributes(r)[deadletter.AttrEventID]; *got.StringValue != "e-1" {
 		t.Errorf("event id attribute %q, want the event's own id", *got.StringValue)
+	}
+	if _, ok := replayAttributes(r)[deadletter.AttrMongoID]; ok {
+		t.Error("a live dead letter carries a Mongo _id")
+	}
+	r.Source = "backfill"
+	if got, ok := replayAttributes(r)[deadletter.AttrMongoID]; !ok || *got.StringValue != "e-1" {
+		t.Errorf("a backfill dead letter's _id attribute: %v", got.StringValue)
+	}
+}
+
+// A backfill dead letter, replayed through the queue after the schema fix,
+// lands with the event id the backfill gives it (its document's _id, not the
+// body's id) and writes no second raw document: a later backfill of the
+// same collection then adds nothing.
+func TestReplayBackfillDeadLetter(t *testing.T) {
+	e := newE2E(t)
+	schemaA := writeFile(t, e.dir, "tables-a.yaml", replaySchemaA)
+	schemaB := writeFile(t, e.dir, "tables-b.yaml", replaySchemaB)
+	ctx := context.Background()
+	client, _ := e.st.Mongo(t)
+	coll := client.Database(e.mongoDB).Collection("replays")
+	var docs []any
+	var goodIDs, badIDs []string
+	for i := range 6 {
+		oid := bson.NewObjectID()
+		code := any(i)
+		if i%2 == 1 {
+			code = fmt.Sprintf("A-%d", i) // a string where schema A declares an integer
+			badIDs = append(badIDs, oid.Hex())
+		} else {
+			goodIDs = append(goodIDs, oid.Hex())
+		}
+		docs = append(docs, bson.D{{Key: "_id", Value: oid}, {Key: "event", Value: "replay_test"}, {Key: "id", Value: fmt.Sprintf("body-%d", i)},
+			{Key: "timestamp", Value: "2026-11-20T10:00:00Z"}, {Key: "code", Value: code}, {Key: "note", Value: "history"}})
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	backfill := func(schemaFile, job string) string {
+		t.Helper()
+		c := e.cmd("backfill", "-c", e.cfg, "--table", "replays", "--job", job, "--progress", "none")
+		c.Env = append(slices.Clone(c.Env), "WHARF_SCHEMA="+schemaFile)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("backfill %s: %v\n%s", job, err, tail(string(out), 3000))
+		}
+		return string(out)
+	}
+	e.run(nil, "schema", "apply", "-c", e.cfg) // the test config's own schema file
+	c := e.cmd("schema", "apply", "-c", e.cfg)
+	c.Env = append(slices.Clone(c.Env), "WHARF_SCHEMA="+schemaA)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("schema apply: %v\n%s", err, out)
+	}
+	backfill(schemaA, "a")
+	if got := e.eventIDs("replays"); !slices.Equal(got, slices.Sorted(slices.Values(goodIDs))) {
+		t.Fatalf("after the backfill under schema A: %v, want the _ids %v", got, slices.Sorted(slices.Values(goodIDs)))
+	}
+	dls := e.deadLetters()
+	if len(dls) != 3 {
+		t.Fatalf("%d dead letters, want 3: %v", len(dls), dls)
+	}
+	for _, r := range dls {
+		if r.Source != "backfill" || r.Reason != "type_mismatch" || !slices.Contains(badIDs, r.EventID) {
+			t.Fatalf("dead letter %+v: want a backfill type_mismatch with the document's _id", r)
+		}
+	}
+
+	p := e.serveHTTP("WHARF_SCHEMA=" + schemaB)
+	if sent, _, _, out := e.replay("--reason", "type_mismatch"); sent != 3 {
+		t.Fatalf("replay: %s", out)
+	}
+	all := slices.Sorted(slices.Values(append(slices.Clone(goodIDs), badIDs...)))
+	waitUntil(t, "6 rows after the replay", 2*time.Minute, func() bool { return len(e.eventIDs("replays")) == 6 })
+	e.settled("replays")
+	if got := e.eventIDs("replays"); !slices.Equal(got, all) {
+		t.Fatalf("after the replay: %v, want the _ids %v", got, all)
+	}
+	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 6 {
+		t.Fatalf("mongo replays: %d documents (%v), want the 6 it had", n, err)
+	}
+	p.stop(t)
+
+	// A backfill under the fixed schema finds every row already there.
+	backfill(schemaB, "b")
+	if got := e.eventIDs("replays"); !slices.Equal(got, all) {
+		t.Fatalf("after a second backfill: %v, want %v", got, all)
 	}
 }
