@@ -5,7 +5,7 @@ export GOFLAGS ?= -mod=readonly
 
 include deploy/local/stack.mk
 
-.PHONY: build demo demo-backfill test unit bench fuzz chaos lint
+.PHONY: build demo demo-backfill test unit bench bench-backfill fuzz chaos lint
 
 build:
 	$(GO) build -o .stack/bin/wharf ./cmd/wharf
@@ -45,6 +45,10 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./$$pkg; \
 	done
 
-## bench: the benchmarks of the README, as a table and JSON lines
+## bench: the streaming benchmarks of the README, as a table and JSON lines
 bench: stack-up
 	@bash deploy/local/bench.sh
+
+## bench-backfill: the backfill benchmarks of the README (200,000 documents, then 2,000,000 for RSS)
+bench-backfill: stack-up
+	@bash deploy/local/bench-backfill.sh

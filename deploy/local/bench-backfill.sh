@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-backfill.sh — the backfill figures of issue 4, on the local stack,
 # printed as one JSON line per figure on stdout: {"bench": NAME, "value": X, "unit": U}
-# (progress and notes go to stderr). `make bench` can call it.
+# (progress and notes go to stderr). `make bench-backfill` runs it.
 #
 #   backfill_docs_per_s    documents of one collection into the warehouse per
 #                          second: `wharf backfill` from start to exit, the
