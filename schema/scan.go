@@ -213,23 +213,30 @@ func (s *scanner) array(i, depth int) (int, bool) {
 		if n > MaxArrayLength {
 			return i, false
 		}
-		var ok bool
+		var ok, more bool
 		if i, ok = s.value(i, depth+1); !ok {
 			return i, false
 		}
-		i = s.ws(i)
-		if i >= len(s.b) {
-			return i, false
-		}
-		switch s.b[i] {
-		case ',':
-			i = s.ws(i + 1)
-		case ']':
-			return i + 1, true
-		default:
-			return i, false
+		if i, more, ok = s.sep(i, ']'); !ok || !more {
+			return i, ok
 		}
 	}
+}
+
+// sep reads what follows an element or member: a comma (more follow; i is
+// then at the next one) or closer (i is after it).
+func (s *scanner) sep(i int, closer byte) (next int, more, ok bool) {
+	i = s.ws(i)
+	if i >= len(s.b) {
+		return i, false, false
+	}
+	switch s.b[i] {
+	case ',':
+		return s.ws(i + 1), true, true
+	case closer:
+		return i + 1, false, true
+	}
+	return i, false, false
 }
 
 func (s *scanner) object(i, depth int) (int, bool) {
@@ -270,17 +277,9 @@ func (s *scanner) members(i, depth, base int) (int, bool) {
 		if i, ok = s.value(s.ws(i+1), depth+1); !ok {
 			return i, false
 		}
-		i = s.ws(i)
-		if i >= len(s.b) {
-			return i, false
-		}
-		switch s.b[i] {
-		case ',':
-			i = s.ws(i + 1)
-		case '}':
-			return i + 1, true
-		default:
-			return i, false
+		var more bool
+		if i, more, ok = s.sep(i, '}'); !ok || !more {
+			return i, ok
 		}
 	}
 }
