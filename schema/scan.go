@@ -109,28 +109,14 @@ func (s *scanner) number(i int) (int, bool) {
 	if b[i] == '-' {
 		i++
 	}
-	if i >= len(b) {
-		return i, false
-	}
-	if b[i] == '0' {
+	if i < len(b) && b[i] == '0' {
 		i++
-	} else {
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
+	} else if i = s.digits(i); i < 0 {
+		return 0, false
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
+		if i = s.digits(i + 1); i < 0 {
+			return 0, false
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -138,15 +124,24 @@ func (s *scanner) number(i int) (int, bool) {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
+		if i = s.digits(i); i < 0 {
+			return 0, false
 		}
 	}
 	return i, true
+}
+
+// digits scans one or more digits from b[i] and returns the index after
+// them, or -1 when there is none.
+func (s *scanner) digits(i int) int {
+	start := i
+	for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
+		i++
+	}
+	if i == start {
+		return -1
+	}
+	return i
 }
 
 // str scans a string whose opening quote is before b[i] and returns the
