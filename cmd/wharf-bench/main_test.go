@@ -78,7 +78,7 @@ func TestParsePids(t *testing.T) {
 
 func TestProc(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc")
+		t.Fatalf("wharf-bench reads /proc (Linux only): %v", err)
 	}
 	if s, err := treeCPU(os.Getpid()); err != nil || s < 0 {
 		t.Fatalf("treeCPU = %v, %v", s, err)
