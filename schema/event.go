@@ -119,8 +119,6 @@ type Decoder struct {
 	keys   [][][]byte // object keys per depth, reused (they point into the parser's buffer)
 	buf    []byte
 	qkeys  []span // quickCheck's keys of open objects, reused
-	// quickOff turns quickCheck off (tests compare the two paths).
-	quickOff bool
 
 	// Flatten's scratch: the event's strings and where they go, and the
 	// arrays of child tables.
@@ -224,27 +222,34 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 // the fast path (quickCheck) validates and checks in one pass; the slow path
 // validates step by step, and leaves check to the caller.
 func (d *Decoder) parse(p *fastjson.Parser, body []byte) (v *fastjson.Value, checked bool, err error) {
-	if !d.quickOff && d.quickCheck(body) {
+	if d.quickCheck(body) {
 		if v, err := p.ParseBytes(body); err == nil {
 			return v, true, nil
 		}
 	}
+	v, err = parseSlow(p, body)
+	return v, false, err
+}
+
+// parseSlow validates body step by step, each step with its own reason, and
+// parses it.
+func parseSlow(p *fastjson.Parser, body []byte) (*fastjson.Value, error) {
 	if !utf8.Valid(body) {
-		return nil, false, invalid(ReasonInvalidUTF8, "the message is not valid UTF-8")
+		return nil, invalid(ReasonInvalidUTF8, "the message is not valid UTF-8")
 	}
 	if err := fastjson.ValidateBytes(body); err != nil {
-		return nil, false, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
+		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
 	}
 	if loneSurrogate(body) {
 		// fastjson would keep such an escape as its six characters (or turn a
 		// broken pair into U+FFFD): the value would be silently altered.
-		return nil, false, invalid(ReasonInvalidUTF8, "a \\u escape names a lone UTF-16 surrogate, which is not a Unicode character")
+		return nil, invalid(ReasonInvalidUTF8, "a \\u escape names a lone UTF-16 surrogate, which is not a Unicode character")
 	}
-	v, err = p.ParseBytes(body)
+	v, err := p.ParseBytes(body)
 	if err != nil {
-		return nil, false, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
+		return nil, invalid(ReasonBadJSON, "%s", shorten(err.Error(), 200))
 	}
-	return v, false, nil
+	return v, nil
 }
 
 // check walks the event once: depth, array lengths, NUL bytes, and object

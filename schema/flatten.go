@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,11 +79,8 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 
 	// Count child rows first so one slab holds every value of the event.
 	n := len(t.Columns)
-	arrays := d.arrays[:0]
-	for range t.Children {
-		arrays = append(arrays, nil)
-	}
-	defer func() { clear(arrays); d.arrays = arrays[:0] }()
+	arrays := slices.Grow(d.arrays[:0], len(t.Children))[:len(t.Children)]
+	defer func() { clear(arrays); d.arrays = arrays }()
 	for i, c := range t.Children {
 		av := ev.root.Get(c.arrayPath...)
 		if av == nil || av.Type() == fastjson.TypeNull {
@@ -217,23 +215,10 @@ func appendJSONString(dst []byte, s []byte) []byte {
 	return append(dst, '"')
 }
 
-// Coerce converts a JSON value to a column type by the rules of the README's
-// coercion table. A missing value or null is NULL.
-func (d *Decoder) Coerce(v *fastjson.Value, t Type) (Value, error) {
-	val, b, str, err := d.coerce(v, t)
-	if err == nil && str {
-		if t.Kind == JSON {
-			if err := checkJSONSize(len(b)); err != nil {
-				return NullValue, err
-			}
-		}
-		val.S = string(b)
-	}
-	return val, err
-}
-
-// coerce is Coerce, with a varchar or json value's text returned as b (and
-// str true) rather than copied into a string.
+// coerce converts a JSON value to a column type by the rules of the README's
+// coercion table; a missing value or null is NULL. A varchar or json value's
+// text is returned as b, with str true, for Flatten to keep (b is valid until
+// the next value).
 func (d *Decoder) coerce(v *fastjson.Value, t Type) (val Value, b []byte, str bool, err error) {
 	if v == nil || v.Type() == fastjson.TypeNull {
 		return NullValue, nil, false, nil
@@ -246,7 +231,7 @@ func (d *Decoder) coerce(v *fastjson.Value, t Type) (val Value, b []byte, str bo
 			b = d.buf
 		}
 		if len(b) > t.Length {
-			b = b[:truncatedLen(b, t.Length)]
+			b = b[:cutUTF8(b, t.Length)]
 			d.Truncated++
 		}
 		return Value{}, b, true, nil
@@ -411,23 +396,15 @@ func coerceDecimal(s string, t Type) (Value, error) {
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
-func truncateUTF8(s string, n int) string {
+func truncateUTF8(s string, n int) string { return s[:cutUTF8(s, n)] }
+
+// cutUTF8 is the length of s cut to at most n bytes without splitting a
+// character.
+func cutUTF8[T string | []byte](s T, n int) int {
 	if len(s) <= n {
-		return s
+		return len(s)
 	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// truncatedLen is the length of b cut to at most n bytes without splitting a
-// character.
-func truncatedLen(b []byte, n int) int {
-	if len(b) <= n {
-		return len(b)
-	}
-	for n > 0 && !utf8.RuneStart(b[n]) {
 		n--
 	}
 	return n

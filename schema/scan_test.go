@@ -12,13 +12,8 @@ import (
 // lone surrogate, and check's shape rules.
 func slowAccepts(d *Decoder, body []byte) bool {
 	var p fastjson.Parser
-	d.quickOff = true
-	defer func() { d.quickOff = false }()
-	v, checked, err := d.parse(&p, body)
-	if err != nil || checked {
-		return false
-	}
-	return d.check(v, 0) == nil
+	v, err := parseSlow(&p, body)
+	return err == nil && d.check(v, 0) == nil
 }
 
 // The fast path never accepts what the slow path rejects: quickCheck only
