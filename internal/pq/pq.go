@@ -171,7 +171,9 @@ func (e *Writer) Encode(out io.Writer, rows []schema.Row) error {
 }
 
 // column appends the parquet values of column ci of rows to dst, with one
-// loop per type so that the type switch runs once per chunk, not per value.
+// loop per common type so that the type switch runs once per chunk, not per
+// value (a per-column conversion func, the shorter code, measured 20-25%
+// slower in BenchmarkStages/encode).
 func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) []parquet.Value {
 	null := parquet.NullValue().Level(0, 0, ci)
 	t := e.table.Columns[ci].Type
