@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/wharfdata/wharf/internal/pq"
 	"github.com/wharfdata/wharf/schema"
@@ -39,7 +38,7 @@ func BenchmarkLoad(b *testing.B) {
 				b.Fatal(err)
 			}
 			size += int64(buf.Len())
-			e.putRaw(fmt.Sprintf("%sev/dt=%s/it%d-f%d.parquet", e.prefix, time.Now().UTC().Format(time.DateOnly), i, f), buf.Bytes())
+			e.putRaw(fmt.Sprintf("%sev/dt=%s/it%d-f%d.parquet", e.prefix, today, i, f), buf.Bytes())
 		}
 		b.StartTimer()
 		res, err := l.Load(ctx, "ev")

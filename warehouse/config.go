@@ -36,6 +36,15 @@ type Config struct {
 	// A warehouse that hangs (a lock held elsewhere, a stuck COPY) then
 	// cannot stall the loader forever. Default 15 min.
 	MergeTimeout time.Duration
+	// ReconcileInterval is how often a table's load also lists the day
+	// partitions before its watermark and loads any file the ledger does
+	// not name (YAML warehouse.reconcile_interval): a put retried past
+	// midnight, a task with a skewed clock, a replay into an old day. The
+	// first load of each table after the process starts always reconciles.
+	// A load in between lists only the days from the watermark on, so
+	// listing stays cheap; a reconciliation costs one S3 LIST per 1,000
+	// files kept under the table's prefix. Default 1 h.
+	ReconcileInterval time.Duration
 	// IAMRole is the role Redshift's COPY assumes to read S3 (YAML
 	// warehouse.iam_role); redshift only.
 	IAMRole string
@@ -61,6 +70,8 @@ func DefaultConfig() Config {
 		LoadInterval:    5 * time.Minute,
 		MaxFilesPerLoad: 500,
 		MergeTimeout:    15 * time.Minute,
+
+		ReconcileInterval: time.Hour,
 	}
 }
 
@@ -81,6 +92,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("warehouse.max_files_per_load must be positive (got %d)", c.MaxFilesPerLoad)
 	case c.MergeTimeout <= 0:
 		return fmt.Errorf("warehouse.merge_timeout must be positive (got %s)", c.MergeTimeout)
+	case c.ReconcileInterval <= 0:
+		return fmt.Errorf("warehouse.reconcile_interval must be positive (got %s)", c.ReconcileInterval)
 	case c.Dialect == schema.Redshift && c.IAMRole == "":
 		return errors.New("warehouse.iam_role is required when warehouse.dialect is redshift")
 	case c.Dialect == schema.Redshift && !iamRoleRE.MatchString(c.IAMRole):

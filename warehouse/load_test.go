@@ -57,6 +57,7 @@ func (e *env) loader(mod func(*Config)) *Loader {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	l.now = clock
 	if err := l.Apply(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
@@ -130,7 +131,23 @@ func (e *env) ids(table string) []string {
 	return out
 }
 
-var base = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+// base is the tests' clock: noon (UTC) of the day the test binary started.
+// Every loader a test makes reads it (clock), and every day partition and
+// event time a test writes is derived from it, so no test ages with the
+// calendar.
+var base = func() time.Time {
+	now := time.Now().UTC()
+	return time.Date(now.Year(), now.Month(), now.Day(), 12, 0, 0, 0, time.UTC)
+}()
+
+// clock is the loaders' injected clock: always base.
+func clock() time.Time { return base }
+
+// day returns the dt= partition offset days from base's day.
+func day(offset int) string { return base.AddDate(0, 0, offset).Format(time.DateOnly) }
+
+// sqlTime is t as PostgreSQL prints a timestamp.
+func sqlTime(t time.Time) string { return t.Format("2006-01-02 15:04:05.999999") }
 
 // row returns a row of tb for event id, received sec seconds after base,
 // with the named values; every other column is NULL.
@@ -158,7 +175,8 @@ func row(tb *schema.Table, id string, sec int, vals map[string]schema.Value) sch
 func str(s string) schema.Value { return schema.Value{S: s} }
 func num(i int64) schema.Value  { return schema.Value{I: i} }
 
-const today = "2026-11-25"
+// today is base's day partition.
+var today = day(0)
 
 // TestLoadValues checks that every column type lands with its exact value,
 // NULLs included, in parent and child tables.
@@ -200,13 +218,13 @@ func TestLoadValues(t *testing.T) {
 		f32::text, f64::text, d_small::text, d_big::text, s, ts::text, day::text, j::text
 		FROM ` + schema.QualifiedName(e.db, "ev") + " ORDER BY event_id")
 	want := [][]string{
-		{"max", "2026-11-25 12:00:00", "2026-11-25 12:00:00", "true", "32767", "2147483647", "9223372036854775807",
+		{"max", sqlTime(base), sqlTime(base), "true", "32767", "2147483647", "9223372036854775807",
 			"1.5", "3.141592653589793", "-12345.67", "-12345678901234567890123456789.0123", "héllo ☃ 😀",
 			"2024-03-04 05:06:07.123456", "2024-03-04", `{"a": [1, 2, {"c": null}], "b": "x", "u": "é"}`},
-		{"min", "2026-11-25 12:00:00", "2026-11-25 12:00:00", "false", "-32768", "-2147483648", "-9223372036854775808",
+		{"min", sqlTime(base), sqlTime(base), "false", "-32768", "-2147483648", "-9223372036854775808",
 			"-0.25", "1e+300", "99999999.99", "9999999999999999999999999999999999.9999", "",
 			"1969-12-31 23:59:59.999999", "1969-12-31", `"just a string"`},
-		{"nulls", "2026-11-25 12:00:00", "2026-11-25 12:00:00", "NULL", "NULL", "NULL", "NULL",
+		{"nulls", sqlTime(base), sqlTime(base), "NULL", "NULL", "NULL", "NULL",
 			"NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"},
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
@@ -368,8 +386,8 @@ func (e *env) watermark(table string) string {
 }
 
 // TestWatermark checks that after a load the watermark is yesterday, that
-// days before it are not listed again (a file put there is not seen), and
-// that a file put in a day from it on is found.
+// days before it are not listed again until the next reconciliation (a file
+// put there is not seen), and that a file put in a day from it on is found.
 func TestWatermark(t *testing.T) {
 	e := newEnv(t, testTables)
 	cs := &countingStore{Store: e.store}
@@ -382,29 +400,30 @@ func TestWatermark(t *testing.T) {
 	if err := l.Apply(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	l.now = func() time.Time { return time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC) }
+	midnight := base.Truncate(24 * time.Hour)
+	l.now = func() time.Time { return midnight.Add(30 * time.Minute) }
 	ev := e.sch.Table("ev")
-	e.put(ev, "2026-11-01", row(ev, "a", 0, nil))
-	e.put(ev, "2026-11-23", row(ev, "b", 0, nil))
-	e.put(ev, "2026-11-24", row(ev, "c", 0, nil))
-	e.put(ev, "2026-11-25", row(ev, "d", 0, nil))
+	e.put(ev, day(-24), row(ev, "a", 0, nil))
+	e.put(ev, day(-2), row(ev, "b", 0, nil))
+	e.put(ev, day(-1), row(ev, "c", 0, nil))
+	e.put(ev, day(0), row(ev, "d", 0, nil))
 	ctx := context.Background()
 	if res, err := l.Load(ctx, "ev"); err != nil || res.Files() != 4 {
 		t.Fatalf("first load: %+v, %v; want 4 files", res, err)
 	}
-	if got := e.watermark("ev"); got != "2026-11-24" {
-		t.Errorf("watermark = %q, want 2026-11-24 (yesterday)", got)
+	if got := e.watermark("ev"); got != day(-1) {
+		t.Errorf("watermark = %q, want %s (yesterday)", got, day(-1))
 	}
 	cs.takeListed()
 
-	e.put(ev, "2026-11-23", row(ev, "old", 0, nil)) // before the watermark: never seen
-	e.put(ev, "2026-11-24", row(ev, "late", 0, nil))
-	e.put(ev, "2026-11-25", row(ev, "now", 0, nil))
+	e.put(ev, day(-2), row(ev, "old", 0, nil)) // before the watermark: not seen before the next reconciliation
+	e.put(ev, day(-1), row(ev, "late", 0, nil))
+	e.put(ev, day(0), row(ev, "now", 0, nil))
 	res, err := l.Load(ctx, "ev")
 	if err != nil || res.Files() != 2 {
 		t.Fatalf("second load: %+v, %v; want 2 files", res, err)
 	}
-	wantListed := []string{e.prefix + "ev/dt=2026-11-24/", e.prefix + "ev/dt=2026-11-25/"}
+	wantListed := []string{e.prefix + "ev/dt=" + day(-1) + "/", e.prefix + "ev/dt=" + day(0) + "/"}
 	if got := cs.takeListed(); !slices.Equal(got, wantListed) {
 		t.Errorf("listed %q, want %q", got, wantListed)
 	}
@@ -413,19 +432,83 @@ func TestWatermark(t *testing.T) {
 	}
 
 	// The next day, the watermark moves on, never backwards.
-	l.now = func() time.Time { return time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC) }
+	l.now = func() time.Time { return midnight.AddDate(0, 0, 1).Add(8 * time.Hour) }
 	if _, err := l.Load(ctx, "ev"); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.watermark("ev"); got != "2026-11-25" {
-		t.Errorf("watermark = %q, want 2026-11-25", got)
+	if got := e.watermark("ev"); got != day(0) {
+		t.Errorf("watermark = %q, want %s", got, day(0))
 	}
-	l.now = func() time.Time { return time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC) }
+	l.now = func() time.Time { return midnight.AddDate(0, 0, -5).Add(8 * time.Hour) }
 	if _, err := l.Load(ctx, "ev"); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.watermark("ev"); got != "2026-11-25" {
-		t.Errorf("watermark after a clock going back = %q, want 2026-11-25", got)
+	if got := e.watermark("ev"); got != day(0) {
+		t.Errorf("watermark after a clock going back = %q, want %s", got, day(0))
+	}
+}
+
+// TestLateFile writes files into a day the watermark has already passed:
+// loads within ReconcileInterval do not list that day, the first load after
+// it loads the file and counts it as late, and a new loader (a restart)
+// reconciles on its first load.
+func TestLateFile(t *testing.T) {
+	e := newEnv(t, testTables)
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Dialect, cfg.Schema, cfg.Prefix, cfg.ReconcileInterval = schema.Postgres, e.db, e.prefix, time.Hour
+	l, err := New(cfg, e.pool, e.store, e.sch, zaptest.NewLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := l.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := base
+	l.now = func() time.Time { return now }
+	ev := e.sch.Table("ev")
+	e.put(ev, day(-3), row(ev, "a", 0, nil))
+	if res, err := l.Load(ctx, "ev"); err != nil || res.Tables["ev"] != (TableResult{Files: 1, RowsIn: 1, Rows: 1}) {
+		t.Fatalf("first load: %+v, %v; want 1 file, none late", res, err)
+	}
+	if got := e.watermark("ev"); got != day(-1) {
+		t.Fatalf("watermark = %q, want %s", got, day(-1))
+	}
+	late := testutil.ToFloat64(l.m.late.WithLabelValues("ev"))
+
+	e.put(ev, day(-3), row(ev, "late", 0, nil))
+	now = base.Add(cfg.ReconcileInterval - time.Second)
+	if res, err := l.Load(ctx, "ev"); err != nil || res.Files() != 0 {
+		t.Fatalf("load before the reconciliation: %+v, %v; want no file (the day is not listed)", res, err)
+	}
+	now = base.Add(cfg.ReconcileInterval)
+	res, err := l.Load(ctx, "ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Tables["ev"]; got.Files != 1 || got.Late != 1 || got.Rows != 1 {
+		t.Errorf("reconciling load: %+v, want 1 file, 1 late, 1 row", got)
+	}
+	if got := testutil.ToFloat64(l.m.late.WithLabelValues("ev")) - late; got != 1 {
+		t.Errorf("wharf_load_late_files_total rose by %v, want 1", got)
+	}
+	if got := e.ids("ev"); !slices.Equal(got, []string{"a", "late"}) {
+		t.Errorf("ids = %v", got)
+	}
+	if res, err := l.Load(ctx, "ev"); err != nil || res.Files() != 0 {
+		t.Errorf("load after: %+v, %v; want nothing", res, err)
+	}
+
+	// A restarted process reconciles on its first load.
+	e.put(ev, day(-10), row(ev, "after-restart", 0, nil))
+	l2 := e.loader(nil)
+	l2.now = func() time.Time { return now }
+	if res, err := l2.Load(ctx, "ev"); err != nil || res.Tables["ev"].Late != 1 {
+		t.Fatalf("first load of a new loader: %+v, %v; want the late file", res, err)
+	}
+	if got := e.ids("ev"); !slices.Equal(got, []string{"a", "after-restart", "late"}) {
+		t.Errorf("ids = %v", got)
 	}
 }
 
@@ -435,11 +518,10 @@ func TestWatermark(t *testing.T) {
 func TestWatermarkStopsAtPendingFile(t *testing.T) {
 	e := newEnv(t, testTables)
 	l := e.loader(func(c *Config) { c.MaxFilesPerLoad = 1 })
-	l.now = func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) }
 	ev := e.sch.Table("ev")
-	e.put(ev, "2026-11-03", row(ev, "a", 0, nil))
-	bad := e.put(ev, "2026-11-05", row(ev, "b", 0, nil))
-	e.put(ev, "2026-11-07", row(ev, "c", 0, nil))
+	e.put(ev, day(-22), row(ev, "a", 0, nil))
+	bad := e.put(ev, day(-20), row(ev, "b", 0, nil))
+	e.put(ev, day(-18), row(ev, "c", 0, nil))
 	e.putRaw(bad, []byte("not parquet"))
 	ctx := context.Background()
 	res, err := l.Load(ctx, "ev")
@@ -449,8 +531,8 @@ func TestWatermarkStopsAtPendingFile(t *testing.T) {
 	if got := res.Tables["ev"]; got.Files != 1 || got.Pending != 2 {
 		t.Errorf("result %+v, want 1 file merged, 2 pending", got)
 	}
-	if got := e.watermark("ev"); got != "2026-11-05" {
-		t.Errorf("watermark = %q, want 2026-11-05", got)
+	if got := e.watermark("ev"); got != day(-20) {
+		t.Errorf("watermark = %q, want %s", got, day(-20))
 	}
 	var buf bytes.Buffer
 	if err := pq.Encode(&buf, ev, []schema.Row{row(ev, "b", 0, nil)}); err != nil {
@@ -463,8 +545,8 @@ func TestWatermarkStopsAtPendingFile(t *testing.T) {
 	if got := e.ids("ev"); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Errorf("ids = %v", got)
 	}
-	if got := e.watermark("ev"); got != "2026-11-24" {
-		t.Errorf("watermark = %q, want 2026-11-24", got)
+	if got := e.watermark("ev"); got != day(-1) {
+		t.Errorf("watermark = %q, want %s", got, day(-1))
 	}
 }
 

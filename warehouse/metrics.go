@@ -16,6 +16,7 @@ type metrics struct {
 	errors     prometheus.Counter
 	lag        *prometheus.HistogramVec // table
 	newest     *prometheus.GaugeVec     // table
+	late       *prometheus.CounterVec   // table
 
 	newestMu   sync.Mutex
 	newestSeen map[string]float64 // the newest event time set on newest, per table
@@ -51,12 +52,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		newest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wharf_load_newest_event_timestamp_seconds", Help: "The newest event_time this process has loaded into the table, as Unix seconds; time() minus it is the table's freshness.",
 		}, []string{"table"}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_load_late_files_total", Help: "Files found by a reconciliation in a day partition before the table's watermark, not in the ledger, and merged.",
+		}, []string{"table"}),
 		newestSeen: map[string]float64{},
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.duplicates, m.pending, m.seconds, m.errors, m.lag, m.newest} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.duplicates, m.pending, m.seconds, m.errors, m.lag, m.newest, m.late} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register warehouse metrics: %w", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,6 +53,9 @@ type TableResult struct {
 	Rows       int64 // rows added to the table
 	Duplicates int64 // rows read but not added: duplicates in the files or already in the table
 	Pending    int   // files still pending when the load ended (non-zero only after an error)
+	// Late counts the files merged that a reconciliation found in a day
+	// partition before the table's watermark (see Config.ReconcileInterval).
+	Late int
 }
 
 // Files returns the files merged, across tables.
@@ -138,6 +142,9 @@ type Loader struct {
 	m     *metrics
 	now   func() time.Time
 	retry time.Duration // first retry delay of Run after a failed load
+
+	reconcileMu sync.Mutex
+	reconciled  map[string]time.Time // per table, when its last reconciling load succeeded
 }
 
 // New returns a Loader for the tables of sch. It does not touch the warehouse:
@@ -181,7 +188,8 @@ func New(cfg Config, pool *pgxpool.Pool, store ObjectStore, sch *schema.Schema, 
 	default:
 		return nil, fmt.Errorf("warehouse.dialect %s: the loader does not support it", cfg.Dialect)
 	}
-	return &Loader{cfg: cfg, sch: sch, store: store, d: d, log: log, m: m, now: time.Now, retry: time.Second}, nil
+	return &Loader{cfg: cfg, sch: sch, store: store, d: d, log: log, m: m, now: time.Now, retry: time.Second,
+		reconciled: map[string]time.Time{}}, nil
 }
 
 // Apply creates, when missing, the warehouse schema, every table of the
@@ -266,17 +274,24 @@ func backoff(base time.Duration, n int) time.Duration {
 // loadTable merges the pending files of t, oldest day first, in batches of
 // MaxFilesPerLoad, then advances t's watermark.
 //
-// The watermark is a day before which every partition is fully loaded, so
-// later loads list only the partitions from it on. After a load it moves to
-// the oldest day that still has a pending file, and never beyond yesterday
-// (UTC): a file for today, or a late put for yesterday, can still appear.
+// The watermark is a day before which every partition was fully loaded when
+// it moved, so most loads list only the partitions from it on. After a load
+// it moves to the oldest day that still has a pending file, and never beyond
+// yesterday (UTC): a file for today, or a late put for yesterday, can still
+// appear. A file can still land in a day before the watermark (a put retried
+// past midnight, a skewed clock, a replay), so every ReconcileInterval, and
+// on the first load after the process starts, the load lists every day
+// partition and merges whatever the ledger does not name: every file under
+// the table's prefix is loaded, or its error reported, whatever its day.
 func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, error) {
 	var res TableResult
 	wm, hasWM, err := l.d.watermark(ctx, t.Name)
 	if err != nil {
 		return res, err
 	}
-	pending, err := l.pending(ctx, t, wm, hasWM)
+	started := l.now()
+	reconcile := l.reconcileDue(t.Name, started)
+	pending, late, err := l.pending(ctx, t, wm, hasWM, reconcile)
 	if err != nil {
 		return res, err
 	}
@@ -312,8 +327,16 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 		if n == l.cfg.MaxFilesPerLoad && len(pending) > n {
 			reason = "max_files_per_load"
 		}
+		lateMerged := 0
+		for _, f := range pending[:n] {
+			if late[f.Key] {
+				lateMerged++
+			}
+		}
 		pending = pending[n:]
 		gauge.Set(float64(len(pending)))
+		res.Late += lateMerged
+		l.m.late.WithLabelValues(t.Name).Add(float64(lateMerged))
 		dups := b.rowsIn - b.rowsLoaded
 		res.Files += b.files
 		res.RowsIn += b.rowsIn
@@ -334,7 +357,25 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 				Duration: time.Since(start), OldestEvent: b.oldest, NewestEvent: b.newest})
 		}
 	}
-	return res, l.advance(ctx, t, wm, hasWM, nil)
+	if err := l.advance(ctx, t, wm, hasWM, nil); err != nil {
+		return res, err
+	}
+	if reconcile {
+		l.reconcileMu.Lock()
+		l.reconciled[t.Name] = started
+		l.reconcileMu.Unlock()
+	}
+	return res, nil
+}
+
+// reconcileDue reports whether a load of table starting at now lists the days
+// before the watermark too: on its first load, and when the last load that
+// did succeeded ReconcileInterval or more before now.
+func (l *Loader) reconcileDue(table string, now time.Time) bool {
+	l.reconcileMu.Lock()
+	defer l.reconcileMu.Unlock()
+	last, ok := l.reconciled[table]
+	return !ok || !now.Before(last.Add(l.cfg.ReconcileInterval))
 }
 
 // errMergeTimeout is the cause of a merge cancelled by Config.MergeTimeout.
@@ -343,13 +384,15 @@ var errMergeTimeout = errors.New("merge timed out")
 // dayLayout is the layout of the dt= partitions (design §5).
 const dayLayout = time.DateOnly
 
-// pending lists t's files in the day partitions from the watermark on and
-// returns those the ledger does not name, in key order (so oldest day first).
-func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, hasWM bool) ([]s3store.Object, error) {
+// pending lists t's files in the day partitions from the watermark on (every
+// day partition when reconcile is set) and returns those the ledger does not
+// name, in key order (so oldest day first), and the set of those found in a
+// day before the watermark: files found late.
+func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, hasWM, reconcile bool) ([]s3store.Object, map[string]bool, error) {
 	base := l.cfg.Prefix + t.Name + "/"
 	prefixes, err := l.store.ListPrefixes(ctx, base, "/")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var days []string
 	for _, p := range prefixes {
@@ -358,7 +401,7 @@ func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, has
 			l.log.Warn("ignoring a prefix that is not a day partition", zap.String("table", t.Name), zap.String("prefix", p))
 			continue
 		}
-		if hasWM && day.Before(wm) {
+		if hasWM && day.Before(wm) && !reconcile {
 			continue
 		}
 		days = append(days, p)
@@ -368,7 +411,7 @@ func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, has
 	for _, p := range days {
 		objs, err := l.store.List(ctx, p, "")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, o := range objs {
 			if strings.HasSuffix(o.Key, ".parquet") && !strings.Contains(o.Key[len(p):], "/") {
@@ -377,7 +420,7 @@ func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, has
 		}
 	}
 	if len(files) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	keys := make([]string, len(files))
 	for i, f := range files {
@@ -385,11 +428,23 @@ func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, has
 	}
 	done, err := l.d.loaded(ctx, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	files = slices.DeleteFunc(files, func(o s3store.Object) bool { return done[o.Key] })
 	slices.SortFunc(files, func(a, b s3store.Object) int { return strings.Compare(a.Key, b.Key) })
-	return files, nil
+	var late map[string]bool
+	for _, f := range files {
+		day, _ := parseDay(base, f.Key[:strings.LastIndexByte(f.Key, '/')+1])
+		if hasWM && day.Before(wm) {
+			if late == nil {
+				late = map[string]bool{}
+			}
+			late[f.Key] = true
+			l.log.Warn("file found late: its day is before the table's watermark; loading it", zap.String("table", t.Name),
+				zap.String("file", f.Key), zap.String("watermark", wm.Format(dayLayout)))
+		}
+	}
+	return files, late, nil
 }
 
 // parseDay returns the day of a partition prefix BASE + "dt=YYYY-MM-DD/".

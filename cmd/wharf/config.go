@@ -79,6 +79,9 @@ type Config struct {
 		LoadInterval    Duration `yaml:"load_interval"`
 		MaxFilesPerLoad int      `yaml:"max_files_per_load"`
 		MergeTimeout    Duration `yaml:"merge_timeout"`
+		// ReconcileInterval: how often a load also lists the days before
+		// the watermark (warehouse.Config.ReconcileInterval).
+		ReconcileInterval Duration `yaml:"reconcile_interval"`
 	} `yaml:"warehouse"`
 	Batch struct {
 		MaxRows          int      `yaml:"max_rows"`
@@ -117,6 +120,7 @@ func defaultConfig() *Config {
 	wc := warehouse.DefaultConfig()
 	c.Warehouse.Dialect, c.Warehouse.Schema, c.Warehouse.LoadInterval = string(wc.Dialect), wc.Schema, Duration(wc.LoadInterval)
 	c.Warehouse.MaxFilesPerLoad, c.Warehouse.MergeTimeout = wc.MaxFilesPerLoad, Duration(wc.MergeTimeout)
+	c.Warehouse.ReconcileInterval = Duration(wc.ReconcileInterval)
 	bc := batcher.DefaultConfig()
 	c.Batch.MaxRows, c.Batch.MaxBytes, c.Batch.MaxAge, c.Batch.FlushConcurrency = bc.MaxRows, ByteSize(bc.MaxBytes), Duration(bc.MaxAge), bc.FlushConcurrency
 	fc := backfill.DefaultConfig()
@@ -233,6 +237,7 @@ func (c *Config) warehouseConfig() warehouse.Config {
 	wc.Dialect, wc.Schema, wc.Prefix = schema.Dialect(c.Warehouse.Dialect), c.Warehouse.Schema, c.S3.Prefix
 	wc.LoadInterval, wc.IAMRole = time.Duration(c.Warehouse.LoadInterval), c.Warehouse.IAMRole
 	wc.MaxFilesPerLoad, wc.MergeTimeout = c.Warehouse.MaxFilesPerLoad, time.Duration(c.Warehouse.MergeTimeout)
+	wc.ReconcileInterval = time.Duration(c.Warehouse.ReconcileInterval)
 	return wc
 }
 

@@ -53,6 +53,7 @@ func TestBadConfigNamesField(t *testing.T) {
 		{"schema line", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\nschema: bad.yaml\n", nil, "line 2: table: name \"Bad\""},
 		{"log level", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\nlog: {level: loud}\n", nil, "log.level"},
 		{"merge timeout", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres, merge_timeout: 0s}\n", nil, "warehouse.merge_timeout must be positive"},
+		{"reconcile interval", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres, reconcile_interval: 0s}\n", nil, "warehouse.reconcile_interval must be positive"},
 		{"files per load", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n", map[string]string{"WHARF_WAREHOUSE_MAX_FILES_PER_LOAD": "0"}, "warehouse.max_files_per_load must be positive"},
 	}
 	writeFile(t, dir, "bad.yaml", "tables:\n- name: Bad\n  events: [x]\n")

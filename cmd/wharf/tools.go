@@ -60,7 +60,7 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	res, err := loader.Load(ctx, tables...)
 	for name, r := range res.Tables {
-		fmt.Fprintf(stdout, "%-32s files %6d  rows in %9d  loaded %9d  duplicates %7d\n", name, r.Files, r.RowsIn, r.Rows, r.Duplicates)
+		fmt.Fprintf(stdout, "%-32s files %6d  rows in %9d  loaded %9d  duplicates %7d  late files %4d\n", name, r.Files, r.RowsIn, r.Rows, r.Duplicates, r.Late)
 	}
 	return err
 }
