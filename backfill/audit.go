@@ -3,6 +3,7 @@ package backfill
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -73,6 +74,21 @@ func timeExpr(path string) bson.D {
 	}}}
 }
 
+// typeMatch matches the documents whose event type the table takes: one of
+// its events, or none at all when such a document takes the table's type
+// (schema.Table.FallbackEvent). $in with null matches a missing field too,
+// so no $or is needed.
+func typeMatch(t *schema.Table, env schema.Envelope) bson.D {
+	in := bson.A{}
+	for _, e := range t.Events {
+		in = append(in, e)
+	}
+	if t.FallbackEvent() != "" {
+		in = append(in, nil)
+	}
+	return bson.D{{Key: env.TypePath, Value: bson.D{{Key: "$in", Value: in}}}}
+}
+
 // hourPipeline is the aggregation that counts a table's documents per hour.
 func hourPipeline(t *schema.Table, env schema.Envelope, since, until time.Time) mongo.Pipeline {
 	chain := bson.A{}
@@ -86,7 +102,7 @@ func hourPipeline(t *schema.Table, env schema.Envelope, since, until time.Time) 
 		timePath = t.Time
 	}
 	return mongo.Pipeline{
-		{{Key: "$match", Value: and(bson.D{{Key: env.TypePath, Value: bson.D{{Key: "$in", Value: t.Events}}}}, timeFilter(timePath, since, until))}},
+		{{Key: "$match", Value: and(typeMatch(t, env), timeFilter(timePath, since, until))}},
 		{{Key: "$project", Value: bson.D{{Key: "_id", Value: 0}, {Key: "t", Value: bson.D{{Key: "$ifNull", Value: chain}}}}}},
 		{{Key: "$match", Value: bson.D{{Key: "t", Value: bson.D{{Key: "$gte", Value: since}, {Key: "$lt", Value: until}}}}}},
 		{{Key: "$group", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "$dateTrunc", Value: bson.D{{Key: "date", Value: "$t"}, {Key: "unit", Value: "hour"}}}}}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
@@ -121,7 +137,7 @@ func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.
 		proj = append(proj, bson.E{Key: t.Time, Value: 1})
 		timePath = t.Time
 	}
-	filter := and(bson.D{{Key: env.TypePath, Value: bson.D{{Key: "$in", Value: t.Events}}}}, timeFilter(timePath, since, until))
+	filter := and(typeMatch(t, env), timeFilter(timePath, since, until))
 	cur, err := s.coll(coll).Find(ctx, filter, options.Find().SetProjection(proj).SetBatchSize(s.batchSize))
 	if err != nil {
 		return fmt.Errorf("hourly counts of %s: %w", coll, err)
@@ -129,12 +145,13 @@ func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.
 	defer cur.Close(ctx)
 	dec := schema.NewDecoder(sch, env)
 	var conv converter
+	typePath, fallback := strings.Split(env.TypePath, "."), t.FallbackEvent()
 	for cur.Next(ctx) {
 		idv, err := cur.Current.LookupErr("_id")
 		if err != nil {
 			continue
 		}
-		body, err := conv.eventJSON(cur.Current)
+		body, _, err := conv.eventJSON(cur.Current, typePath, fallback)
 		if err != nil {
 			continue
 		}

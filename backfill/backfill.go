@@ -26,6 +26,7 @@ import (
 	"maps"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,6 +230,8 @@ type Backfill struct {
 	filter     bson.D
 	filterText string
 	timeFilter bson.D
+	typePath   []string // the envelope's type path, split
+	fallback   string   // the event type of a document without one ("": none)
 
 	win    *window
 	start  time.Time
@@ -283,17 +286,23 @@ func New(cfg Config, sch *schema.Schema, env schema.Envelope, db *mongo.Database
 		log: log.With(zap.String("component", "backfill"), zap.String("job", cfg.Job)), filter: filter, filterText: text,
 		win: newWindow(cfg.MaxPending), perRows: map[string]int64{}, dead: map[string]int64{}, skipped: map[string]int64{},
 	}
-	since, until := cfg.Since, cfg.Until
-	if n := len(cfg.Windows); n > 0 {
-		if since.IsZero() || cfg.Windows[0].From.After(since) {
-			since = cfg.Windows[0].From
+	b.setBounds()
+	b.typePath, b.fallback = strings.Split(env.TypePath, "."), t.FallbackEvent()
+	return b, nil
+}
+
+// setBounds derives the server-side time filter from the configured bounds.
+func (b *Backfill) setBounds() {
+	since, until := b.cfg.Since, b.cfg.Until
+	if n := len(b.cfg.Windows); n > 0 {
+		if since.IsZero() || b.cfg.Windows[0].From.After(since) {
+			since = b.cfg.Windows[0].From
 		}
-		if until.IsZero() || cfg.Windows[n-1].To.Before(until) {
-			until = cfg.Windows[n-1].To
+		if until.IsZero() || b.cfg.Windows[n-1].To.Before(until) {
+			until = b.cfg.Windows[n-1].To
 		}
 	}
 	b.timeFilter = timeFilter(b.timePath(), since, until)
-	return b, nil
 }
 
 // timePath is the path of the table's event time in a document.
@@ -541,7 +550,7 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		return nil
 	}
 	recv := receivedAt(k.RawValue, w.fallback)
-	body, err := w.conv.eventJSON(doc)
+	body, _, err := w.conv.eventJSON(doc, b.typePath, b.fallback)
 	if err != nil {
 		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadJSON, Detail: err.Error()}, recv, ack)
 		return nil

@@ -34,7 +34,7 @@ func BenchmarkDocument(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		body, err := conv.eventJSON(doc)
+		body, _, err := conv.eventJSON(doc, nil, "")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -286,7 +286,7 @@ func TestConverterDropsID(t *testing.T) {
 	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "event", Value: "x"},
 		{Key: "at", Value: time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC)}, {Key: "n", Value: int64(3)}, {Key: "f", Value: 1.5}})
 	var c converter
-	got, err := c.eventJSON(doc)
+	got, _, err := c.eventJSON(doc, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +320,32 @@ func TestHourPipeline(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the pipeline lacks %s\n%s", want, got)
+		}
+	}
+}
+
+// A document without an event type gets the fallback type at the type path,
+// nested paths included; a document with a type, or with a non-document on
+// the way, keeps what it has.
+func TestConverterFallbackType(t *testing.T) {
+	var c converter
+	for _, tc := range []struct {
+		doc  bson.D
+		path string
+		want string
+		add  bool
+	}{
+		{bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 1}}, "event", `{"n":1,"event":"x"}`, true},
+		{bson.D{{Key: "event", Value: nil}, {Key: "n", Value: 1}}, "event", `{"event":"x","n":1}`, true},
+		{bson.D{{Key: "event", Value: "y"}}, "event", `{"event":"y"}`, false},
+		{bson.D{{Key: "meta", Value: bson.D{{Key: "a", Value: 1}}}}, "meta.type", `{"meta":{"a":1,"type":"x"}}`, true},
+		{bson.D{{Key: "n", Value: 1}}, "meta.type", `{"n":1,"meta":{"type":"x"}}`, true},
+		{bson.D{{Key: "meta", Value: "s"}}, "meta.type", `{"meta":"s"}`, false},
+	} {
+		doc, _ := bson.Marshal(tc.doc)
+		got, added, err := c.eventJSON(doc, strings.Split(tc.path, "."), "x")
+		if err != nil || string(got) != tc.want || added != tc.add {
+			t.Errorf("%v at %s: got %s %v %v, want %s %v", tc.doc, tc.path, got, added, err, tc.want, tc.add)
 		}
 	}
 }

@@ -57,15 +57,19 @@ type Table struct {
 	Name       string
 	Events     []string // event types routed here (parents; children inherit)
 	Collection string   // Mongo collection of raw events ("" = the event type's name)
-	Time       string   // event-time path ("" = the envelope's time)
-	SortKey    []string
-	DistKey    string
-	Extras     bool
-	Path       string // child tables: the array's path in the event
-	Columns    []Column
-	Children   []*Table
-	Parent     *Table
-	Line       int
+	// CollectionEvent is the event type of a document in the table's
+	// collection that has none (history written before wharf, where the
+	// collection is the type); "" when not set. See FallbackEvent.
+	CollectionEvent string
+	Time            string // event-time path ("" = the envelope's time)
+	SortKey         []string
+	DistKey         string
+	Extras          bool
+	Path            string // child tables: the array's path in the event
+	Columns         []Column
+	Children        []*Table
+	Parent          *Table
+	Line            int
 
 	timePath  []string
 	arrayPath []string
@@ -146,6 +150,23 @@ func (s *Schema) CollectionFor(eventType string) (string, bool) {
 	return eventType, true
 }
 
+// FallbackEvent is the event type that backfill and audit give a document of
+// the table's collection that has no event type: the table's one event type,
+// else its collection_event; "" when neither applies (such a document is then
+// a missing_event_type dead letter).
+func (t *Table) FallbackEvent() string {
+	if t.Parent != nil {
+		return t.Parent.FallbackEvent()
+	}
+	if t.CollectionEvent != "" {
+		return t.CollectionEvent
+	}
+	if len(t.Events) == 1 {
+		return t.Events[0]
+	}
+	return ""
+}
+
 // Collections returns the collections a table's raw events live in.
 func (t *Table) Collections() []string {
 	if t.Collection != "" {
@@ -210,6 +231,9 @@ type fileTable struct {
 	Columns    []fileColumn
 	Children   []fileTable
 	line       int
+
+	CollectionEvent     string
+	collectionEventLine int
 }
 
 type fileColumn struct {
@@ -220,7 +244,7 @@ type fileColumn struct {
 	line   int
 }
 
-var tableKeys = []string{"name", "events", "collection", "time", "sort_key", "dist_key", "extras", "path", "columns", "children"}
+var tableKeys = []string{"name", "events", "collection", "collection_event", "time", "sort_key", "dist_key", "extras", "path", "columns", "children"}
 var columnKeys = []string{"name", "path", "type", "expand"}
 
 func checkKeys(n *yaml.Node, allowed []string, what string) error {
@@ -247,6 +271,7 @@ func (t *fileTable) UnmarshalYAML(n *yaml.Node) error {
 		Name       string       `yaml:"name"`
 		Events     []string     `yaml:"events"`
 		Collection string       `yaml:"collection"`
+		CollEvent  string       `yaml:"collection_event"`
 		Time       string       `yaml:"time"`
 		SortKey    []string     `yaml:"sort_key"`
 		DistKey    string       `yaml:"dist_key"`
@@ -258,7 +283,12 @@ func (t *fileTable) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&raw); err != nil {
 		return err
 	}
-	*t = fileTable{raw.Name, raw.Events, raw.Collection, raw.Time, raw.SortKey, raw.DistKey, raw.Extras, raw.Path, raw.Columns, raw.Children, n.Line}
+	*t = fileTable{raw.Name, raw.Events, raw.Collection, raw.Time, raw.SortKey, raw.DistKey, raw.Extras, raw.Path, raw.Columns, raw.Children, n.Line, raw.CollEvent, n.Line}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "collection_event" {
+			t.collectionEventLine = n.Content[i].Line
+		}
+	}
 	return nil
 }
 
@@ -377,7 +407,7 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 		return nil, fail(ft.line, "table %q: names starting with wharf_ are reserved for wharf's own tables", ft.Name)
 	}
 	t := &Table{
-		Name: ft.Name, Events: ft.Events, Collection: ft.Collection, Time: ft.Time,
+		Name: ft.Name, Events: ft.Events, Collection: ft.Collection, CollectionEvent: ft.CollectionEvent, Time: ft.Time,
 		SortKey: ft.SortKey, DistKey: ft.DistKey, Extras: ft.Extras, Path: ft.Path,
 		Parent: parent, Line: ft.line, mapped: &pathTree{},
 	}
@@ -393,6 +423,9 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 		if ft.Path != "" {
 			return nil, fail(ft.line, "table %q: `path` is only for child tables", ft.Name)
 		}
+		if ft.CollectionEvent != "" && !slices.Contains(ft.Events, ft.CollectionEvent) {
+			return nil, fail(ft.collectionEventLine, "table %q: collection_event %q is not one of its events (%s)", ft.Name, ft.CollectionEvent, strings.Join(ft.Events, ", "))
+		}
 		if ft.Time != "" {
 			p, err := splitPath(ft.Time)
 			if err != nil || p == nil {
@@ -406,8 +439,8 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, Expand: -1},
 		)
 	} else {
-		if len(ft.Events) > 0 || ft.Collection != "" || ft.Time != "" {
-			return nil, fail(ft.line, "child table %q: events, collection and time come from its parent %q", ft.Name, parent.Name)
+		if len(ft.Events) > 0 || ft.Collection != "" || ft.CollectionEvent != "" || ft.Time != "" {
+			return nil, fail(ft.line, "child table %q: events, collection, collection_event and time come from its parent %q", ft.Name, parent.Name)
 		}
 		if ft.Extras {
 			return nil, fail(ft.line, "child table %q: extras is only for parent tables", ft.Name)

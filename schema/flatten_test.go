@@ -105,6 +105,8 @@ func TestParseErrors(t *testing.T) {
 		{"too long", "tables:\n- name: " + strings.Repeat("a", 128) + "\n  events: [x]\n", "longer than 127 bytes"},
 		{"yaml syntax", "tables:\n- name: t\n  events: [x\n", "line"},
 		{"empty", "", "empty"},
+		{"collection_event not an event", "tables:\n- name: t\n  events: [x, y]\n  collection: c\n  collection_event: z\n", "line 5: table \"t\": collection_event \"z\" is not one of its events (x, y)"},
+		{"collection_event in child", "tables:\n- name: t\n  events: [x]\n  children:\n  - name: c\n    path: a\n    collection_event: x\n    columns: [{name: v, path: ., type: integer}]\n", "collection_event"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -113,6 +115,21 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// A document without an event type takes its table's type: the table's one
+// event type, else its collection_event; neither: none.
+func TestFallbackEvent(t *testing.T) {
+	s, err := Parse([]byte("tables:\n- name: one\n  events: [a]\n  children:\n  - {name: kids, path: k, columns: [{name: v, path: ., type: integer}]}\n" +
+		"- name: two\n  events: [b, c]\n  collection: bc\n  collection_event: c\n- name: open\n  events: [d, e]\n  collection: de\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]string{"one": "a", "kids": "a", "two": "c", "open": ""} {
+		if got := s.Table(table).FallbackEvent(); got != want {
+			t.Errorf("%s: fallback event %q, want %q", table, got, want)
+		}
 	}
 }
 

@@ -1,7 +1,8 @@
 // Command wharf-demo-history seeds MongoDB with years of reproducible
 // tracking history, stored the way an application stores it: one document
 // per event, an ObjectId _id made at the event's time, BSON dates, integers
-// and doubles. The documents follow the demo's tracking plan
+// and doubles; some documents, as written before wharf, carry no event-type
+// field (their collection is their type). The documents follow the demo's tracking plan
 // (deploy/local/tables.yaml), with a few bad ones. With --manifest it writes
 // what `wharf backfill` must make of them: rows per table, dead letters by
 // reason, documents skipped, and monthly active users, for the demo and the
@@ -17,6 +18,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +41,7 @@ type Manifest struct {
 	Rows        map[string]int            `json:"rows"`        // per table
 	DeadLetters map[string]int            `json:"deadletters"` // per reason
 	Skipped     map[string]int            `json:"skipped"`     // per collection: documents of an event type no table takes
+	Untyped     map[string]int            `json:"untyped"`     // per collection: valid documents without an event-type field
 	MAU         map[string]int            `json:"mau"`         // distinct users with a page view, per month (YYYY-MM)
 	Hours       map[string]map[string]int `json:"hours"`       // per table: rows per hour (RFC 3339), with --hours
 	From        time.Time                 `json:"from"`
@@ -54,6 +57,7 @@ func run(args []string) error {
 	toFlag := fs.String("to", "", "end of the history (RFC 3339; default the start of the current hour)")
 	bad := fs.Int("bad", 30, "bad documents, spread over the dead-letter reasons")
 	other := fs.Int("other", 10, "documents of an event type no table takes (skipped by backfill)")
+	untyped := fs.Int("untyped", 20, "every Nth valid document has no event-type field, as history written before wharf (0: none)")
 	mixed := fs.Bool("mixed-ids", false, "give some documents a string _id (as wharf serve writes them) or an integer _id")
 	seed := fs.Uint64("seed", 1, "random seed")
 	batch := fs.Int("batch", 1000, "documents per InsertMany")
@@ -89,7 +93,7 @@ func run(args []string) error {
 	}
 
 	g := newGen(*seed, from, to, *mixed)
-	m := Manifest{Documents: map[string]int{}, Rows: map[string]int{}, DeadLetters: map[string]int{}, Skipped: map[string]int{}, MAU: map[string]int{}, From: from, To: to}
+	m := Manifest{Documents: map[string]int{}, Rows: map[string]int{}, DeadLetters: map[string]int{}, Skipped: map[string]int{}, Untyped: map[string]int{}, MAU: map[string]int{}, From: from, To: to}
 	if *hours {
 		m.Hours = map[string]map[string]int{}
 	}
@@ -113,6 +117,10 @@ func run(args []string) error {
 		coll, doc, rows, user := g.event(t)
 		if *only != "" && coll != *only {
 			continue
+		}
+		if *untyped > 0 && i%*untyped == *untyped-1 {
+			doc = slices.DeleteFunc(doc, func(e bson.E) bool { return e.Key == "event" })
+			m.Untyped[coll]++
 		}
 		ins.add(coll, doc)
 		m.Documents[coll]++
@@ -146,8 +154,9 @@ func run(args []string) error {
 		{"bad_time", "signups", func(time.Time) bson.D {
 			return bson.D{{Key: "event", Value: "signup"}, {Key: "timestamp", Value: "last tuesday"}}
 		}},
+		// (A document with no type at all takes its collection's type.)
 		{"missing_event_type", "page_views", func(t time.Time) bson.D {
-			return bson.D{{Key: "timestamp", Value: t}, {Key: "hello", Value: "world"}}
+			return bson.D{{Key: "event", Value: 42}, {Key: "timestamp", Value: t}, {Key: "hello", Value: "world"}}
 		}},
 	}
 	for i := 0; i < *bad; i++ {

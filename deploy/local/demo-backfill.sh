@@ -3,7 +3,8 @@
 # warehouse through the same path as live events.
 # Brings the stack up, seeds Mongo with three years of tracking history
 # (DEMO_HISTORY_DOCS documents, 300,000 by default, over four collections,
-# with a few bad documents), backfills each table with `wharf backfill` (a
+# with a few bad documents, and one in 20 without an event-type field, as
+# history written before wharf: the collection is its type), backfills each table with `wharf backfill` (a
 # progress bar on a terminal, progress lines otherwise), checks every table
 # against the seeder's manifest, and prints the analyst's chart that was
 # impossible before: monthly active users across the three years.
@@ -37,8 +38,8 @@ echo "== fresh demo: warehouse schema demo_history, S3 prefix $WHARF_S3_PREFIX, 
 $WHARF schema apply -c $CFG 2>/dev/null
 
 echo "== seeding Mongo with three years of history ($N documents, InsertMany in batches of 2,000)"
-.stack/bin/wharf-demo-history -n "$N" -years 3 -bad 40 -other 20 -batch 2000 -manifest "$M"
-node -e 'const m=require(process.argv[1]);for(const [c,n] of Object.entries(m.documents))console.log(`   ${c.padEnd(14)} ${String(n).padStart(8)} documents`);console.log(`   from ${m.from.slice(0,10)} to ${m.to.slice(0,10)}`)' "$REPO/$M"
+.stack/bin/wharf-demo-history -n "$N" -years 3 -bad 40 -other 20 -untyped 20 -batch 2000 -manifest "$M"
+node -e 'const m=require(process.argv[1]);for(const [c,n] of Object.entries(m.documents))console.log(`   ${c.padEnd(14)} ${String(n).padStart(8)} documents, ${String(m.untyped[c]||0).padStart(6)} of them without a type field`);console.log(`   from ${m.from.slice(0,10)} to ${m.to.slice(0,10)}`)' "$REPO/$M"
 
 # On a terminal: the progress bars, and only warnings from the log. Otherwise
 # the progress log lines.

@@ -1,0 +1,256 @@
+package backfill
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/stacktest"
+	"github.com/wharfdata/wharf/schema"
+)
+
+// Tests against FerretDB (the local stack), with the sink, the dead-letter
+// store and the object store in memory.
+
+type memSink struct {
+	mu   sync.Mutex
+	rows map[string][]schema.Row // per table
+	fail func(rows []schema.Row) error
+}
+
+func (s *memSink) Add(_ context.Context, rows []schema.Row, ack func(error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		if err := s.fail(rows); err != nil {
+			return err
+		}
+	}
+	if s.rows == nil {
+		s.rows = map[string][]schema.Row{}
+	}
+	for _, r := range rows {
+		r.Values = append([]schema.Value(nil), r.Values...)
+		s.rows[r.Table.Name] = append(s.rows[r.Table.Name], r)
+	}
+	ack(nil)
+	return nil
+}
+
+func (s *memSink) Flush(context.Context, string) error { return nil }
+
+// value returns column col of every row of table, by event_id.
+func (s *memSink) values(table, col string) map[string]schema.Value {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]schema.Value{}
+	for _, r := range s.rows[table] {
+		out[r.Values[r.Table.Column(schema.ColEventID)].S] = r.Values[r.Table.Column(col)]
+	}
+	return out
+}
+
+type memDL struct {
+	mu   sync.Mutex
+	recs []deadletter.Record
+}
+
+func (d *memDL) Add(rec deadletter.Record, ack func(error)) {
+	d.mu.Lock()
+	d.recs = append(d.recs, rec)
+	d.mu.Unlock()
+	ack(nil)
+}
+func (d *memDL) Flush(context.Context) error { return nil }
+
+type memStore struct {
+	mu   sync.Mutex
+	objs map[string][]byte
+}
+
+func (m *memStore) Put(_ context.Context, key string, body io.Reader, _ int64) error {
+	b, err := io.ReadAll(body)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.objs == nil {
+		m.objs = map[string][]byte{}
+	}
+	m.objs[key] = b
+	return err
+}
+
+func (m *memStore) Get(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objs[key]
+	if !ok {
+		return nil, s3store.ErrNotFound
+	}
+	return bytes.Clone(b), nil
+}
+
+func (m *memStore) ListKeys(_ context.Context, prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.objs {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+type stackEnv struct {
+	t     *testing.T
+	db    *mongo.Database
+	store *memStore
+}
+
+func newStackEnv(t *testing.T) *stackEnv {
+	st := stacktest.Get(t)
+	c, name := st.Mongo(t)
+	return &stackEnv{t: t, db: c.Database(name), store: &memStore{}}
+}
+
+func (e *stackEnv) insert(coll string, docs ...bson.D) {
+	e.t.Helper()
+	var in []any
+	for _, d := range docs {
+		in = append(in, d)
+	}
+	if _, err := e.db.Collection(coll).InsertMany(context.Background(), in); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// run runs a backfill of cfg.Table to its end and returns its sink, dead
+// letters and summary.
+func (e *stackEnv) run(sch *schema.Schema, cfg Config, sink *memSink) (*memSink, *memDL, Summary, error) {
+	e.t.Helper()
+	if sink == nil {
+		sink = &memSink{}
+	}
+	dl := &memDL{}
+	if cfg.Job == "" {
+		cfg.Job = "job"
+	}
+	cfg.Workers, cfg.Prefix, cfg.CheckpointInterval = 1, "p/", 50*time.Millisecond
+	b, err := New(cfg, sch, schema.DefaultEnvelope(), e.db, sink, dl, e.store, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := b.Run(ctx)
+	return sink, dl, sum, err
+}
+
+func mustParse(t *testing.T, y string) *schema.Schema {
+	t.Helper()
+	s, err := schema.Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func deadReasons(dl *memDL) map[string]int {
+	out := map[string]int{}
+	for _, r := range dl.recs {
+		out[r.Reason]++
+	}
+	return out
+}
+
+// History written before wharf has no type field: the collection is its
+// type. Such a document takes its table's one event type, or the table's
+// collection_event; where neither applies it stays a missing_event_type
+// dead letter. Audit counts them as backfill loads them.
+func TestBackfillDocumentsWithoutType(t *testing.T) {
+	e := newStackEnv(t)
+	sch := mustParse(t, `tables:
+- name: clicks
+  events: [click]
+  collection: clicks
+  columns: [{name: n, path: n, type: integer}]
+- name: orders
+  events: [order_placed, order_paid]
+  collection: orders
+  collection_event: order_placed
+  columns: [{name: n, path: n, type: integer}]
+- name: mixed
+  events: [a, b]
+  collection: mixed
+  columns: [{name: n, path: n, type: integer}]
+`)
+	now := time.Now().UTC().Truncate(time.Hour)
+	at := func(h int) time.Time { return now.Add(-time.Duration(h) * time.Hour) }
+	oid := func(h int) bson.ObjectID { return bson.NewObjectIDFromTimestamp(at(h)) }
+	e.insert("clicks",
+		bson.D{{Key: "_id", Value: oid(5)}, {Key: "timestamp", Value: at(5)}, {Key: "n", Value: 1}},
+		bson.D{{Key: "_id", Value: oid(4)}, {Key: "event", Value: nil}, {Key: "timestamp", Value: at(4)}, {Key: "n", Value: 2}},
+		bson.D{{Key: "_id", Value: oid(3)}, {Key: "event", Value: "click"}, {Key: "timestamp", Value: at(3)}, {Key: "n", Value: 3}},
+		bson.D{{Key: "_id", Value: oid(3)}, {Key: "event", Value: 7}, {Key: "timestamp", Value: at(3)}, {Key: "n", Value: 4}},
+	)
+	e.insert("orders",
+		bson.D{{Key: "_id", Value: oid(5)}, {Key: "timestamp", Value: at(5)}, {Key: "n", Value: 1}},
+		bson.D{{Key: "_id", Value: oid(4)}, {Key: "event", Value: "order_paid"}, {Key: "timestamp", Value: at(4)}, {Key: "n", Value: 2}},
+	)
+	e.insert("mixed",
+		bson.D{{Key: "_id", Value: oid(5)}, {Key: "timestamp", Value: at(5)}, {Key: "n", Value: 1}},
+		bson.D{{Key: "_id", Value: oid(4)}, {Key: "event", Value: "b"}, {Key: "timestamp", Value: at(4)}, {Key: "n", Value: 2}},
+	)
+	for _, c := range []struct {
+		table string
+		rows  int
+		dead  map[string]int
+		hours map[time.Time]int64
+	}{
+		{"clicks", 3, map[string]int{schema.ReasonMissingEventType: 1}, map[time.Time]int64{at(5): 1, at(4): 1, at(3): 1}},
+		{"orders", 2, map[string]int{}, map[time.Time]int64{at(5): 1, at(4): 1}},
+		{"mixed", 1, map[string]int{schema.ReasonMissingEventType: 1}, map[time.Time]int64{at(4): 1}},
+	} {
+		sink, dl, _, err := e.run(sch, Config{Table: c.table, Job: c.table, Shards: 1, BatchSize: 100, MaxPending: 100, MaxRetries: 1, DrainTimeout: 10 * time.Second, ReadPreference: "primary"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(sink.rows[c.table]); got != c.rows {
+			t.Errorf("%s: %d rows, want %d", c.table, got, c.rows)
+		}
+		if got := deadReasons(dl); !mapsEqual(got, c.dead) {
+			t.Errorf("%s: dead letters %v, want %v", c.table, got, c.dead)
+		}
+		hours, _, err := CountHours(context.Background(), e.db, sch, schema.DefaultEnvelope(), c.table, at(10), now, "primary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !mapsEqual(hours, c.hours) {
+			t.Errorf("%s: audit counts %v, want %v", c.table, hours, c.hours)
+		}
+	}
+}
+
+func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
