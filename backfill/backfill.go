@@ -305,6 +305,27 @@ func (b *Backfill) setBounds() {
 	b.timeFilter = timeFilter(b.timePath(), since, until)
 }
 
+// adoptPlanBounds makes a job read with the bounds it was planned with. A
+// bound read from the warehouse (--since warehouse) is read again by every
+// run, and the warehouse moves on between runs (the job's own rows, live
+// traffic): a resumed job, or a shard adopting another shard's plan, must
+// not use its own reading, or the ranges not yet scanned would skip the
+// documents between the two.
+func (b *Backfill) adoptPlanBounds(p *Plan) {
+	if p.SinceFrom != "warehouse" {
+		return
+	}
+	var since time.Time
+	if p.Since != nil {
+		since = *p.Since
+	}
+	if !since.Equal(b.cfg.Since) {
+		b.log.Info("resuming with the bound the job was planned with", zap.Time("since", since), zap.Time("this_run_read", b.cfg.Since))
+	}
+	b.cfg.Since = since
+	b.setBounds()
+}
+
 // timePath is the path of the table's event time in a document.
 func (b *Backfill) timePath() string {
 	if b.table.Time != "" {
@@ -340,6 +361,7 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{Job: b.cfg.Job}, err
 	}
+	b.adoptPlanBounds(plan)
 	var states []*rangeState
 	for _, r := range plan.Ranges {
 		if r.Index%b.cfg.Shards != b.cfg.Shard {

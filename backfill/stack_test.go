@@ -254,3 +254,30 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 	return true
 }
 
+// A --since warehouse job keeps the bound it was planned with: resumed after
+// the warehouse moved on, it still reads every document from that bound.
+func TestBackfillResumeKeepsPlannedSince(t *testing.T) {
+	e := newStackEnv(t)
+	sch := mustParse(t, "tables:\n- name: clicks\n  events: [click]\n  collection: clicks\n  columns: [{name: n, path: n, type: integer}]\n")
+	now := time.Now().UTC().Truncate(time.Second)
+	at := func(h float64) time.Time { return now.Add(-time.Duration(h * float64(time.Hour))) }
+	for h := 1; h <= 6; h++ {
+		e.insert("clicks", bson.D{{Key: "_id", Value: bson.NewObjectIDFromTimestamp(at(float64(h)))}, {Key: "event", Value: "click"}, {Key: "timestamp", Value: at(float64(h))}, {Key: "n", Value: h}})
+	}
+	cfg := DefaultConfig()
+	cfg.Table, cfg.Job, cfg.SinceFrom, cfg.Since, cfg.ReadPreference = "clicks", "incremental", "warehouse", at(5.5), "primary"
+	// The first run is stopped before any row is durable.
+	stop := &memSink{fail: func([]schema.Row) error { return context.Canceled }}
+	if _, _, _, err := e.run(sch, cfg, stop); err == nil {
+		t.Fatal("the first run should fail")
+	}
+	// Meanwhile the warehouse moved on: this run reads a later bound.
+	cfg.Since = at(2.5)
+	sink, _, sum, err := e.run(sch, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sink.rows["clicks"]); got != 5 {
+		t.Errorf("the resumed job loaded %d rows, want the 5 from its planned bound (%v)", got, sum)
+	}
+}

@@ -176,7 +176,9 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 			}
 			if ok {
 				bc.Since = latest.Add(-*overlap)
-				log.Info("--since warehouse", zap.String("table", t.Name), zap.Time("latest_event_time", latest), zap.Time("since", bc.Since))
+				// A new job is planned with this bound; a resumed one keeps
+				// the bound in its plan (the backfill adopts it).
+				log.Info("--since warehouse (a resumed job keeps the bound it was planned with)", zap.String("table", t.Name), zap.Time("latest_event_time", latest), zap.Time("since", bc.Since))
 			} else {
 				log.Info("--since warehouse: the table is empty; backfilling everything", zap.String("table", t.Name))
 			}
