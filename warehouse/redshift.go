@@ -37,9 +37,10 @@ var _ redshiftStore = (*s3store.Store)(nil)
 
 // redshift is the loader's Redshift side (design §6). A merge of one batch:
 //
-//  1. LOCK the ledger and the target (new clusters default to snapshot
-//     isolation, where two merges would otherwise both commit or one fail
-//     late); re-read the ledger under the lock;
+//  1. LOCK the ledger, never the target, so readers never wait (new
+//     clusters default to snapshot isolation, where two merges would
+//     otherwise both commit or one fail late); re-read the ledger under the
+//     lock;
 //  2. write a manifest of the files (mandatory, with content_length, which
 //     Parquet COPY requires) and COPY them into a temporary staging table,
 //     one COPY per file layout (normally one: a schema change makes two,
@@ -413,7 +414,7 @@ func (r *redshift) mergeOnce(ctx context.Context, t *schema.Table, files []s3sto
 	// matters is the one returned.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if _, err := tx.Exec(ctx, rsLockSQL(t, r.schema)); err != nil {
+	if _, err := tx.Exec(ctx, rsLockSQL(r.schema)); err != nil {
 		return b, fmt.Errorf("lock %s: %w", t.Name, err)
 	}
 	keys := make([]string, len(files))
@@ -701,8 +702,13 @@ const rsRankColumn = `"wharf rank"`
 // staged as text and parsed with JSON_PARSE by the merge.
 const rsJSONStaging = "varchar(65535)"
 
-func rsLockSQL(t *schema.Table, dbSchema string) string {
-	return "LOCK " + schema.QualifiedName(dbSchema, schema.LedgerTable) + ", " + schema.QualifiedName(dbSchema, t.Name)
+// rsLockSQL serialises wharf's own merges on the ledger. Redshift's LOCK is
+// always exclusive, so the target is never named: an analyst's SELECT on it
+// neither waits for a merge nor holds one up (the merge's INSERT takes only
+// a write lock, which readers do not conflict with). Every write wharf makes
+// to a target happens under this lock, so two merges still never interleave.
+func rsLockSQL(dbSchema string) string {
+	return "LOCK " + schema.QualifiedName(dbSchema, schema.LedgerTable)
 }
 
 func rsLoadedSQL(dbSchema string, n int) string {

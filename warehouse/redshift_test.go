@@ -50,7 +50,7 @@ func TestRedshiftSQLGolden(t *testing.T) {
 	stmt(rsSlicesSQL())
 	for _, tb := range s.All() {
 		out.WriteString("-- merge " + tb.Name + "\n")
-		stmt(rsLockSQL(tb, "wh"))
+		stmt(rsLockSQL("wh"))
 		stmt(rsLoadedSQL("wh", 2))
 		stmt(rsStagingSQL(tb))
 		cols := make([]string, len(tb.Columns))

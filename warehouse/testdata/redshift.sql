@@ -62,7 +62,7 @@ SELECT "file_key" FROM "wh"."wharf_loads" WHERE "file_key" IN ($1, $2, $3);
 SELECT count(*) FROM stv_slices;
 
 -- merge ev
-LOCK "wh"."wharf_loads", "wh"."ev";
+LOCK "wh"."wharf_loads";
 
 SELECT "file_key" FROM "wh"."wharf_loads" WHERE "file_key" IN ($1, $2);
 
@@ -113,7 +113,7 @@ INSERT INTO "wh"."wharf_loads" ("file_key", "table_name", "rows", "bytes", "load
 DROP TABLE "wharf_staging";
 
 -- merge ev_tags
-LOCK "wh"."wharf_loads", "wh"."ev_tags";
+LOCK "wh"."wharf_loads";
 
 SELECT "file_key" FROM "wh"."wharf_loads" WHERE "file_key" IN ($1, $2);
 
