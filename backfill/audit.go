@@ -159,7 +159,7 @@ func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.
 		if id == "" {
 			id = "?"
 		}
-		ev, err := dec.Decode(body, id, receivedAt(idv, time.Now()))
+		ev, err := dec.Decode(body, id, recvTime(idv, time.Now()))
 		if err != nil {
 			continue // a dead letter: it makes no row
 		}
@@ -173,4 +173,9 @@ func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.
 		return fmt.Errorf("hourly counts of %s: %w", coll, err)
 	}
 	return nil
+}
+
+func recvTime(id bson.RawValue, fallback time.Time) time.Time {
+	t, _ := receivedAt(id, fallback)
+	return t
 }

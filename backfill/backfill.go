@@ -57,7 +57,7 @@ type DeadLetters interface {
 
 // Skip reasons: documents read but not loaded, and not dead letters either.
 const (
-	SkipFiltered  = "outside_time_range" // event time before --since or from --until on
+	SkipFiltered  = "outside_time_range" // event time before --since or from --until on, or received before --since warehouse
 	SkipOtherType = "other_event_type"   // an event type that another table takes, or none
 )
 
@@ -69,10 +69,17 @@ type Config struct {
 	// Table is the parent table to fill (its child tables come with it).
 	Table string
 	// Since and Until bound the table's event time: Since ≤ t < Until. Zero
-	// is open. SinceFrom is "warehouse" when Since was read from the
-	// warehouse (a resumed job then keeps its first Since).
+	// is open.
 	Since, Until time.Time
-	SinceFrom    string
+	// ReceivedSince bounds the time a document reached Mongo (insertion, not
+	// event time): documents received before it are skipped. A document's
+	// received time is the creation time of its ObjectId _id; a document
+	// without one is bounded by its event time instead. Zero is open.
+	ReceivedSince time.Time
+	// SinceFrom is "warehouse" when ReceivedSince (or, in a plan made before
+	// ReceivedSince existed, Since) was read from the warehouse: a job
+	// reads with the bounds in its plan, not this run's reading.
+	SinceFrom string
 	// Windows, when set, narrow the event time further to these half-open
 	// intervals, sorted and apart (`wharf audit --repair` backfills exactly
 	// the hours that differ).
@@ -144,6 +151,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--workers %d: want 1 to 64", c.Workers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("backfill.batch_size %d: want at least 1", c.BatchSize)
+	case c.SinceFrom != "" && c.SinceFrom != "warehouse":
+		return fmt.Errorf("since_from %q: want \"warehouse\" or nothing", c.SinceFrom)
 	case !c.Since.IsZero() && !c.Until.IsZero() && !c.Until.After(c.Since):
 		return fmt.Errorf("--until %s is not after --since %s", c.Until.Format(time.RFC3339), c.Since.Format(time.RFC3339))
 	case c.CheckpointInterval <= 0:
@@ -302,7 +311,19 @@ func (b *Backfill) setBounds() {
 			until = b.cfg.Windows[n-1].To
 		}
 	}
-	b.timeFilter = timeFilter(b.timePath(), since, until)
+	b.timeFilter = and(timeFilter(b.timePath(), since, until), receivedFilter(b.cfg.ReceivedSince))
+}
+
+// receivedFilter narrows the scan on the server to documents that may have
+// been received at or after since: it drops documents whose ObjectId _id
+// was made before since (on MongoDB a bound on the _id index). $lt on an
+// ObjectId matches only ObjectIds, so $not keeps every other _id, which the
+// client-side check settles.
+func receivedFilter(since time.Time) bson.D {
+	if since.IsZero() {
+		return nil
+	}
+	return bson.D{{Key: "_id", Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: bson.NewObjectIDFromTimestamp(since.Truncate(time.Second))}}}}}}
 }
 
 // adoptPlanBounds makes a job read with the bounds it was planned with. A
@@ -315,14 +336,18 @@ func (b *Backfill) adoptPlanBounds(p *Plan) {
 	if p.SinceFrom != "warehouse" {
 		return
 	}
-	var since time.Time
+	var since, recv time.Time
 	if p.Since != nil {
 		since = *p.Since
 	}
-	if !since.Equal(b.cfg.Since) {
-		b.log.Info("resuming with the bound the job was planned with", zap.Time("since", since), zap.Time("this_run_read", b.cfg.Since))
+	if p.ReceivedSince != nil {
+		recv = *p.ReceivedSince
 	}
-	b.cfg.Since = since
+	if !since.Equal(b.cfg.Since) || !recv.Equal(b.cfg.ReceivedSince) {
+		b.log.Info("reading with the bound the job was planned with", zap.Time("received_since", recv), zap.Time("since", since),
+			zap.Time("this_run_received_since", b.cfg.ReceivedSince))
+	}
+	b.cfg.Since, b.cfg.ReceivedSince = since, recv
 	b.setBounds()
 }
 
@@ -571,7 +596,7 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadEventID, Detail: err.Error()}, w.fallback, ack)
 		return nil
 	}
-	recv := receivedAt(k.RawValue, w.fallback)
+	recv, recvKnown := receivedAt(k.RawValue, w.fallback)
 	body, _, err := w.conv.eventJSON(doc, b.typePath, b.fallback)
 	if err != nil {
 		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadJSON, Detail: err.Error()}, recv, ack)
@@ -596,13 +621,19 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		return nil
 	}
 	ev.Tables = []*schema.Table{b.table}
-	if !b.cfg.Since.IsZero() || !b.cfg.Until.IsZero() || len(b.cfg.Windows) > 0 {
+	if recvKnown && !b.cfg.ReceivedSince.IsZero() && recv.Before(b.cfg.ReceivedSince) {
+		b.skip(SkipFiltered, ack)
+		return nil
+	}
+	byEventTime := !recvKnown && !b.cfg.ReceivedSince.IsZero()
+	if byEventTime || !b.cfg.Since.IsZero() || !b.cfg.Until.IsZero() || len(b.cfg.Windows) > 0 {
 		t, err := w.dec.EventTime(ev, b.table)
 		if err != nil {
 			b.deadLetter(st, doc, body, id, err, recv, ack)
 			return nil
 		}
 		if (!b.cfg.Since.IsZero() && t.Before(b.cfg.Since)) || (!b.cfg.Until.IsZero() && !t.Before(b.cfg.Until)) ||
+			(byEventTime && t.Before(b.cfg.ReceivedSince)) ||
 			(len(b.cfg.Windows) > 0 && !inWindows(b.cfg.Windows, t)) {
 			b.skip(SkipFiltered, ack)
 			return nil

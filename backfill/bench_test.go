@@ -39,7 +39,7 @@ func BenchmarkDocument(b *testing.B) {
 			b.Fatal(err)
 		}
 		s, _ := idString(id)
-		ev, err := dec.Decode(body, s, receivedAt(id, t))
+		ev, err := dec.Decode(body, s, recvTime(id, t))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -100,9 +100,10 @@ func appendEvent(dst []byte, doc bsoncore.Document, path []string, typ string, t
 // receivedAt is the received time a backfilled event gets: the creation time
 // of an ObjectId _id (when the document reached Mongo), else fallback (the
 // job's start, fixed in its plan so that a resumed job writes the same rows).
-func receivedAt(id bson.RawValue, fallback time.Time) time.Time {
+// known is false for the fallback.
+func receivedAt(id bson.RawValue, fallback time.Time) (t time.Time, known bool) {
 	if oid, ok := id.ObjectIDOK(); ok {
-		return oid.Timestamp().UTC()
+		return oid.Timestamp().UTC(), true
 	}
-	return fallback
+	return fallback, false
 }

@@ -28,13 +28,15 @@ type Plan struct {
 	Table     string     `json:"table"`
 	Filter    string     `json:"filter,omitempty"` // canonical extended JSON
 	Since     *time.Time `json:"since,omitempty"`
-	SinceFrom string     `json:"since_from,omitempty"` // "warehouse" when --since warehouse chose Since
-	Until     *time.Time `json:"until,omitempty"`
-	Windows   []Window   `json:"windows,omitempty"`
-	Shards    int        `json:"shards"`
-	Workers   int        `json:"workers"` // of the run that made the plan
-	Created   time.Time  `json:"created"` // also the received_at of documents whose _id is not an ObjectId
-	Ranges    []Range    `json:"ranges"`
+	SinceFrom string     `json:"since_from,omitempty"` // "warehouse" when --since warehouse chose ReceivedSince (Since in plans made before it)
+	// ReceivedSince bounds the documents' received (insertion) time.
+	ReceivedSince *time.Time `json:"received_since,omitempty"`
+	Until         *time.Time `json:"until,omitempty"`
+	Windows       []Window   `json:"windows,omitempty"`
+	Shards        int        `json:"shards"`
+	Workers       int        `json:"workers"` // of the run that made the plan
+	Created       time.Time  `json:"created"` // also the received_at of documents whose _id is not an ObjectId
+	Ranges        []Range    `json:"ranges"`
 }
 
 // Range is a half-open interval of _id values in one collection: from Lo
@@ -172,6 +174,9 @@ func (b *Backfill) matches(p *Plan) error {
 	if p.Filter != b.filterText {
 		diffs = append(diffs, fmt.Sprintf("--filter %s (this run: %s)", orNone(p.Filter), orNone(b.filterText)))
 	}
+	if p.SinceFrom == "" && !sameTime(p.ReceivedSince, b.cfg.ReceivedSince) {
+		diffs = append(diffs, fmt.Sprintf("received since %s (this run: %s)", sinceText("", p.ReceivedSince), sinceText("", timePtr(b.cfg.ReceivedSince))))
+	}
 	if p.SinceFrom != b.cfg.SinceFrom || (p.SinceFrom == "" && !sameTime(p.Since, b.cfg.Since)) {
 		diffs = append(diffs, fmt.Sprintf("--since %s (this run: %s)", sinceText(p.SinceFrom, p.Since), sinceText(b.cfg.SinceFrom, timePtr(b.cfg.Since))))
 	}
@@ -228,7 +233,7 @@ func sameTime(p *time.Time, t time.Time) bool {
 func (b *Backfill) makePlan(ctx context.Context) (*Plan, error) {
 	p := &Plan{
 		Version: planVersion, Job: b.cfg.Job, Table: b.cfg.Table, Filter: b.filterText,
-		Since: timePtr(b.cfg.Since), SinceFrom: b.cfg.SinceFrom, Until: timePtr(b.cfg.Until), Windows: b.cfg.Windows,
+		Since: timePtr(b.cfg.Since), SinceFrom: b.cfg.SinceFrom, ReceivedSince: timePtr(b.cfg.ReceivedSince), Until: timePtr(b.cfg.Until), Windows: b.cfg.Windows,
 		Shards: b.cfg.Shards, Workers: b.cfg.Workers, Created: time.Now().UTC().Truncate(time.Microsecond),
 	}
 	per := b.cfg.Shards * b.cfg.Workers

@@ -281,3 +281,38 @@ func TestBackfillResumeKeepsPlannedSince(t *testing.T) {
 		t.Errorf("the resumed job loaded %d rows, want the 5 from its planned bound (%v)", got, sum)
 	}
 }
+
+// ReceivedSince follows insertion, not event time: a late arrival (received
+// now, with an old event time) is read, a future-dated event received long
+// ago is not, and a document with no received time (a string _id) is
+// bounded by its event time.
+func TestBackfillReceivedSince(t *testing.T) {
+	e := newStackEnv(t)
+	sch := mustParse(t, "tables:\n- name: clicks\n  events: [click]\n  collection: clicks\n  columns: [{name: n, path: n, type: integer}]\n")
+	now := time.Now().UTC().Truncate(time.Second)
+	at := func(h float64) time.Time { return now.Add(-time.Duration(h * float64(time.Hour))) }
+	doc := func(id any, event time.Time, n string) bson.D {
+		return bson.D{{Key: "_id", Value: id}, {Key: "event", Value: "click"}, {Key: "timestamp", Value: event}, {Key: "n", Value: len(n)}}
+	}
+	e.insert("clicks",
+		doc(bson.NewObjectIDFromTimestamp(at(10)), at(10), "old"),
+		doc(bson.NewObjectIDFromTimestamp(at(1)), at(24*30), "late"),
+		doc(bson.NewObjectIDFromTimestamp(at(10)), now.AddDate(1, 0, 0), "future"),
+		doc(bson.NewObjectIDFromTimestamp(at(1)), at(1), "new"),
+		doc("s-old", at(10), "s-old"),
+		doc("s-new", at(1), "s-new"),
+	)
+	cfg := DefaultConfig()
+	cfg.Table, cfg.Job, cfg.SinceFrom, cfg.ReceivedSince, cfg.ReadPreference = "clicks", "incremental", "warehouse", at(5), "primary"
+	sink, _, sum, err := e.run(sch, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]int{}
+	for _, v := range sink.values("clicks", "n") {
+		got[v.I]++
+	}
+	if want := map[int64]int{4: 1, 3: 1, 5: 1}; !mapsEqual(got, want) { // late, new, s-new
+		t.Errorf("rows by n %v, want %v (%+v)", got, want, sum)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
@@ -33,9 +34,9 @@ import (
 func cmdBackfill(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("backfill", stderr)
 	table := fs.String("table", "", "the table to fill from its Mongo collection (required)")
-	since := fs.String("since", "", `only events at or after this time (RFC 3339 or YYYY-MM-DD), or "warehouse": from the latest event_time already in the table, minus --overlap`)
+	since := fs.String("since", "", `only events at or after this time (RFC 3339 or YYYY-MM-DD), or "warehouse": only documents received since the latest received_at already in the table, minus --overlap`)
 	until := fs.String("until", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
-	overlap := fs.Duration("overlap", time.Hour, "with --since warehouse: start this long before the latest event_time loaded (the overlap is deduplicated)")
+	overlap := fs.Duration("overlap", time.Hour, "with --since warehouse: start this long before the latest received_at loaded (the overlap is deduplicated)")
 	filter := fs.String("filter", "", `a MongoDB query in JSON, e.g. '{"user_id": {"$gt": 100}}'`)
 	shard := fs.String("shard", "0/1", "i/N: scan only the ranges of shard i of N (run N processes with the same --job)")
 	workers := fs.Int("workers", 0, "ranges scanned at once (default backfill.workers, 2)")
@@ -149,6 +150,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	var (
 		loader *warehouse.Loader
 		s3     *s3store.Store
+		whPool *pgxpool.Pool
 	)
 	if !*scanOnly {
 		ac, err := awsConfig(bg, getenv)
@@ -162,6 +164,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 				return err
 			}
 			defer pool.Close()
+			whPool = pool
 			if loader, err = warehouse.New(c.warehouseConfig(), pool, s3, runSch, log, nil); err != nil {
 				return badConfig("%v", err)
 			}
@@ -170,15 +173,16 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 			}
 		}
 		if *since == "warehouse" {
-			latest, ok, err := loader.MaxEventTime(ctx, t.Name)
+			latest, ok, err := maxReceivedAt(ctx, whPool, c.Warehouse.Schema, t.Name)
 			if err != nil {
 				return err
 			}
 			if ok {
-				bc.Since = latest.Add(-*overlap)
 				// A new job is planned with this bound; a resumed one keeps
 				// the bound in its plan (the backfill adopts it).
-				log.Info("--since warehouse (a resumed job keeps the bound it was planned with)", zap.String("table", t.Name), zap.Time("latest_event_time", latest), zap.Time("since", bc.Since))
+				bc.ReceivedSince = latest.Add(-*overlap)
+				log.Info("--since warehouse (a resumed job keeps the bound it was planned with)", zap.String("table", t.Name),
+					zap.Time("latest_received_at", latest), zap.Time("received_since", bc.ReceivedSince))
 			} else {
 				log.Info("--since warehouse: the table is empty; backfilling everything", zap.String("table", t.Name))
 			}
@@ -220,6 +224,24 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "swapped %s: it now holds the rebuilt rows; the old table is kept as %s\n", r.Target, r.Target+warehouse.ReplacedSuffix)
 	}
 	return nil
+}
+
+// maxReceivedAt returns the latest received_at in a table, and false when it
+// is empty. --since warehouse follows insertion, not event time: a late
+// arrival (an old event time) received after the last run is still read,
+// and one future-dated event does not move the bound past everything that
+// follows it. (The same SQL on both dialects; it would sit beside
+// warehouse.Loader.MaxEventTime, which another change owns.)
+func maxReceivedAt(ctx context.Context, pool *pgxpool.Pool, dbSchema, table string) (time.Time, bool, error) {
+	var ts *time.Time
+	q := fmt.Sprintf(`SELECT max(%s) FROM %s`, schema.QuoteIdent(schema.ColReceivedAt), schema.QualifiedName(dbSchema, table))
+	if err := pool.QueryRow(ctx, q).Scan(&ts); err != nil {
+		return time.Time{}, false, fmt.Errorf("latest received_at of %s: %w", table, err)
+	}
+	if ts == nil {
+		return time.Time{}, false, nil
+	}
+	return ts.UTC(), true, nil
 }
 
 // rebuildSchema returns a schema holding only table name and its children,

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/internal/stacktest"
@@ -365,6 +367,59 @@ func TestBackfillSinceWarehouse(t *testing.T) {
 	}
 	if got := e.counts()["page_views"]; got != m.Rows["page_views"] {
 		t.Errorf("after --since warehouse: %d rows, want %d", got, m.Rows["page_views"])
+	}
+	if d := e.duplicates("page_views"); d != 0 {
+		t.Errorf("%d duplicates", d)
+	}
+}
+
+// --since warehouse follows insertion (the received time: here the ObjectId
+// time), not event time: a late arrival (received now, an event time years
+// back) is loaded by the next incremental run, and a future-dated event does
+// not stall the runs after it.
+func TestBackfillSinceWarehouseFollowsInsertion(t *testing.T) {
+	e := newE2E(t)
+	m := e.seedHistory("-n", "2000", "-years", "1", "-only", "page_views", "-bad", "0", "-other", "0")
+	e.backfill("--table", "page_views", "--job", "all")
+	if got := e.counts()["page_views"]; got != m.Rows["page_views"] {
+		t.Fatalf("%d rows, want %d", got, m.Rows["page_views"])
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(e.st.MongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	coll := client.Database(e.mongoDB).Collection("page_views")
+	insert := func(id bson.ObjectID, at time.Time) {
+		t.Helper()
+		doc := bson.D{{Key: "_id", Value: id}, {Key: "event", Value: "page_view"}, {Key: "timestamp", Value: at}, {Key: "user_id", Value: 1}}
+		if _, err := coll.InsertOne(context.Background(), doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	late, future := bson.NewObjectIDFromTimestamp(now), bson.NewObjectIDFromTimestamp(now)
+	insert(late, m.From.Add(time.Hour))
+	insert(future, now.AddDate(1, 0, 0))
+	out := e.backfill("--table", "page_views", "--since", "warehouse", "--job", "incremental-1")
+	has := func(id bson.ObjectID) bool {
+		var n int
+		if err := e.pool.QueryRow(context.Background(), fmt.Sprintf(`SELECT count(*) FROM %q.page_views WHERE event_id = $1`, e.schema), id.Hex()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	if !has(late) || !has(future) {
+		t.Fatalf("after the first incremental run: late arrival loaded %v, future-dated loaded %v\n%s", has(late), has(future), out)
+	}
+	next := bson.NewObjectIDFromTimestamp(time.Now().UTC())
+	insert(next, time.Now().UTC())
+	out = e.backfill("--table", "page_views", "--since", "warehouse", "--job", "incremental-2")
+	if !has(next) {
+		t.Fatalf("an event received after a future-dated one was not loaded:\n%s", out)
+	}
+	if got, want := e.counts()["page_views"], m.Rows["page_views"]+3; got != want {
+		t.Errorf("%d rows, want %d", got, want)
 	}
 	if d := e.duplicates("page_views"); d != 0 {
 		t.Errorf("%d duplicates", d)
