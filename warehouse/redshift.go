@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
@@ -104,10 +105,48 @@ type copyGroup struct {
 // 8.0, does not promise. Statements without parameters (DDL, LOCK, COPY)
 // go over the simple protocol in every mode. Every parameter wharf sends is
 // a string or an int64, and every value read is text, an integer or a
-// timestamp, types Redshift encodes as PostgreSQL does.
+// timestamp.
+//
+// Redshift documents neither binary parameters nor binary results, while
+// pgx asks for binary wherever it has a binary codec (int8, timestamp, …);
+// so every type of the connection's map is registered again as text only:
+// each parameter goes, and each result comes back, in the text format.
 func RedshiftPoolConfig(pc *pgxpool.Config) {
 	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
+	next := pc.AfterConnect
+	pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		textFormatsOnly(c.TypeMap())
+		if next != nil {
+			return next(ctx, c)
+		}
+		return nil
+	}
 }
+
+// maxBuiltinOID bounds the OIDs textFormatsOnly looks at: PostgreSQL's
+// built-in types, the ones pgx registers, are below it.
+const maxBuiltinOID = 20_000
+
+// textFormatsOnly re-registers every type m knows with a codec that
+// supports only the text format.
+func textFormatsOnly(m *pgtype.Map) {
+	for oid := uint32(1); oid < maxBuiltinOID; oid++ {
+		t, ok := m.TypeForOID(oid)
+		if !ok {
+			continue
+		}
+		if _, done := t.Codec.(textCodec); done {
+			continue
+		}
+		m.RegisterType(&pgtype.Type{Name: t.Name, OID: t.OID, Codec: textCodec{t.Codec}})
+	}
+}
+
+// textCodec is a pgtype.Codec that refuses the binary format.
+type textCodec struct{ pgtype.Codec }
+
+func (c textCodec) FormatSupported(format int16) bool { return format == pgtype.TextFormatCode }
+func (c textCodec) PreferredFormat() int16            { return pgtype.TextFormatCode }
 
 func newRedshift(cfg Config, pool *pgxpool.Pool, store ObjectStore, log *zap.Logger) (*redshift, error) {
 	rs, ok := store.(redshiftStore)

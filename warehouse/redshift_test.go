@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
@@ -606,4 +607,37 @@ func TestRedshiftCluster(t *testing.T) {
 		t.Skip("set WHARF_REDSHIFT_DSN, WHARF_REDSHIFT_IAM_ROLE and WHARF_REDSHIFT_BUCKET to run against a Redshift cluster")
 	}
 	runRedshiftCluster(t, dsn, role, bucket)
+}
+
+// TestRedshiftTextFormats: the Redshift pool asks for the text format for
+// every parameter and every result (Redshift documents no binary format),
+// and values still round-trip through it.
+func TestRedshiftTextFormats(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	ctx := context.Background()
+	conn, err := e.rsPool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	m := conn.Conn().TypeMap()
+	for _, oid := range []uint32{pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.Float8OID, pgtype.NumericOID,
+		pgtype.BoolOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.DateOID, pgtype.VarcharOID, pgtype.TextOID} {
+		if got := m.FormatCodeForOID(oid); got != pgtype.TextFormatCode {
+			t.Errorf("format for OID %d = %d, want text", oid, got)
+		}
+	}
+	var (
+		n  int64
+		ts time.Time
+		s  string
+	)
+	want := base.Add(123456 * time.Microsecond)
+	err = conn.QueryRow(ctx, "SELECT CAST($1 AS bigint) * 2, CAST($2 AS timestamp), CAST($3 AS varchar(8))", int64(1)<<40, sqlTimestamp(want), "héllo").Scan(&n, &ts, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(1)<<41 || !ts.Equal(want) || s != "héllo" {
+		t.Errorf("round trip = %d %v %q, want %d %v héllo", n, ts, s, int64(1)<<41, want)
+	}
 }
