@@ -11,34 +11,33 @@ import (
 	"github.com/wharfdata/wharf/schema"
 )
 
-// Read-only questions about a table's contents, for backfill and audit.
+// Read-only questions about a table's contents, for backfill and audit. The
+// SQL is the same on both dialects: parameters go as strings cast in SQL and
+// results are timestamps and integers, which Redshift and PostgreSQL read
+// and write alike (Redshift's pool in text formats, see RedshiftPoolConfig).
 
-// inspector is the part of a dialect that reads a table's contents.
-type inspector interface {
-	maxEventTime(ctx context.Context, t *schema.Table) (time.Time, bool, error)
-	hourlyCounts(ctx context.Context, t *schema.Table, since, until time.Time) (map[time.Time]int64, error)
-}
-
-func (l *Loader) inspector() (inspector, error) {
-	in, ok := l.d.(inspector)
-	if !ok {
-		return nil, fmt.Errorf("warehouse.dialect %s cannot inspect tables yet", l.cfg.Dialect)
-	}
-	return in, nil
-}
-
-// MaxEventTime returns the latest event_time in the named table, and false
-// when the table is empty (`wharf backfill --since warehouse`).
-func (l *Loader) MaxEventTime(ctx context.Context, table string) (time.Time, bool, error) {
+// MaxReceivedAt returns the latest received_at in the named table, and
+// false when it is empty. `wharf backfill --since warehouse` follows
+// insertion, not event time: a late arrival (an old event time) received
+// after the last run is still read, and one future-dated event does not
+// move the bound past everything that follows it.
+func (l *Loader) MaxReceivedAt(ctx context.Context, table string) (time.Time, bool, error) {
 	t := l.sch.Table(table)
 	if t == nil {
 		return time.Time{}, false, fmt.Errorf("unknown table %q", table)
 	}
-	in, err := l.inspector()
-	if err != nil {
-		return time.Time{}, false, err
+	if t.Column(schema.ColReceivedAt) < 0 {
+		return time.Time{}, false, fmt.Errorf("table %s has no %s (a child table)", table, schema.ColReceivedAt)
 	}
-	return in.maxEventTime(ctx, t)
+	var ts *time.Time
+	q := fmt.Sprintf(`SELECT max(%s) FROM %s`, schema.QuoteIdent(schema.ColReceivedAt), schema.QualifiedName(l.cfg.Schema, t.Name))
+	if err := l.pool.QueryRow(ctx, q).Scan(&ts); err != nil {
+		return time.Time{}, false, fmt.Errorf("latest received_at of %s: %w", t.Name, err)
+	}
+	if ts == nil {
+		return time.Time{}, false, nil
+	}
+	return ts.UTC(), true, nil
 }
 
 // HourlyCounts returns the rows of the named table per hour of event_time
@@ -49,32 +48,12 @@ func (l *Loader) HourlyCounts(ctx context.Context, table string, since, until ti
 	if t == nil {
 		return nil, fmt.Errorf("unknown table %q", table)
 	}
-	in, err := l.inspector()
-	if err != nil {
-		return nil, err
-	}
-	return in.hourlyCounts(ctx, t, since.UTC(), until.UTC())
-}
-
-func (p *postgres) maxEventTime(ctx context.Context, t *schema.Table) (time.Time, bool, error) {
-	var ts *time.Time
-	err := p.pool.QueryRow(ctx, fmt.Sprintf(`SELECT max(%s) FROM %s`, schema.QuoteIdent(schema.ColEventTime), p.qualified(t.Name))).Scan(&ts)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("latest event_time of %s: %w", t.Name, err)
-	}
-	if ts == nil {
-		return time.Time{}, false, nil
-	}
-	return ts.UTC(), true, nil
-}
-
-func (p *postgres) hourlyCounts(ctx context.Context, t *schema.Table, since, until time.Time) (map[time.Time]int64, error) {
 	col := schema.QuoteIdent(schema.ColEventTime)
-	sql := fmt.Sprintf(`SELECT date_trunc('hour', %s) AS h, count(*) FROM %s WHERE %s >= $1 AND %s < $2 GROUP BY 1`,
-		col, p.qualified(t.Name), col, col)
-	// event_time is a timestamp without time zone holding UTC; pgx sends a
-	// time's wall clock, so the bounds go as UTC times.
-	rows, err := p.pool.Query(ctx, sql, since.UTC(), until.UTC())
+	// event_time is a timestamp without time zone holding UTC.
+	sql := fmt.Sprintf(`SELECT date_trunc('hour', %s) AS h, count(*) FROM %s
+WHERE %s >= CAST($1 AS timestamp) AND %s < CAST($2 AS timestamp) GROUP BY 1`,
+		col, schema.QualifiedName(l.cfg.Schema, t.Name), col, col)
+	rows, err := l.pool.Query(ctx, sql, sqlTimestamp(since), sqlTimestamp(until))
 	if err != nil {
 		return nil, fmt.Errorf("hourly counts of %s: %w", t.Name, err)
 	}

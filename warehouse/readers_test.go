@@ -26,80 +26,66 @@ const readerBound = 5 * time.Second
 // commits without waiting for the SELECT (design §6: the loaders serialise
 // on the ledger, never on an exclusive lock of a target).
 func TestReadersNeverWait(t *testing.T) {
-	for _, d := range []schema.Dialect{schema.Postgres, schema.Redshift} {
-		t.Run(string(d), func(t *testing.T) {
-			ctx := context.Background()
-			var (
-				e         *env
-				newLoader func(func(*Config)) *Loader
-				during    = make(chan error, 1) // the SELECT run inside the merge
-			)
-			hook := func(c *Config) {
-				c.MergeTimeout = readerBound
-				c.Fault = func(point string) {
-					if point == "before_commit" {
-						during <- e.timedSelect(ctx, "ev")
-					}
+	eachDialect(t, testTables, func(t *testing.T, e *env, newLoader func(func(*Config)) *Loader) {
+		ctx := context.Background()
+		during := make(chan error, 1) // the SELECT run inside the merge
+		hook := func(c *Config) {
+			c.MergeTimeout = readerBound
+			c.Fault = func(point string) {
+				if point == "before_commit" {
+					during <- e.timedSelect(ctx, "ev")
 				}
 			}
-			if d == schema.Redshift {
-				rs := newRSEnv(t, testTables)
-				e = rs.env
-				newLoader = func(mod func(*Config)) *Loader { l, _ := rs.loader(mod); return l }
-			} else {
-				e = newEnv(t, testTables)
-				newLoader = e.loader
-			}
-			l := newLoader(hook)
-			ev := e.sch.Table("ev")
+		}
+		l := newLoader(hook)
+		ev := e.sch.Table("ev")
 
-			// A merge while a long SELECT holds the target.
-			e.put(ev, today, row(ev, "a", 0, nil))
-			reader, err := e.pool.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = reader.Rollback(ctx) }()
-			var n int
-			if err := reader.QueryRow(ctx, "SELECT count(*) FROM "+schema.QualifiedName(e.db, "ev")).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if res, err := l.Load(ctx, "ev"); err != nil || res.Tables["ev"].Rows != 1 {
-				t.Fatalf("load while a reader holds the table: %+v, %v; want 1 row, no wait", res, err)
-			}
-			if err := <-during; err != nil {
-				t.Errorf("a SELECT during the merge: %v", err)
-			}
-			if err := reader.Commit(ctx); err != nil {
-				t.Fatal(err)
-			}
+		// A merge while a long SELECT holds the target.
+		e.put(ev, today, row(ev, "a", 0, nil))
+		reader, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = reader.Rollback(ctx) }()
+		var n int
+		if err := reader.QueryRow(ctx, "SELECT count(*) FROM "+schema.QualifiedName(e.db, "ev")).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := l.Load(ctx, "ev"); err != nil || res.Tables["ev"].Rows != 1 {
+			t.Fatalf("load while a reader holds the table: %+v, %v; want 1 row, no wait", res, err)
+		}
+		if err := <-during; err != nil {
+			t.Errorf("a SELECT during the merge: %v", err)
+		}
+		if err := reader.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
 
-			// Two loaders at once still add each row once.
-			e.put(ev, today, row(ev, "a", 1, nil), row(ev, "b", 0, nil))
-			e.put(ev, today, row(ev, "b", 1, nil), row(ev, "c", 0, nil))
-			l2 := newLoader(hook)
-			errs := make(chan error, 2)
-			for _, x := range []*Loader{l, l2} {
-				go func() {
-					_, err := x.Load(ctx, "ev")
-					errs <- err
-				}()
-			}
+		// Two loaders at once still add each row once.
+		e.put(ev, today, row(ev, "a", 1, nil), row(ev, "b", 0, nil))
+		e.put(ev, today, row(ev, "b", 1, nil), row(ev, "c", 0, nil))
+		l2 := newLoader(hook)
+		errs := make(chan error, 2)
+		for _, x := range []*Loader{l, l2} {
 			go func() {
-				for range during {
-				}
+				_, err := x.Load(ctx, "ev")
+				errs <- err
 			}()
-			for range 2 {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
+		}
+		go func() {
+			for range during {
 			}
-			close(during)
-			if got := e.ids("ev"); !slices.Equal(got, []string{"a", "b", "c"}) {
-				t.Errorf("ids = %v, want a b c once each", got)
+		}()
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+		}
+		close(during)
+		if got := e.ids("ev"); !slices.Equal(got, []string{"a", "b", "c"}) {
+			t.Errorf("ids = %v, want a b c once each", got)
+		}
+	})
 }
 
 // timedSelect counts table's rows on a connection of its own, failing after

@@ -24,7 +24,8 @@ type Replacement struct {
 const ReplacedSuffix = "__replaced"
 
 // ReplaceTables swaps rebuilt tables in for their targets in one transaction
-// (`wharf backfill --rebuild`): under an exclusive lock on every table, the
+// (`wharf backfill --rebuild`), on either dialect: under an exclusive lock on
+// the ledger (so no merge runs meanwhile) and on every table, the
 // rows a target holds for events the rebuild lacks (events that reached the
 // warehouse after their documents were read) are copied into the rebuilt
 // table, in the columns both have; then each target is renamed
@@ -33,31 +34,31 @@ const ReplacedSuffix = "__replaced"
 // and no event's row is lost. The parent's replacement comes first, its
 // children's after.
 func (l *Loader) ReplaceTables(ctx context.Context, reps []Replacement) error {
-	p, ok := l.d.(*postgres)
-	if !ok {
-		return fmt.Errorf("warehouse.dialect %s cannot replace tables yet", l.cfg.Dialect)
-	}
 	if len(reps) == 0 || reps[0].Child {
 		return fmt.Errorf("replace tables: the parent table comes first")
 	}
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{})
+	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	// After Commit, Rollback is a no-op; after a failure the error returned
 	// is the one that matters.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	q := p.qualified
+	q := func(name string) string { return schema.QualifiedName(l.cfg.Schema, name) }
+	// LOCK TABLE without a mode is ACCESS EXCLUSIVE on PostgreSQL, and
+	// Redshift's only lock. The ledger comes first, as in every merge.
+	locked := []string{q(schema.LedgerTable)}
 	for _, r := range reps {
-		if _, err := tx.Exec(ctx, fmt.Sprintf("LOCK TABLE %s, %s IN ACCESS EXCLUSIVE MODE", q(r.Target), q(r.Rebuilt))); err != nil {
-			return fmt.Errorf("lock %s and %s: %w", r.Target, r.Rebuilt, err)
-		}
+		locked = append(locked, q(r.Target), q(r.Rebuilt))
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(locked, ", ")); err != nil {
+		return fmt.Errorf("lock the ledger and %d tables: %w", 2*len(reps), err)
 	}
 	parent := reps[0]
 	// Children first: their rows are carried for the events whose parent row
 	// the rebuilt parent lacks (before those parent rows are carried too).
 	for _, r := range append(slices.Clone(reps[1:]), parent) {
-		cols, err := commonColumns(ctx, tx, p.schema, r.Target, r.Rebuilt)
+		cols, err := commonColumns(ctx, tx, l.cfg.Schema, r.Target, r.Rebuilt)
 		if err != nil {
 			return err
 		}
@@ -95,9 +96,10 @@ WHERE NOT EXISTS (SELECT 1 FROM %s r WHERE r.%s = t.%s)`,
 // commonColumns returns the quoted names of the columns both tables have, in
 // the rebuilt table's order.
 func commonColumns(ctx context.Context, tx pgx.Tx, dbSchema, target, rebuilt string) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT column_name FROM information_schema.columns
-WHERE table_schema = $1 AND table_name = $2
-  AND column_name IN (SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $3)
+	rows, err := tx.Query(ctx, `SELECT CAST(column_name AS varchar(128)) FROM information_schema.columns
+WHERE table_schema = CAST($1 AS varchar(128)) AND table_name = CAST($2 AS varchar(128))
+  AND column_name IN (SELECT column_name FROM information_schema.columns
+    WHERE table_schema = CAST($1 AS varchar(128)) AND table_name = CAST($3 AS varchar(128)))
 ORDER BY ordinal_position`, dbSchema, rebuilt, target)
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", rebuilt, err)

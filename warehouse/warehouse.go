@@ -137,6 +137,7 @@ type Loader struct {
 	cfg   Config
 	sch   *schema.Schema
 	store ObjectStore
+	pool  *pgxpool.Pool
 	d     dialect
 	log   *zap.Logger
 	m     *metrics
@@ -188,7 +189,7 @@ func New(cfg Config, pool *pgxpool.Pool, store ObjectStore, sch *schema.Schema, 
 	default:
 		return nil, fmt.Errorf("warehouse.dialect %s: the loader does not support it", cfg.Dialect)
 	}
-	return &Loader{cfg: cfg, sch: sch, store: store, d: d, log: log, m: m, now: time.Now, retry: time.Second,
+	return &Loader{cfg: cfg, sch: sch, store: store, pool: pool, d: d, log: log, m: m, now: time.Now, retry: time.Second,
 		reconciled: map[string]time.Time{}}, nil
 }
 

@@ -1,0 +1,99 @@
+package warehouse
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wharfdata/wharf/schema"
+)
+
+// eachDialect runs test once per dialect, Redshift on its PostgreSQL
+// stand-in (rsEnv), with the env and a constructor of loaders (after Apply,
+// on the dialect's own pool) for that dialect: the contract every dialect
+// keeps.
+func eachDialect(t *testing.T, yaml string, test func(t *testing.T, e *env, newLoader func(mod func(*Config)) *Loader)) {
+	for _, d := range []schema.Dialect{schema.Postgres, schema.Redshift} {
+		t.Run(string(d), func(t *testing.T) {
+			if d == schema.Redshift {
+				rs := newRSEnv(t, yaml)
+				test(t, rs.env, func(mod func(*Config)) *Loader { l, _ := rs.loader(mod); return l })
+				return
+			}
+			e := newEnv(t, yaml)
+			test(t, e, e.loader)
+		})
+	}
+}
+
+// withEventTime sets r's event_time.
+func withEventTime(r schema.Row, ts time.Time) schema.Row {
+	r.Values[r.Table.Column(schema.ColEventTime)] = num(ts.UnixMicro())
+	return r
+}
+
+// TestInspectAndReplace: what audit, `backfill --since warehouse` and
+// `backfill --rebuild` ask of the warehouse works on both dialects.
+func TestInspectAndReplace(t *testing.T) {
+	eachDialect(t, testTables, func(t *testing.T, e *env, newLoader func(func(*Config)) *Loader) {
+		ctx := context.Background()
+		l := newLoader(nil)
+		ev, tags := e.sch.Table("ev"), e.sch.Table("ev_tags")
+		if _, ok, err := l.MaxReceivedAt(ctx, "ev"); err != nil || ok {
+			t.Fatalf("MaxReceivedAt of an empty table: %v, %v; want none", ok, err)
+		}
+		e.put(ev, today,
+			withEventTime(row(ev, "a", 0, nil), base.Add(-90*time.Minute)),
+			withEventTime(row(ev, "b", 7, nil), base.Add(10*time.Minute)),
+			withEventTime(row(ev, "c", 3, nil), base.Add(50*time.Minute)))
+		e.put(tags, today, schema.Row{Table: tags, Values: []schema.Value{str("a"), num(base.UnixMicro()), num(0), str("x")}})
+		if _, err := l.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		got, ok, err := l.MaxReceivedAt(ctx, "ev")
+		if err != nil || !ok || !got.Equal(base.Add(7*time.Second)) {
+			t.Errorf("MaxReceivedAt = %v, %v, %v; want %v", got, ok, err, base.Add(7*time.Second))
+		}
+		counts, err := l.HourlyCounts(ctx, "ev", base.Add(-2*time.Hour), base.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[time.Time]int64{base.Add(-2 * time.Hour): 1, base: 2}
+		if !maps.Equal(counts, want) {
+			t.Errorf("HourlyCounts = %v, want %v", counts, want)
+		}
+		if counts, err := l.HourlyCounts(ctx, "ev", base, base.Add(time.Hour)); err != nil || counts[base] != 2 || len(counts) != 1 {
+			t.Errorf("HourlyCounts from base = %v, %v; want only %v: 2", counts, err, base)
+		}
+
+		// A rebuild that lacks "c" (it reached the warehouse after the
+		// rebuild read its documents) and holds "a" anew.
+		for _, name := range []string{"ev", "ev_tags"} {
+			if _, err := e.pool.Exec(ctx, "CREATE TABLE "+schema.QualifiedName(e.db, name+"__rebuild")+" (LIKE "+schema.QualifiedName(e.db, name)+")"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.pool.Exec(ctx, "INSERT INTO "+schema.QualifiedName(e.db, "ev__rebuild")+` (event_id, event_time, received_at, s)
+			VALUES ('a', '2000-01-01', '2000-01-01', 'rebuilt'), ('b', '2000-01-01', '2000-01-01', 'rebuilt')`); err != nil {
+			t.Fatal(err)
+		}
+		err = l.ReplaceTables(ctx, []Replacement{{Target: "ev", Rebuilt: "ev__rebuild"}, {Target: "ev_tags", Rebuilt: "ev_tags__rebuild", Child: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := e.query("SELECT event_id, coalesce(s, '-') FROM " + schema.QualifiedName(e.db, "ev") + " ORDER BY 1")
+		wantRows := [][]string{{"a", "rebuilt"}, {"b", "rebuilt"}, {"c", "-"}}
+		if !slices.EqualFunc(rows, wantRows, slices.Equal) {
+			t.Errorf("after the swap: %q, want %q (c carried over)", rows, wantRows)
+		}
+		if n := e.count("ev" + ReplacedSuffix); n != 3 {
+			t.Errorf("%s%s holds %d rows, want the old 3", "ev", ReplacedSuffix, n)
+		}
+		if n := e.count("ev_tags"); n != 0 {
+			t.Errorf("ev_tags holds %d rows, want 0 (its event a is in the rebuild, without tags)", n)
+		}
+	})
+}
