@@ -520,13 +520,26 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 	if len(t.SortKey) == 0 {
 		t.SortKey = []string{ColEventTime}
 	}
+	// A json column is SUPER on Redshift, which can be neither a sort key
+	// nor a distribution key; the file is refused on every dialect so that
+	// it works on either.
 	for _, k := range t.SortKey {
-		if t.Column(k) < 0 {
+		i := t.Column(k)
+		if i < 0 {
 			return nil, fail(ft.line, "table %q: sort_key names %q, which is not a column", t.Name, k)
 		}
+		if t.Columns[i].Type.Kind == JSON {
+			return nil, fail(ft.line, "table %q: sort_key names %q, a json column (SUPER on Redshift cannot be a sort key)", t.Name, k)
+		}
 	}
-	if t.DistKey != "" && t.Column(t.DistKey) < 0 {
-		return nil, fail(ft.line, "table %q: dist_key names %q, which is not a column", t.Name, t.DistKey)
+	if t.DistKey != "" {
+		i := t.Column(t.DistKey)
+		if i < 0 {
+			return nil, fail(ft.line, "table %q: dist_key names %q, which is not a column", t.Name, t.DistKey)
+		}
+		if t.Columns[i].Type.Kind == JSON {
+			return nil, fail(ft.line, "table %q: dist_key names %q, a json column (SUPER on Redshift cannot be a distribution key)", t.Name, t.DistKey)
+		}
 	}
 	for _, fc := range ft.Children {
 		c, err := buildTable(fc, t)

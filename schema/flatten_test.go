@@ -102,6 +102,8 @@ func TestParseErrors(t *testing.T) {
 		{"grandchild", "tables:\n- name: t\n  events: [x]\n  children:\n  - name: c\n    path: a\n    columns: [{name: v, path: ., type: integer}]\n    children:\n    - name: g\n      path: b\n", "cannot have children"},
 		{"reserved", "tables:\n- name: wharf_loads\n  events: [x]\n", "reserved"},
 		{"bad sort key", "tables:\n- name: t\n  events: [x]\n  sort_key: [nope]\n", "sort_key names \"nope\""},
+		{"json sort key", "tables:\n- name: t\n  events: [x]\n  sort_key: [j]\n  columns: [{name: j, path: j, type: json}]\n", "a json column (SUPER on Redshift cannot be a sort key)"},
+		{"json dist key", "tables:\n- name: t\n  events: [x]\n  dist_key: j\n  columns: [{name: j, path: j, type: json}]\n", "a json column (SUPER on Redshift cannot be a distribution key)"},
 		{"too long", "tables:\n- name: " + strings.Repeat("a", 128) + "\n  events: [x]\n", "longer than 127 bytes"},
 		{"yaml syntax", "tables:\n- name: t\n  events: [x\n", "line"},
 		{"empty", "", "empty"},
