@@ -24,7 +24,8 @@ const (
 // what the warehouse table should hold per hour, dead letters aside.
 //
 // On MongoDB it is one aggregation per collection: the event time is the
-// table's time path, else the envelope's, else the _id's creation time, each
+// table's time path, else the envelope's, else the receive time serve stored
+// (ReceivedAtField), else the _id's creation time, each
 // read as wharf reads times (a BSON date, an ISO string, epoch seconds or
 // milliseconds), grouped with $dateTrunc. A server that does not implement
 // the date operators (FerretDB) answers NotImplemented; then the documents
@@ -95,7 +96,9 @@ func hourPipeline(t *schema.Table, env schema.Envelope, since, until time.Time) 
 	if t.Time != "" {
 		chain = append(chain, timeExpr(t.Time))
 	}
+	recv := "$" + ReceivedAtField
 	chain = append(chain, timeExpr(env.TimePath),
+		bson.D{{Key: "$cond", Value: bson.A{bson.D{{Key: "$eq", Value: bson.A{bson.D{{Key: "$type", Value: recv}}, "date"}}}, recv, nil}}},
 		bson.D{{Key: "$convert", Value: bson.D{{Key: "input", Value: "$_id"}, {Key: "to", Value: "date"}, {Key: "onError", Value: nil}, {Key: "onNull", Value: nil}}}})
 	timePath := env.TimePath
 	if t.Time != "" {
@@ -131,7 +134,7 @@ func (s *source) countHoursAggregate(ctx context.Context, coll string, t *schema
 // countHoursClient reads each document's type and times only, and counts it
 // by the hour of the event time the backfill would give it.
 func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.Schema, t *schema.Table, env schema.Envelope, since, until time.Time, out map[time.Time]int64) error {
-	proj := bson.D{{Key: env.TypePath, Value: 1}, {Key: env.TimePath, Value: 1}}
+	proj := bson.D{{Key: env.TypePath, Value: 1}, {Key: env.TimePath, Value: 1}, {Key: ReceivedAtField, Value: 1}}
 	timePath := env.TimePath
 	if t.Time != "" && t.Time != env.TimePath {
 		proj = append(proj, bson.E{Key: t.Time, Value: 1})
@@ -159,7 +162,8 @@ func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.
 		if id == "" {
 			id = "?"
 		}
-		ev, err := dec.Decode(body, id, recvTime(idv, time.Now()))
+		recv, _ := receivedAt(cur.Current, idv, time.Now())
+		ev, err := dec.Decode(body, id, recv)
 		if err != nil {
 			continue // a dead letter: it makes no row
 		}
@@ -173,9 +177,4 @@ func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.
 		return fmt.Errorf("hourly counts of %s: %w", coll, err)
 	}
 	return nil
-}
-
-func recvTime(id bson.RawValue, fallback time.Time) time.Time {
-	t, _ := receivedAt(id, fallback)
-	return t
 }

@@ -73,8 +73,9 @@ type Config struct {
 	Since, Until time.Time
 	// ReceivedSince bounds the time a document reached Mongo (insertion, not
 	// event time): documents received before it are skipped. A document's
-	// received time is the creation time of its ObjectId _id; a document
-	// without one is bounded by its event time instead. Zero is open.
+	// received time is the one serve stored in it (ReceivedAtField), else
+	// the creation time of its ObjectId _id; a document with neither is
+	// bounded by its event time instead. Zero is open.
 	ReceivedSince time.Time
 	// SinceFrom is "warehouse" when ReceivedSince (or, in a plan made before
 	// ReceivedSince existed, Since) was read from the warehouse: a job
@@ -315,15 +316,20 @@ func (b *Backfill) setBounds() {
 }
 
 // receivedFilter narrows the scan on the server to documents that may have
-// been received at or after since: it drops documents whose ObjectId _id
-// was made before since (on MongoDB a bound on the _id index). $lt on an
-// ObjectId matches only ObjectIds, so $not keeps every other _id, which the
-// client-side check settles.
+// been received at or after since: it drops documents whose stored receive
+// time (ReceivedAtField) is before since, and those whose ObjectId _id was
+// made before since (on MongoDB a bound on the _id index). $lt on a date or
+// an ObjectId matches only values of that type, so $not keeps documents
+// without such a value, which the client-side check settles. (serve writes
+// string _ids, so no document of wharf's has both.)
 func receivedFilter(since time.Time) bson.D {
 	if since.IsZero() {
 		return nil
 	}
-	return bson.D{{Key: "_id", Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: bson.NewObjectIDFromTimestamp(since.Truncate(time.Second))}}}}}}
+	return and(
+		bson.D{{Key: ReceivedAtField, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: since}}}}}},
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: bson.NewObjectIDFromTimestamp(since.Truncate(time.Second))}}}}}},
+	)
 }
 
 // adoptPlanBounds makes a job read with the bounds it was planned with. A
@@ -596,7 +602,7 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadEventID, Detail: err.Error()}, w.fallback, ack)
 		return nil
 	}
-	recv, recvKnown := receivedAt(k.RawValue, w.fallback)
+	recv, recvKnown := receivedAt(doc, k.RawValue, w.fallback)
 	body, _, err := w.conv.eventJSON(doc, b.typePath, b.fallback)
 	if err != nil {
 		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadJSON, Detail: err.Error()}, recv, ack)

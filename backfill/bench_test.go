@@ -39,7 +39,8 @@ func BenchmarkDocument(b *testing.B) {
 			b.Fatal(err)
 		}
 		s, _ := idString(id)
-		ev, err := dec.Decode(body, s, recvTime(id, t))
+		recv, _ := receivedAt(doc, id, t)
+		ev, err := dec.Decode(body, s, recv)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,17 +8,23 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
+// ReceivedAtField is the field in which `wharf serve` stores, in every raw
+// document, the time it received the event, as a BSON date (the same name
+// as ingest.ReceivedAtField): the event's received_at, and its event time
+// when the event has none. It is not a field of the event.
+const ReceivedAtField = "_wharf_received_at"
+
 // converter turns stored documents back into the JSON events they were. One
 // per worker: it reuses its buffer.
 type converter struct {
 	buf []byte
 }
 
-// eventJSON returns doc without its _id as relaxed
+// eventJSON returns doc without its _id and ReceivedAtField as relaxed
 // extended JSON: numbers are JSON numbers, dates {"$date": "…"} (which
 // schema's time parsing accepts), ObjectIds {"$oid": "…"}. The _id is left
 // out because it is the event id, not a field of the event: the streaming
-// path stores the event's own fields with _id added
+// path stores the event's own fields with _id and its receive time added
 // (design §3).
 //
 // When typePath is set and the document has no value (or null) there, the
@@ -46,7 +52,8 @@ func (c *converter) eventJSON(doc bson.Raw, typePath []string, typ string) ([]by
 	return out, added, nil
 }
 
-// appendEvent appends doc's elements to dst (leaving out the top-level _id), with typ put at path when path is set and the
+// appendEvent appends doc's elements to dst (leaving out the top-level _id
+// and ReceivedAtField), with typ put at path when path is set and the
 // document has no value there. A value on the way that is not a document
 // stays as it is (and the event has no type).
 func appendEvent(dst []byte, doc bsoncore.Document, path []string, typ string, top bool) ([]byte, bool, error) {
@@ -57,7 +64,7 @@ func appendEvent(dst []byte, doc bsoncore.Document, path []string, typ string, t
 	found, added := false, false
 	for _, e := range elems {
 		key := e.Key()
-		if top && key == "_id" {
+		if top && (key == "_id" || key == ReceivedAtField) {
 			continue
 		}
 		if len(path) > 0 && key == path[0] {
@@ -97,11 +104,17 @@ func appendEvent(dst []byte, doc bsoncore.Document, path []string, typ string, t
 	return dst, added, nil
 }
 
-// receivedAt is the received time a backfilled event gets: the creation time
-// of an ObjectId _id (when the document reached Mongo), else fallback (the
-// job's start, fixed in its plan so that a resumed job writes the same rows).
-// known is false for the fallback.
-func receivedAt(id bson.RawValue, fallback time.Time) (t time.Time, known bool) {
+// receivedAt is the received time a backfilled event gets: the time `wharf
+// serve` stored in the document (ReceivedAtField, a BSON date), else the
+// creation time of an ObjectId _id (when the document reached Mongo), else
+// fallback (the job's start, fixed in its plan so that a resumed job writes
+// the same rows). known is false for the fallback.
+func receivedAt(doc bson.Raw, id bson.RawValue, fallback time.Time) (t time.Time, known bool) {
+	if v, err := doc.LookupErr(ReceivedAtField); err == nil {
+		if ms, ok := v.DateTimeOK(); ok {
+			return time.UnixMilli(ms).UTC(), true
+		}
+	}
 	if oid, ok := id.ObjectIDOK(); ok {
 		return oid.Timestamp().UTC(), true
 	}

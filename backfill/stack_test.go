@@ -316,3 +316,49 @@ func TestBackfillReceivedSince(t *testing.T) {
 		t.Errorf("rows by n %v, want %v (%+v)", got, want, sum)
 	}
 }
+
+// A raw document written by serve (a string _id, the receive time in
+// ReceivedAtField) gets that time as received_at, and as event_time when
+// the event has none: exactly what serve gave it, not the job's start. The
+// field is not part of the event (no _extras), --since warehouse bounds it,
+// and audit counts the document at that hour.
+func TestBackfillStoredReceiveTime(t *testing.T) {
+	e := newStackEnv(t)
+	sch := mustParse(t, "tables:\n- name: clicks\n  events: [click]\n  collection: clicks\n  columns: [{name: n, path: n, type: integer}]\n  extras: true\n")
+	now := time.Now().UTC()
+	recv := now.Add(-3 * time.Hour).Truncate(time.Millisecond)
+	old := now.Add(-30 * time.Hour).Truncate(time.Millisecond)
+	e.insert("clicks",
+		bson.D{{Key: "_id", Value: "evt-1"}, {Key: ReceivedAtField, Value: recv}, {Key: "event", Value: "click"}, {Key: "n", Value: 1}},
+		bson.D{{Key: "_id", Value: "evt-2"}, {Key: ReceivedAtField, Value: old}, {Key: "event", Value: "click"}, {Key: "n", Value: 2}},
+	)
+	micros := func(t time.Time) int64 { return t.UnixMicro() }
+	sink, _, _, err := e.run(sch, Config{Table: "clicks", Job: "all", Shards: 1, BatchSize: 100, MaxPending: 100, MaxRetries: 1, DrainTimeout: 10 * time.Second, ReadPreference: "primary"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for col, want := range map[string]int64{schema.ColReceivedAt: micros(recv), schema.ColEventTime: micros(recv)} {
+		if got := sink.values("clicks", col)["evt-1"]; got.I != want {
+			t.Errorf("%s: %s, want %s (the stored receive time)", col, time.UnixMicro(got.I).UTC(), recv)
+		}
+	}
+	if x := sink.values("clicks", schema.ColExtras)["evt-1"]; !x.Null {
+		t.Errorf("_extras %q: the receive time is not a field of the event", x.S)
+	}
+	hours, _, err := CountHours(context.Background(), e.db, sch, schema.DefaultEnvelope(), "clicks", now.Add(-48*time.Hour), now, "primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[time.Time]int64{recv.Truncate(time.Hour): 1, old.Truncate(time.Hour): 1}; !mapsEqual(hours, want) {
+		t.Errorf("audit counts %v, want %v", hours, want)
+	}
+	cfg := DefaultConfig()
+	cfg.Table, cfg.Job, cfg.SinceFrom, cfg.ReceivedSince, cfg.ReadPreference = "clicks", "incremental", "warehouse", now.Add(-10*time.Hour), "primary"
+	sink, _, _, err = e.run(sch, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.values("clicks", "n"); len(got) != 1 || got["evt-1"].I != 1 {
+		t.Errorf("--since warehouse read %v, want only evt-1 (received after the bound)", got)
+	}
+}

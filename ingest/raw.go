@@ -3,19 +3,30 @@ package ingest
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fastjson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
+// ReceivedAtField holds, in every raw document, the time serve received the
+// event (design §3): a BSON date, which no JSON value can become, so a
+// backfill tells it from an event's own field. Backfill reads it as the
+// event's received_at, and as its event time when the event has none.
+const ReceivedAtField = "_wharf_received_at"
+
 // rawDocument converts an event's JSON object to the BSON document stored in
-// Mongo: the same fields in the same order, with _id = the event id first.
-// Integers become int32 or int64 (as mongoimport does), other numbers double.
-func rawDocument(dst []byte, id string, root *fastjson.Value) []byte {
+// Mongo: _id = the event id first, then ReceivedAtField = received (a BSON
+// date: milliseconds, the precision of SQS's first-receive time), then the
+// event's fields in their order. An event's own top-level _id or
+// ReceivedAtField is left out. Integers become int32 or int64 (as
+// mongoimport does), other numbers double.
+func rawDocument(dst []byte, id string, received time.Time, root *fastjson.Value) []byte {
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	dst = bsoncore.AppendStringElement(dst, "_id", id)
+	dst = bsoncore.AppendDateTimeElement(dst, ReceivedAtField, received.UnixMilli())
 	root.GetObject().Visit(func(k []byte, v *fastjson.Value) {
-		if string(k) == "_id" {
+		if string(k) == "_id" || string(k) == ReceivedAtField {
 			return
 		}
 		dst = appendValue(dst, string(k), v)

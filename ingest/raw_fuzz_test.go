@@ -12,12 +12,14 @@ import (
 	"github.com/valyala/fastjson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/schema"
 )
 
 // FuzzRawDocument: for any message body that decodes into an event,
 // rawDocument builds a valid BSON document with _id = the event id first,
-// then every other field of the event, in order, with the same value:
+// the receive time second (a BSON date), then every other field of the
+// event, in order, with the same value:
 // strings byte for byte, integers as int32 or int64, other numbers as the
 // nearest double, nested objects and arrays alike.
 //
@@ -33,7 +35,7 @@ func FuzzRawDocument(f *testing.F) {
 		msg, _ := json.Marshal(body)
 		f.Add([]byte(`{"Type":"Notification","Message":` + string(msg) + `}`))
 	}
-	f.Add([]byte(`{"event":"page_view","id":"x","_id":"other","n":[2147483647,2147483648,-2147483649,9223372036854775808,1.0,1e400,-0],"o":{"":{"a.b":"$c"}}}`))
+	f.Add([]byte(`{"event":"page_view","id":"x","_wharf_received_at":"mine","_id":"other","n":[2147483647,2147483648,-2147483649,9223372036854775808,1.0,1e400,-0],"o":{"":{"a.b":"$c"}}}`))
 	tables, err := os.ReadFile("../schema/testdata/tables.yaml")
 	if err != nil {
 		f.Fatal(err)
@@ -50,7 +52,7 @@ func FuzzRawDocument(f *testing.F) {
 		if err != nil {
 			return
 		}
-		buf = rawDocument(buf[:0], ev.ID, ev.Root())
+		buf = rawDocument(buf[:0], ev.ID, ev.ReceivedAt, ev.Root())
 		doc := bsoncore.Document(buf)
 		if err := doc.Validate(); err != nil {
 			t.Fatalf("invalid BSON for %q: %v", body, err)
@@ -65,10 +67,17 @@ func FuzzRawDocument(f *testing.F) {
 		if id, ok := elems[0].Value().StringValueOK(); !ok || id != ev.ID {
 			t.Fatalf("_id %v, want the event id %q", elems[0].Value(), ev.ID)
 		}
+		if len(elems) < 2 || elems[1].Key() != ReceivedAtField {
+			t.Fatalf("second field is not %s: %v", ReceivedAtField, doc)
+		}
+		if ms, ok := elems[1].Value().DateTimeOK(); !ok || ms != received.UnixMilli() {
+			t.Fatalf("%s %v, want the date %s", ReceivedAtField, elems[1].Value(), received)
+		}
+		elems = elems[1:]
 		var want []string
 		var vals []*fastjson.Value
 		ev.Root().GetObject().Visit(func(k []byte, v *fastjson.Value) {
-			if string(k) != "_id" {
+			if string(k) != "_id" && string(k) != ReceivedAtField {
 				want = append(want, string(k))
 				vals = append(vals, v)
 			}
@@ -143,5 +152,13 @@ func sameValue(t *testing.T, path string, b bsoncore.Value, j *fastjson.Value) {
 		if b.Type != bsoncore.TypeNull {
 			t.Fatalf("%s: %s, want null", path, b.Type)
 		}
+	}
+}
+
+// serve stores the receive time in every raw document under the name
+// backfill reads.
+func TestReceivedAtFieldMatchesBackfill(t *testing.T) {
+	if ReceivedAtField != backfill.ReceivedAtField {
+		t.Fatalf("ingest writes %q, backfill reads %q", ReceivedAtField, backfill.ReceivedAtField)
 	}
 }

@@ -426,6 +426,49 @@ func TestBackfillSinceWarehouseFollowsInsertion(t *testing.T) {
 	}
 }
 
+// A raw document that serve wrote, backfilled into another deployment,
+// gets exactly the event_time and received_at that serve gave its event,
+// with or without an event time of its own.
+func TestBackfillKeepsServesTimes(t *testing.T) {
+	e := newE2E(t)
+	e.run(nil, "schema", "apply", "-c", e.cfg)
+	e.serve()
+	var lines bytes.Buffer
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	for i := range 20 {
+		if i%2 == 0 {
+			fmt.Fprintf(&lines, `{"event":"page_view","id":"st-%d","user_id":%d}`+"\n", i, i)
+		} else {
+			fmt.Fprintf(&lines, `{"event":"page_view","id":"st-%d","user_id":%d,"timestamp":%q}`+"\n", i, i, at.Format(time.RFC3339Nano))
+		}
+	}
+	e.run(lines.Bytes(), "send", "-c", e.cfg)
+	e.waitRows(map[string]int{"page_views": 20}, 2*time.Minute)
+	o := e.sharing()
+	o.backfill("--table", "page_views", "--job", "from-serve")
+	times := func(x *e2e) []string {
+		rows, err := x.pool.Query(context.Background(), fmt.Sprintf(`SELECT event_id || ' ' || event_time::text || ' ' || received_at::text FROM %q.page_views ORDER BY event_id`, x.schema))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			out = append(out, s)
+		}
+		return out
+	}
+	served, backfilled := times(e), times(o)
+	if len(served) != 20 || !slices.Equal(served, backfilled) {
+		t.Fatalf("served and backfilled times differ (%s):\nserve:    %v\nbackfill: %v", firstDiff(served, backfilled), served, backfilled)
+	}
+	if a, b := e.tableRows("page_views"), o.tableRows("page_views"); !slices.Equal(a, b) {
+		t.Errorf("served and backfilled rows differ: %s", firstDiff(a, b))
+	}
+}
+
 // A backfill of the same event types while wharf serve ingests live events
 // into the same collections: every history document and every live event is
 // one row, none twice.
