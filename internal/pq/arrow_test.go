@@ -35,21 +35,24 @@ tables:
       - {name: i64,     path: i64,     type: bigint}
       - {name: f32,     path: f32,     type: real}
       - {name: f64,     path: f64,     type: double}
+      - {name: d_9,     path: d_9,     type: "decimal(9,2)"}
       - {name: d_small, path: d_small, type: "decimal(12,2)"}
       - {name: d_18,    path: d_18,    type: "decimal(18,0)"}
+      - {name: d_19,    path: d_19,    type: "decimal(19,0)"}
+      - {name: d_28,    path: d_28,    type: "decimal(28,6)"}
       - {name: d_big,   path: d_big,   type: "decimal(38,4)"}
       - {name: s,       path: s,       type: varchar(16)}
+      - {name: s_long,  path: s_long,  type: varchar(256)}
       - {name: ts,      path: ts,      type: timestamp}
       - {name: day,     path: day,     type: date}
       - {name: j,       path: j,       type: json}
 `
 
-// TestArrowReadsEveryType reads files written by Encode with an independent
-// Parquet implementation, Apache Arrow's: the columns are in table order,
-// every one OPTIONAL and snappy-compressed, with the logical type Redshift's
-// COPY expects, and every value (nulls and extremes included) reads back
-// exactly as written.
-func TestArrowReadsEveryType(t *testing.T) {
+// everyType returns the table of arrowTables and four rows of it: the
+// largest values of every type, the smallest, small ones around zero, and
+// all NULLs.
+func everyType(t testing.TB) (*schema.Table, []schema.Row) {
+	t.Helper()
 	s, err := schema.Parse([]byte(arrowTables))
 	if err != nil {
 		t.Fatal(err)
@@ -75,42 +78,65 @@ func TestArrowReadsEveryType(t *testing.T) {
 		}
 		return r
 	}
-	rows := []schema.Row{
+	return tb, []schema.Row{
 		mk("max", map[string]schema.Value{
 			"b": {I: 1}, "i16": {I: math.MaxInt16}, "i32": {I: math.MaxInt32}, "i64": {I: math.MaxInt64},
 			"f32": schema.FloatValue(math.MaxFloat32), "f64": schema.FloatValue(math.MaxFloat64),
-			"d_small": {I: 9999999999}, "d_18": {I: 999999999999999999}, "d_big": {S: maxDigits},
-			"s": {S: "héllo ☃ 😀"}, "ts": micros(time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)),
+			"d_9": {I: 999999999}, "d_small": {I: 9999999999}, "d_18": {I: 999999999999999999},
+			"d_19": {S: maxDigits[:19]}, "d_28": {S: maxDigits[:28]}, "d_big": {S: maxDigits},
+			"s": {S: "héllo ☃ 😀"}, "s_long": {S: strings.Repeat("é", 128)},
+			"ts":  micros(time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)),
 			"day": {I: 2932896}, "j": {S: `{"a":[1,2,{"c":null}],"u":"é"}`},
 		}),
 		mk("min", map[string]schema.Value{
 			"b": {I: 0}, "i16": {I: math.MinInt16}, "i32": {I: math.MinInt32}, "i64": {I: math.MinInt64},
 			"f32": schema.FloatValue(-float64(math.SmallestNonzeroFloat32)), "f64": schema.FloatValue(-0.5),
-			"d_small": {I: -9999999999}, "d_18": {I: -999999999999999999}, "d_big": {S: "-" + maxDigits},
-			"s": {S: ""}, "ts": micros(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)),
+			"d_9": {I: -999999999}, "d_small": {I: -9999999999}, "d_18": {I: -999999999999999999},
+			"d_19": {S: "-" + maxDigits[:19]}, "d_28": {S: "-" + maxDigits[:28]}, "d_big": {S: "-" + maxDigits},
+			"s": {S: ""}, "s_long": {S: ""}, "ts": micros(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)),
 			"day": {I: -719162}, "j": {S: `"just a string"`},
 		}),
 		mk("small", map[string]schema.Value{
 			"b": {I: 1}, "i16": {I: -1}, "i32": {I: 0}, "i64": {I: -1},
 			"f32": schema.FloatValue(1.5), "f64": schema.FloatValue(3.141592653589793),
-			"d_small": {I: -1}, "d_18": {I: 0}, "d_big": {S: "-1"},
-			"s": {S: "x"}, "ts": micros(time.Date(1969, 12, 31, 23, 59, 59, 999999000, time.UTC)),
+			"d_9": {I: 1}, "d_small": {I: -1}, "d_18": {I: 0}, "d_19": {S: "-1"}, "d_28": {S: "1"}, "d_big": {S: "-1"},
+			"s": {S: "x"}, "s_long": {S: "y"}, "ts": micros(time.Date(1969, 12, 31, 23, 59, 59, 999999000, time.UTC)),
 			"day": {I: -1}, "j": {S: `[]`},
 		}),
 		mk("nulls", nil),
 	}
+}
+
+// manyRows repeats rows to n rows, each with its own event_id, and every
+// non-NULL s_long distinct and 200 bytes long (so that its dictionary
+// outgrows the writer's bound and the column falls back to PLAIN).
+func manyRows(tb *schema.Table, rows []schema.Row, n int) []schema.Row {
+	var many []schema.Row
+	long := tb.Column("s_long")
+	for i := range n {
+		r := rows[i%len(rows)]
+		r.Values = slices.Clone(r.Values)
+		r.Values[tb.Column(schema.ColEventID)] = schema.Value{S: fmt.Sprintf("row-%06d-%s", i, strings.Repeat("x", i%40))}
+		if long >= 0 && !r.Values[long].Null {
+			r.Values[long] = schema.Value{S: fmt.Sprintf("%06d-%s", i, strings.Repeat("ab", 97))}
+		}
+		many = append(many, r)
+	}
+	return many
+}
+
+// TestArrowReadsEveryType reads files written by Encode with an independent
+// Parquet implementation, Apache Arrow's: the columns are in table order,
+// every one OPTIONAL and snappy-compressed, with the logical type Redshift's
+// COPY expects, and every value (nulls and extremes included) reads back
+// exactly as written.
+func TestArrowReadsEveryType(t *testing.T) {
+	tb, rows := everyType(t)
 	arrowCompare(t, tb, rows)
 
 	// Many rows: every column spans several pages, and values still read
 	// back exactly, in order, across page and chunk boundaries.
-	var many []schema.Row
-	for i := range 30_000 {
-		r := rows[i%len(rows)]
-		r.Values = slices.Clone(r.Values)
-		r.Values[tb.Column(schema.ColEventID)] = schema.Value{S: fmt.Sprintf("row-%06d-%s", i, strings.Repeat("x", i%40))}
-		many = append(many, r)
-	}
-	data := arrowCompare(t, tb, many)
+	data := arrowCompare(t, tb, manyRows(tb, rows, 30_000))
 	f, err := pqgo.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
@@ -119,14 +145,27 @@ func TestArrowReadsEveryType(t *testing.T) {
 	if err != nil || oi.NumPages() < 2 {
 		t.Fatalf("event_id of 30,000 rows: offset index %v (%v), want several pages", oi, err)
 	}
+
+	// A reused Writer, whose s_long dictionary fell back to PLAIN in the
+	// first file, writes the next files as well.
+	w := NewWriter(tb)
+	for _, n := range []int{30_000, 10, 30_000} {
+		arrowCompareWith(t, w, tb, manyRows(tb, rows, n))
+	}
 }
 
 // arrowCompare encodes rows, reads the file back with Arrow, checks its
 // layout and that every value reads back as written, and returns the file.
 func arrowCompare(t *testing.T, tb *schema.Table, rows []schema.Row) []byte {
 	t.Helper()
+	return arrowCompareWith(t, NewWriter(tb), tb, rows)
+}
+
+// arrowCompareWith is arrowCompare with Writer w.
+func arrowCompareWith(t *testing.T, w *Writer, tb *schema.Table, rows []schema.Row) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	if err := Encode(&buf, tb, rows); err != nil {
+	if err := w.Encode(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
 
@@ -152,8 +191,8 @@ func arrowCompare(t *testing.T, tb *schema.Table, rows []schema.Row) []byte {
 			t.Errorf("%s: compression %v (%v), want snappy", c.Name, cc.Compression(), err)
 		}
 		checkLogical(t, c, col.PhysicalType(), col.LogicalType())
-		if c.Type.Kind == schema.Decimal && c.Type.Precision > 18 && col.TypeLength() != 16 {
-			t.Errorf("%s: FIXED_LEN_BYTE_ARRAY(%d), want 16", c.Name, col.TypeLength())
+		if c.Type.Kind == schema.Decimal && c.Type.Precision > 18 && col.TypeLength() != wantDecimalBytes(c.Type.Precision) {
+			t.Errorf("%s: FIXED_LEN_BYTE_ARRAY(%d), want %d, the fewest bytes that hold %d digits", c.Name, col.TypeLength(), wantDecimalBytes(c.Type.Precision), c.Type.Precision)
 		}
 	}
 
@@ -218,12 +257,15 @@ func checkLogical(t *testing.T, c schema.Column, phys parquet.Type, lt pqschema.
 		}
 	case schema.Decimal:
 		dt, ok := lt.(pqschema.DecimalLogicalType)
-		wantPhys := parquet.Types.Int64
-		if c.Type.Precision > 18 {
+		wantPhys := parquet.Types.Int32
+		switch {
+		case c.Type.Precision > 18:
 			wantPhys = parquet.Types.FixedLenByteArray
+		case c.Type.Precision > 9:
+			wantPhys = parquet.Types.Int64
 		}
 		if !ok || int(dt.Precision()) != c.Type.Precision || int(dt.Scale()) != c.Type.Scale || phys != wantPhys {
-			bad("DECIMAL(p,s) on INT64 (p ≤ 18) or FIXED_LEN_BYTE_ARRAY(16)")
+			bad("DECIMAL(p,s) on INT32 (p ≤ 9), INT64 (p ≤ 18) or FIXED_LEN_BYTE_ARRAY")
 		}
 	case schema.Varchar, schema.JSON:
 		if _, ok := lt.(pqschema.StringLogicalType); !ok || phys != parquet.Types.ByteArray {
@@ -286,6 +328,18 @@ func arrowValue(t *testing.T, c schema.Column, arr arrow.Array, i int) schema.Va
 	}
 	t.Fatalf("%s: unexpected arrow array %T", c.Name, arr)
 	return schema.Value{}
+}
+
+// wantDecimalBytes is the size of the smallest two's complement integer that
+// holds every value of precision p (10^p - 1 < 2^(8n-1)), worked out here
+// independently of the writer's table.
+func wantDecimalBytes(p int) int {
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p)), nil)
+	for n := 1; ; n++ {
+		if new(big.Int).Lsh(big.NewInt(1), uint(8*n-1)).Cmp(limit) >= 0 {
+			return n
+		}
+	}
 }
 
 func sameValue(typ schema.Type, a, b schema.Value) bool {

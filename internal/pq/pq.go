@@ -10,11 +10,18 @@
 //	integer         INT32 (INT(32, signed))
 //	bigint          INT64 (INT(64, signed))
 //	real, double    FLOAT, DOUBLE
-//	decimal(p,s)    INT64 DECIMAL(p,s) when p ≤ 18, else FIXED_LEN_BYTE_ARRAY(16) DECIMAL(p,s)
+//	decimal(p,s)    DECIMAL(p,s) on INT32 when p ≤ 9, INT64 when p ≤ 18, else
+//	                FIXED_LEN_BYTE_ARRAY(n), n the fewest bytes that hold p digits
 //	varchar(n)      BYTE_ARRAY (STRING)
 //	json            BYTE_ARRAY (STRING), the JSON text
 //	timestamp       INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true)
 //	date            INT32 DATE
+//
+// The file keeps to the conservative profile that every engine reads
+// (Redshift COPY and Spectrum, Spark, Arrow, DuckDB, older Hive/Impala
+// readers): DATA_PAGE (v1) and DICTIONARY_PAGE pages only, values PLAIN or
+// RLE_DICTIONARY (levels RLE), never DELTA_* or BYTE_STREAM_SPLIT, and snappy.
+// Which columns get a dictionary is dictionaryPays.
 package pq
 
 import (
@@ -48,8 +55,16 @@ func (g orderedGroup) Fields() []parquet.Field {
 	return fields
 }
 
-// Node returns the Parquet node of a column type.
+// Node returns the Parquet node of a column type, with its encoding: that of
+// a column of the type other than event_id (see dictionaryPays).
 func Node(t schema.Type) parquet.Node {
+	return node(schema.Column{Type: t})
+}
+
+// node returns the Parquet node of column c: its physical and logical type
+// and its encoding.
+func node(c schema.Column) parquet.Node {
+	t := c.Type
 	var n parquet.Node
 	switch t.Kind {
 	case schema.Boolean:
@@ -65,10 +80,13 @@ func Node(t schema.Type) parquet.Node {
 	case schema.Double:
 		n = parquet.Leaf(parquet.DoubleType)
 	case schema.Decimal:
-		if t.Precision <= 18 {
+		switch {
+		case t.Precision <= 9:
+			n = parquet.Decimal(t.Scale, t.Precision, parquet.Int32Type)
+		case t.Precision <= 18:
 			n = parquet.Decimal(t.Scale, t.Precision, parquet.Int64Type)
-		} else {
-			n = parquet.Decimal(t.Scale, t.Precision, parquet.FixedLenByteArrayType(16))
+		default:
+			n = parquet.Decimal(t.Scale, t.Precision, parquet.FixedLenByteArrayType(DecimalBytes(t.Precision)))
 		}
 	case schema.Varchar, schema.JSON:
 		n = parquet.String()
@@ -79,14 +97,93 @@ func Node(t schema.Type) parquet.Node {
 	default:
 		panic(fmt.Sprintf("pq: no parquet type for %s", t))
 	}
+	if dictionaryPays(c) {
+		n = parquet.Encoded(n, &parquet.RLEDictionary)
+	} else {
+		n = parquet.Encoded(n, &parquet.Plain)
+	}
 	return parquet.Optional(n)
+}
+
+// dictionaryPays reports whether column c is written RLE_DICTIONARY rather
+// than PLAIN. parquet-go decides per column, once per writer, not by
+// measuring each file, so the choice is by what the column usually holds
+// (measured with BenchmarkEncodeSize, whose varied batch is 24% smaller
+// than with parquet-go's defaults):
+//
+//   - varchar and json: yes. Mapped strings are mostly categories (actions,
+//     names, user agents, ids repeated across events) and JSON values often
+//     repeat too (_extras of a few shapes), where a dictionary shrinks the
+//     column several-fold before snappy. A column of mostly distinct values
+//     costs little more than PLAIN (the indexes) and is bounded: once its
+//     dictionary passes dictionaryMaxBytes, the rest of the file's pages of
+//     it are PLAIN (pages already written keep the dictionary; readers take
+//     the mix), and a reused Writer starts the next file with an empty
+//     dictionary.
+//   - event_id: no. It is distinct per event (child rows repeat it only per
+//     array element), so the dictionary would be as large as the column:
+//     files measured 5% larger and slower to encode with one.
+//   - smallint, integer, bigint, date and decimals on INT32/INT64: yes, ids,
+//     counts, amounts and days repeat.
+//   - timestamp: no. Microsecond times are nearly all distinct (files
+//     measured 7% larger with a dictionary).
+//   - boolean, real, double and FIXED_LEN_BYTE_ARRAY decimals: no (PLAIN
+//     booleans are bits already; floats rarely repeat).
+func dictionaryPays(c schema.Column) bool {
+	switch c.Type.Kind {
+	case schema.Varchar:
+		return c.Name != schema.ColEventID
+	case schema.JSON, schema.Smallint, schema.Integer, schema.Bigint, schema.Date:
+		return true
+	case schema.Decimal:
+		return c.Type.Precision <= 18
+	}
+	return false
+}
+
+// dictionaryMaxBytes bounds each column's dictionary (as Arrow's and
+// parquet-mr's 1 MiB dictionary page limit do): past it, a column's next
+// pages are PLAIN. parquet-go checks the bound only when it cuts a page, and
+// a page of dictionary indexes holds some 20,000 values, which may be all of
+// a file's; so Encode cuts the pages of a dictionary-encoded string column
+// every dictPageBytes of values as well. A string dictionary thus stays
+// under dictionaryMaxBytes + dictPageBytes; a number dictionary passes the
+// bound by at most one page's values (8 bytes each).
+const (
+	dictionaryMaxBytes = 1 << 20
+	dictPageBytes      = 256 << 10
+)
+
+// maxDecimalBytes[p] is DecimalBytes(p).
+var maxDecimalBytes = func() (out [schema.MaxDecimalPrecision + 1]int) {
+	limit := new(big.Int)
+	for p := 1; p <= schema.MaxDecimalPrecision; p++ {
+		limit.Exp(big.NewInt(10), big.NewInt(int64(p)), nil) // 10^p
+		n := 1
+		for new(big.Int).Lsh(big.NewInt(1), uint(8*n-1)).Cmp(limit) < 0 {
+			n++
+		}
+		out[p] = n
+	}
+	return out
+}()
+
+// DecimalBytes returns the size of the FIXED_LEN_BYTE_ARRAY of a decimal of
+// precision p (19 to 38): the fewest bytes whose two's complement holds every
+// p-digit integer, as Spark and Arrow size them (9 bytes for 19 and 20
+// digits, 16 for 38).
+func DecimalBytes(p int) int {
+	if p < 1 || p > schema.MaxDecimalPrecision {
+		panic(fmt.Sprintf("pq: no decimal of precision %d", p))
+	}
+	return maxDecimalBytes[p]
 }
 
 // Schema returns the Parquet schema of a table.
 func Schema(t *schema.Table) *parquet.Schema {
 	g := orderedGroup{Group: parquet.Group{}, order: make([]string, len(t.Columns))}
 	for i, c := range t.Columns {
-		g.Group[c.Name] = Node(c.Type)
+		g.Group[c.Name] = node(c)
 		g.order[i] = c.Name
 	}
 	return parquet.NewSchema(t.Name, g)
@@ -99,16 +196,27 @@ type Writer struct {
 	schema *parquet.Schema
 	w      *parquet.Writer
 	vals   []parquet.Value // one column's values of a chunk, reused
+
+	// Per column: whether it is a dictionary-encoded string column, and the
+	// bytes of its values since its page was last cut (see dictPageBytes).
+	dictStrings []bool
+	pending     []int
 }
 
-// options are the writer's settings. Statistics stay in the footer (per
-// column chunk) and in the column index (per page), where query engines read
-// them; the deprecated copy in each page header is not written, and json
-// columns get no bounds, which mean nothing for JSON text.
+// options are the writer's settings. Data pages are v1 (v2 is parquet-go's
+// default, and not every reader takes it); every column's encoding is set
+// by its node, and PLAIN is the default besides, so that no column falls to
+// parquet-go's DELTA_LENGTH_BYTE_ARRAY default for strings. Statistics stay
+// in the footer (per column chunk) and in the column index (per page), where
+// query engines read them; the deprecated copy in each page header is not
+// written, and json columns get no bounds, which mean nothing for JSON text.
 func (e *Writer) options() []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		parquet.Compression(fastSnappy{}),
 		parquet.CreatedBy("wharf", "1", ""),
+		parquet.DataPageVersion(1),
+		parquet.DefaultEncoding(&parquet.Plain),
+		parquet.DictionaryMaxBytes(dictionaryMaxBytes),
 		parquet.DataPageStatistics(false),
 	}
 	for _, c := range e.table.Columns {
@@ -121,7 +229,11 @@ func (e *Writer) options() []parquet.WriterOption {
 
 // NewWriter returns a Writer for table t.
 func NewWriter(t *schema.Table) *Writer {
-	return &Writer{table: t, schema: Schema(t)}
+	w := &Writer{table: t, schema: Schema(t), dictStrings: make([]bool, len(t.Columns)), pending: make([]int, len(t.Columns))}
+	for i, c := range t.Columns {
+		w.dictStrings[i] = (c.Type.Kind == schema.Varchar || c.Type.Kind == schema.JSON) && dictionaryPays(c)
+	}
+	return w
 }
 
 // Encode writes rows (all of table t) to w as one Parquet file.
@@ -156,25 +268,39 @@ func (e *Writer) Encode(out io.Writer, rows []schema.Row) error {
 	for lo := 0; lo < len(rows); lo += rowsPerChunk {
 		chunk := rows[lo:min(lo+rowsPerChunk, len(rows))]
 		for ci := range cols {
-			vals := e.column(e.vals[:0], chunk, ci)
+			vals, n := e.column(e.vals[:0], chunk, ci)
 			e.vals = vals
 			if _, err := writers[ci].WriteRowValues(vals); err != nil {
 				return fmt.Errorf("encode %s: column %s: %w", e.table.Name, e.table.Columns[ci].Name, err)
 			}
+			if !e.dictStrings[ci] {
+				continue
+			}
+			// Cut the page of a dictionary-encoded string column every
+			// dictPageBytes of values, which is when parquet-go checks
+			// the column's dictionary against its bound.
+			if e.pending[ci] += n; e.pending[ci] >= dictPageBytes {
+				e.pending[ci] = 0
+				if err := writers[ci].Flush(); err != nil {
+					return fmt.Errorf("encode %s: column %s: %w", e.table.Name, e.table.Columns[ci].Name, err)
+				}
+			}
 		}
 	}
 	clear(e.vals) // drop the references to the rows' strings
+	clear(e.pending)
 	if err := e.w.Close(); err != nil {
 		return fmt.Errorf("encode %s: %w", e.table.Name, err)
 	}
 	return nil
 }
 
-// column appends the parquet values of column ci of rows to dst, with one
-// loop per common type so that the type switch runs once per chunk, not per
-// value (a per-column conversion func, the shorter code, measured 20-25%
-// slower in BenchmarkStages/encode).
-func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) []parquet.Value {
+// column appends the parquet values of column ci of rows to dst, and returns
+// them with the bytes of a string column's values, with one loop per common
+// type so that the type switch runs once per chunk, not per value (a
+// per-column conversion func, the shorter code, measured 20-25% slower in
+// BenchmarkStages/encode).
+func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) (_ []parquet.Value, size int) {
 	null := parquet.NullValue().Level(0, 0, ci)
 	t := e.table.Columns[ci].Type
 	switch t.Kind {
@@ -185,6 +311,7 @@ func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) []parque
 				dst = append(dst, null)
 				continue
 			}
+			size += len(v.S)
 			dst = append(dst, parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.S), len(v.S))).Level(0, 1, ci))
 		}
 	case schema.Bigint, schema.Timestamp:
@@ -221,10 +348,13 @@ func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) []parque
 			case schema.Double:
 				pv = parquet.DoubleValue(v.Float())
 			case schema.Decimal:
-				if t.Precision <= 18 {
+				switch {
+				case t.Precision <= 9:
+					pv = parquet.Int32Value(int32(v.I))
+				case t.Precision <= 18:
 					pv = parquet.Int64Value(v.I)
-				} else {
-					pv = parquet.FixedLenByteArrayValue(decimalBytes(v.S))
+				default:
+					pv = parquet.FixedLenByteArrayValue(decimalBytes(v.S, DecimalBytes(t.Precision)))
 				}
 			default:
 				panic(fmt.Sprintf("pq: no parquet value for %s", t))
@@ -232,20 +362,21 @@ func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) []parque
 			dst = append(dst, pv.Level(0, 1, ci))
 		}
 	}
-	return dst
+	return dst, size
 }
 
-// decimalBytes returns the 16-byte big-endian two's complement of the
-// unscaled decimal digits s.
-func decimalBytes(s string) []byte {
+// decimalBytes returns the size-byte big-endian two's complement of the
+// unscaled decimal digits s, which fit (the schema keeps a decimal within its
+// precision, and DecimalBytes(p) bytes hold every p-digit integer).
+func decimalBytes(s string, size int) []byte {
 	n, _ := new(big.Int).SetString(s, 10)
-	out := make([]byte, 16)
+	out := make([]byte, size)
 	if n.Sign() >= 0 {
 		n.FillBytes(out)
 		return out
 	}
-	// two's complement: 2^128 + n
-	m := new(big.Int).Lsh(big.NewInt(1), 128)
+	// two's complement: 2^(8*size) + n
+	m := new(big.Int).Lsh(big.NewInt(1), uint(8*size))
 	m.Add(m, n)
 	m.FillBytes(out)
 	return out
@@ -384,9 +515,10 @@ func (r *Reader) Read(dst []schema.Value) error {
 		default:
 			return fmt.Errorf("read %s: column %s has unsupported parquet kind %s", r.table.Name, r.table.Columns[i].Name, v.Kind())
 		}
-		// A decimal widened from precision ≤ 18 to > 18 reads its INT64 as digits.
-		if c := r.table.Columns[i].Type; c.Kind == schema.Decimal && c.Precision > 18 && v.Kind() == parquet.Int64 {
-			dst[i] = schema.Value{S: fmt.Sprint(v.Int64())}
+		// A decimal widened from precision ≤ 18 to > 18 reads its INT32 or
+		// INT64 as digits.
+		if c := r.table.Columns[i].Type; c.Kind == schema.Decimal && c.Precision > 18 && (v.Kind() == parquet.Int64 || v.Kind() == parquet.Int32) {
+			dst[i] = schema.Value{S: fmt.Sprint(dst[i].I)}
 		}
 	}
 	return nil
