@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
@@ -104,8 +105,60 @@ func (p *postgres) execute(ctx context.Context, plan *schema.Plan) error {
 	})
 }
 
+// catalog reads information_schema as on PostgreSQL; a column it reports
+// as USER-DEFINED (how it may name SUPER) takes its type from SVV_COLUMNS,
+// Redshift's own view of every column.
 func (r *redshift) catalog(ctx context.Context) (*schema.Catalog, error) {
-	return readCatalog(ctx, r.pool, r.schema)
+	cat, err := readCatalog(ctx, r.pool, r.schema)
+	if err != nil || !hasUserDefined(cat) {
+		return cat, err
+	}
+	rows, err := r.pool.Query(ctx, rsSVVColumnsSQL, r.schema)
+	if err != nil {
+		return nil, fmt.Errorf("list columns of schema %s from svv_columns: %w", r.schema, err)
+	}
+	types := map[[2]string]string{}
+	var table, column, typ string
+	if _, err := pgx.ForEachRow(rows, []any{&table, &column, &typ}, func() error {
+		types[[2]string{table, column}] = strings.ToLower(typ)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list columns of schema %s from svv_columns: %w", r.schema, err)
+	}
+	resolveUserDefined(cat, types)
+	return cat, nil
+}
+
+// rsSVVColumnsSQL lists the columns of schema $1 that information_schema
+// reports as USER-DEFINED, with the type SVV_COLUMNS gives them.
+const rsSVVColumnsSQL = `SELECT CAST(table_name AS varchar(128)), CAST(column_name AS varchar(128)), CAST(data_type AS varchar(128))
+FROM svv_columns
+WHERE table_schema = CAST($1 AS varchar(128))`
+
+func hasUserDefined(cat *schema.Catalog) bool {
+	for _, cols := range cat.Tables {
+		for _, c := range cols {
+			if c.DataType == userDefined {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// userDefined is information_schema's data_type for a type it does not name.
+const userDefined = "USER-DEFINED"
+
+// resolveUserDefined replaces each USER-DEFINED data_type of cat with the
+// one types gives its table and column, when it gives one.
+func resolveUserDefined(cat *schema.Catalog, types map[[2]string]string) {
+	for table, cols := range cat.Tables {
+		for i, c := range cols {
+			if t, ok := types[[2]string{table, c.Name}]; ok && c.DataType == userDefined {
+				cols[i].DataType = t
+			}
+		}
+	}
 }
 
 // execute runs each change on its own: an atomic one in a transaction, the

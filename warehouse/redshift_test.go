@@ -641,3 +641,35 @@ func TestRedshiftTextFormats(t *testing.T) {
 		t.Errorf("round trip = %d %v %q, want %d %v héllo", n, ts, s, int64(1)<<41, want)
 	}
 }
+
+// TestRedshiftCatalogSuper: a column information_schema reports as
+// USER-DEFINED (as Redshift may report SUPER) takes its type from
+// SVV_COLUMNS, so a json column plans as unchanged, not as a retype.
+func TestRedshiftCatalogSuper(t *testing.T) {
+	e := newRSEnv(t, testTables)
+	l, _ := e.loader(nil)
+	ctx := context.Background()
+	q := pgx.Identifier{e.db}.Sanitize()
+	ev := schema.QualifiedName(e.db, "ev")
+	for _, s := range []string{
+		// The stand-in: an enum is USER-DEFINED in information_schema.
+		`CREATE TYPE ` + q + `.fake_super AS ENUM ('x')`,
+		`ALTER TABLE ` + ev + ` DROP COLUMN j`,
+		`ALTER TABLE ` + ev + ` ADD COLUMN j ` + q + `.fake_super`,
+		`CREATE VIEW ` + q + `.svv_columns AS SELECT table_schema, table_name, column_name,
+			CASE WHEN data_type = 'USER-DEFINED' THEN 'super' ELSE data_type END AS data_type FROM information_schema.columns`,
+	} {
+		if _, err := e.pool.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := l.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() || len(p.Refusals) > 0 {
+		var b strings.Builder
+		p.WriteSQL(&b)
+		t.Errorf("plan with SUPER reported as USER-DEFINED is not empty:\n%s\nrefusals: %v", b.String(), p.Refusals)
+	}
+}
