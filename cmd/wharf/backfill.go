@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
@@ -150,7 +149,6 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	var (
 		loader *warehouse.Loader
 		s3     *s3store.Store
-		whPool *pgxpool.Pool
 	)
 	if !*scanOnly {
 		ac, err := awsConfig(bg, getenv)
@@ -164,7 +162,6 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 				return err
 			}
 			defer pool.Close()
-			whPool = pool
 			if loader, err = warehouse.New(c.warehouseConfig(), pool, s3, runSch, log, nil); err != nil {
 				return badConfig("%v", err)
 			}
@@ -173,7 +170,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 			}
 		}
 		if *since == "warehouse" {
-			latest, ok, err := maxReceivedAt(ctx, whPool, c.Warehouse.Schema, t.Name)
+			latest, ok, err := loader.MaxReceivedAt(ctx, t.Name)
 			if err != nil {
 				return err
 			}
@@ -224,24 +221,6 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "swapped %s: it now holds the rebuilt rows; the old table is kept as %s\n", r.Target, r.Target+warehouse.ReplacedSuffix)
 	}
 	return nil
-}
-
-// maxReceivedAt returns the latest received_at in a table, and false when it
-// is empty. --since warehouse follows insertion, not event time: a late
-// arrival (an old event time) received after the last run is still read,
-// and one future-dated event does not move the bound past everything that
-// follows it. (The same SQL on both dialects; it would sit beside
-// warehouse.Loader.MaxEventTime, which another change owns.)
-func maxReceivedAt(ctx context.Context, pool *pgxpool.Pool, dbSchema, table string) (time.Time, bool, error) {
-	var ts *time.Time
-	q := fmt.Sprintf(`SELECT max(%s) FROM %s`, schema.QuoteIdent(schema.ColReceivedAt), schema.QualifiedName(dbSchema, table))
-	if err := pool.QueryRow(ctx, q).Scan(&ts); err != nil {
-		return time.Time{}, false, fmt.Errorf("latest received_at of %s: %w", table, err)
-	}
-	if ts == nil {
-		return time.Time{}, false, nil
-	}
-	return ts.UTC(), true, nil
 }
 
 // rebuildSchema returns a schema holding only table name and its children,
