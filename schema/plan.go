@@ -96,6 +96,10 @@ type Change struct {
 	// Alone: the statement cannot run inside a transaction block
 	// (Redshift's ALTER COLUMN … TYPE).
 	Alone bool
+	// Fallback, when set, is what to run, in one transaction, if SQL is
+	// refused: Redshift refuses ALTER COLUMN … TYPE on some column
+	// encodings, and the column is then rebuilt (add, copy, drop, rename).
+	Fallback []string
 }
 
 // Refusal is a change the plan will not make, with why and how to make it
@@ -198,9 +202,13 @@ func (p *Plan) diffColumn(t *Table, c Column, have CatalogColumn) {
 				fmt.Sprintf("or narrow by hand after checking: SELECT max(octet_length(%s)) FROM %s;", col, table))
 			return
 		}
-		p.Changes = append(p.Changes, Change{Kind: WidenVarchar, Table: t.Name, Column: c.Name, From: got.String(), To: want.String(),
+		ch := Change{Kind: WidenVarchar, Table: t.Name, Column: c.Name, From: got.String(), To: want.String(),
 			SQL:   []string{fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s", table, col, ColumnSQLType(want, p.Dialect))},
-			Alone: p.Dialect == Redshift})
+			Alone: p.Dialect == Redshift}
+		if p.Dialect == Redshift && t.DistKey != c.Name && !slices.Contains(t.SortKey, c.Name) {
+			ch.Fallback = rebuildColumnSQL(p.Schema, t, c, want)
+		}
+		p.Changes = append(p.Changes, ch)
 	case intRank[got.Kind] > 0 && intRank[want.Kind] > 0:
 		if intRank[want.Kind] < intRank[got.Kind] {
 			refuse(fmt.Sprintf("%s: narrowing %s to %s could overflow stored values", name, got, want),
@@ -241,20 +249,29 @@ func (p *Plan) widenInteger(t *Table, c Column, got, want Type) {
 			}})
 		return
 	}
+	ch.Atomic = true
+	ch.SQL = rebuildColumnSQL(p.Schema, t, c, want)
+	p.Changes = append(p.Changes, ch)
+}
+
+// rebuildColumnSQL changes c's type to want on Redshift by rebuilding the
+// column, to run in one transaction: add a column of the new type, copy,
+// drop the old one, rename (the column moves to the end of the table).
+func rebuildColumnSQL(dbSchema string, t *Table, c Column, want Type) []string {
+	table := QualifiedName(dbSchema, t.Name)
+	col := QuoteIdent(c.Name)
 	tmp := "wharf_widen_" + c.Name
 	if len(tmp) > MaxIdentifier {
 		tmp = tmp[:MaxIdentifier]
 	}
 	q := QuoteIdent(tmp)
-	ch.Atomic = true
-	ch.SQL = []string{
+	return []string{
 		"LOCK " + table,
-		fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, q, ColumnSQLType(want, p.Dialect)),
+		fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, q, ColumnSQLType(want, Redshift)),
 		fmt.Sprintf("UPDATE %s SET %s = %s", table, q, col),
 		fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, col),
 		fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", table, q, col),
 	}
-	p.Changes = append(p.Changes, ch)
 }
 
 // Empty reports whether the plan changes nothing and refuses nothing.
@@ -301,6 +318,12 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 		}
 		if c.Atomic {
 			b.WriteString("COMMIT;\n")
+		}
+		if len(c.Fallback) > 0 {
+			b.WriteString("-- if that is refused (some column encodings), instead, in one transaction:\n")
+			for _, q := range c.Fallback {
+				b.WriteString("--   " + q + ";\n")
+			}
 		}
 	}
 	_, err := io.WriteString(w, b.String())

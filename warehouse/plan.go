@@ -183,6 +183,17 @@ func (r *redshift) execute(ctx context.Context, plan *schema.Plan) error {
 					break
 				}
 			}
+			if err != nil && len(c.Fallback) > 0 {
+				r.log.Warn("ALTER COLUMN TYPE refused; rebuilding the column instead", zap.String("table", c.Table), zap.String("column", c.Column), zap.Error(err))
+				err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+					for _, q := range c.Fallback {
+						if err := r.runTx(ctx, tx, q); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", c.Kind, c.Table, err)

@@ -673,3 +673,52 @@ func TestRedshiftCatalogSuper(t *testing.T) {
 		t.Errorf("plan with SUPER reported as USER-DEFINED is not empty:\n%s\nrefusals: %v", b.String(), p.Refusals)
 	}
 }
+
+// TestRedshiftWidenFallback: when Redshift refuses ALTER COLUMN … TYPE (as
+// it does on some column encodings), schema apply rebuilds the column
+// instead (add, copy, drop, rename), keeping its values.
+func TestRedshiftWidenFallback(t *testing.T) {
+	const v1 = "tables:\n  - name: ev\n    events: [ev]\n    columns:\n      - {name: s, path: s, type: varchar(4)}\n"
+	const v2 = "tables:\n  - name: ev\n    events: [ev]\n    columns:\n      - {name: s, path: s, type: varchar(32)}\n"
+	ctx := context.Background()
+	e := newRSEnv(t, v1)
+	l, _ := e.loader(nil)
+	ev := e.sch.Table("ev")
+	e.put(ev, today, row(ev, "a", 0, map[string]schema.Value{"s": str("abcd")}))
+	if _, err := l.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.sch = parseSchema(t, v2)
+	l, rs := e.loader(nil)
+	refused := 0
+	rs.ddl = func(q string) string {
+		if strings.Contains(q, "ALTER COLUMN") {
+			refused++
+			return "SELECT CAST('ALTER COLUMN TYPE refused (encoding)' AS integer)"
+		}
+		return pgDDL(q)
+	}
+	p, err := l.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 1 || p.Changes[0].Kind != schema.WidenVarchar || len(p.Changes[0].Fallback) == 0 {
+		t.Fatalf("plan = %+v, want one varchar widening with a fallback", p.Changes)
+	}
+	if err := l.ApplyPlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if refused != 1 {
+		t.Errorf("ALTER COLUMN TYPE tried %d times, want 1", refused)
+	}
+	got := e.query(`SELECT character_maximum_length::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'ev' AND column_name = 's'`, e.db)
+	if len(got) != 1 || got[0][0] != "32" {
+		t.Errorf("s is varchar(%v), want 32", got)
+	}
+	if got := e.query("SELECT s FROM " + schema.QualifiedName(e.db, "ev")); len(got) != 1 || got[0][0] != "abcd" {
+		t.Errorf("values after the rebuild: %q, want abcd", got)
+	}
+	if p, err := l.Plan(ctx); err != nil || !p.Empty() {
+		t.Errorf("plan after apply: %+v, %v; want empty", p, err)
+	}
+}
