@@ -688,8 +688,10 @@ func (b *Backfill) deadLetter(st *rangeState, doc bson.Raw, body []byte, id stri
 		Attributes: map[string]string{"collection": st.r.Collection, "job": b.cfg.Job},
 		ReceivedAt: recv, Source: "backfill",
 	}
-	if v, lerr := doc.LookupErr(b.env.TypePath); lerr == nil {
+	if v, lerr := doc.LookupErr(strings.Split(b.env.TypePath, ".")...); lerr == nil {
 		rec.EventType, _ = v.StringValueOK()
+	} else if body != nil && b.fallback != "" {
+		rec.EventType = b.fallback // the type the body was given (a document without one)
 	}
 	b.mu.Lock()
 	b.dead[reason]++

@@ -207,6 +207,7 @@ func TestBackfillDocumentsWithoutType(t *testing.T) {
 	e.insert("orders",
 		bson.D{{Key: "_id", Value: oid(5)}, {Key: "timestamp", Value: at(5)}, {Key: "n", Value: 1}},
 		bson.D{{Key: "_id", Value: oid(4)}, {Key: "event", Value: "order_paid"}, {Key: "timestamp", Value: at(4)}, {Key: "n", Value: 2}},
+		bson.D{{Key: "_id", Value: oid(6)}, {Key: "timestamp", Value: at(6)}, {Key: "n", Value: "not a number"}},
 	)
 	e.insert("mixed",
 		bson.D{{Key: "_id", Value: oid(5)}, {Key: "timestamp", Value: at(5)}, {Key: "n", Value: 1}},
@@ -219,7 +220,7 @@ func TestBackfillDocumentsWithoutType(t *testing.T) {
 		hours map[time.Time]int64
 	}{
 		{"clicks", 3, map[string]int{schema.ReasonMissingEventType: 1}, map[time.Time]int64{at(5): 1, at(4): 1, at(3): 1}},
-		{"orders", 2, map[string]int{}, map[time.Time]int64{at(5): 1, at(4): 1}},
+		{"orders", 2, map[string]int{schema.ReasonTypeMismatch: 1}, map[time.Time]int64{at(6): 1, at(5): 1, at(4): 1}}, // audit counts dead letters of flatten too
 		{"mixed", 1, map[string]int{schema.ReasonMissingEventType: 1}, map[time.Time]int64{at(4): 1}},
 	} {
 		sink, dl, _, err := e.run(sch, Config{Table: c.table, Job: c.table, Shards: 1, BatchSize: 100, MaxPending: 100, MaxRetries: 1, DrainTimeout: 10 * time.Second, ReadPreference: "primary"}, nil)
@@ -231,6 +232,11 @@ func TestBackfillDocumentsWithoutType(t *testing.T) {
 		}
 		if got := deadReasons(dl); !mapsEqual(got, c.dead) {
 			t.Errorf("%s: dead letters %v, want %v", c.table, got, c.dead)
+		}
+		for _, r := range dl.recs {
+			if r.Reason == schema.ReasonTypeMismatch && (r.EventType != "order_placed" || !strings.Contains(r.Body, `"event":"order_placed"`)) {
+				t.Errorf("%s: a dead letter of a document without a type should carry the type it was given: %+v", c.table, r)
+			}
 		}
 		hours, _, err := CountHours(context.Background(), e.db, sch, schema.DefaultEnvelope(), c.table, at(10), now, "primary")
 		if err != nil {
