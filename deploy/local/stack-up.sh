@@ -21,6 +21,10 @@ REPO="$(cd "$HERE/../.." && pwd -P)"
 STATE="$REPO/.stack"
 
 FAUXQS_VERSION=1.9.2
+# DuckDB for Node: internal/pq's tests read wharf's Parquet files back with it
+# (an engine outside Go's ecosystem). Its engine ships in the platform package
+# @duckdb/node-bindings-linux-x64; nothing is downloaded after install.
+DUCKDB_NODE_VERSION=1.5.6-r.1
 FAUXQS_PORT="${STACK_FAUXQS_PORT:-4566}"
 FERRET_PORT="${STACK_FERRETDB_PORT:-27018}"
 PG_PORT="${STACK_PG_PORT:-5433}"
@@ -155,15 +159,17 @@ ensure_service() {
 
 command -v node >/dev/null || die "node is not installed (need Node >= 20 for fauxqs $FAUXQS_VERSION)"
 
-fauxqs_installed_version() {
-	sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$HERE/node_modules/fauxqs/package.json" 2>/dev/null | head -n1 || true
+installed_version() { # PACKAGE
+	sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$HERE/node_modules/$1/package.json" 2>/dev/null | head -n1 || true
 }
+fauxqs_installed_version() { installed_version fauxqs; }
 
 fauxqs_pidfile="$STATE/fauxqs.pid"
 fauxqs_log="$STATE/fauxqs.log"
 if [[ $(fauxqs_installed_version) != "$FAUXQS_VERSION" ]] ||
+	[[ $(installed_version @duckdb/node-api) != "$DUCKDB_NODE_VERSION" ]] ||
 	[[ $HERE/package-lock.json -nt $HERE/node_modules/.package-lock.json ]]; then
-	log "installing fauxqs@$FAUXQS_VERSION into deploy/local/node_modules"
+	log "installing fauxqs@$FAUXQS_VERSION and @duckdb/node-api@$DUCKDB_NODE_VERSION into deploy/local/node_modules"
 	command -v npm >/dev/null || die "npm is not installed"
 	node_major=$(node -p 'process.versions.node.split(".")[0]')
 	((node_major >= 20)) || die "Node >= 20 needed for fauxqs $FAUXQS_VERSION, found $(node --version)"
@@ -178,6 +184,8 @@ if [[ $(fauxqs_installed_version) != "$FAUXQS_VERSION" ]] ||
 	fi
 	[[ $(fauxqs_installed_version) == "$FAUXQS_VERSION" ]] ||
 		die "fauxqs $FAUXQS_VERSION not installed (package.json/package-lock.json out of sync?)"
+	[[ $(installed_version @duckdb/node-api) == "$DUCKDB_NODE_VERSION" ]] ||
+		die "@duckdb/node-api $DUCKDB_NODE_VERSION not installed (package.json/package-lock.json out of sync?)"
 	# A running fauxqs uses the old files: restart it.
 	if pid_alive "$fauxqs_pidfile" "$FAUXQS_MAIN"; then stop_pid "$(<"$fauxqs_pidfile")"; fi
 fi
