@@ -146,9 +146,10 @@ func dictionaryPays(c schema.Column) bool {
 // pages are PLAIN. parquet-go checks the bound only when it cuts a page, and
 // a page of dictionary indexes holds some 20,000 values, which may be all of
 // a file's; so Encode cuts the pages of a dictionary-encoded string column
-// every dictPageBytes of values as well. A string dictionary thus stays
-// under dictionaryMaxBytes + dictPageBytes; a number dictionary passes the
-// bound by at most one page's values (8 bytes each).
+// every dictPageBytes of values as well (checked after each chunk of
+// rowsPerChunk rows). A string dictionary thus passes the bound by at most
+// the values since the last cut, dictPageBytes and one chunk; a number
+// dictionary by at most one page's values (8 bytes each).
 const (
 	dictionaryMaxBytes = 1 << 20
 	dictPageBytes      = 256 << 10
@@ -169,7 +170,7 @@ var maxDecimalBytes = func() (out [schema.MaxDecimalPrecision + 1]int) {
 }()
 
 // DecimalBytes returns the size of the FIXED_LEN_BYTE_ARRAY of a decimal of
-// precision p (19 to 38): the fewest bytes whose two's complement holds every
+// precision p (used for 19 to 38): the fewest bytes whose two's complement holds every
 // p-digit integer, as Spark and Arrow size them (9 bytes for 19 and 20
 // digits, 16 for 38).
 func DecimalBytes(p int) int {

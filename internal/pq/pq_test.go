@@ -228,3 +228,86 @@ func TestFooterStatistics(t *testing.T) {
 		t.Errorf("_extras has bounds %q..%q", st.MinValue, st.MaxValue)
 	}
 }
+
+// Decimals read back from every layout wharf has written: INT32 (p ≤ 9),
+// INT64, and FIXED_LEN_BYTE_ARRAY of the smallest size, and from files of
+// the writer before them (INT64 for p ≤ 9, 16 bytes for every p > 18), also
+// after the column was widened past 18 digits.
+func TestReadDecimalLayouts(t *testing.T) {
+	mk := func(y string) *schema.Table {
+		s, err := schema.Parse([]byte("tables:\n- name: t\n  events: [t]\n  columns:\n" + y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Table("t")
+	}
+	cur := mk("  - {name: a, path: a, type: \"decimal(9,2)\"}\n  - {name: b, path: b, type: \"decimal(30,4)\"}\n")
+	wide := mk("  - {name: a, path: a, type: \"decimal(38,2)\"}\n  - {name: b, path: b, type: \"decimal(30,4)\"}\n")
+	ia, ib, id := cur.Column("a"), cur.Column("b"), cur.Column(schema.ColEventID)
+	row := func(a int64, b string) schema.Row {
+		r := schema.Row{Table: cur, Values: make([]schema.Value, len(cur.Columns))}
+		for i := range r.Values {
+			r.Values[i] = schema.NullValue
+		}
+		r.Values[id] = schema.Value{S: "e"}
+		r.Values[ia] = schema.Value{I: a}
+		r.Values[ib] = schema.Value{S: b}
+		return r
+	}
+	rows := []schema.Row{row(-999999999, "-999999999999999999999999999999"), row(999999999, "999999999999999999999999999999"), row(-1, "-1")}
+
+	// The old layout, written as the writer before INT32 decimals did.
+	old := parquet.NewSchema("t", parquet.Group{
+		schema.ColEventID: parquet.Optional(parquet.String()),
+		"a":               parquet.Optional(parquet.Decimal(2, 9, parquet.Int64Type)),
+		"b":               parquet.Optional(parquet.Decimal(4, 30, parquet.FixedLenByteArrayType(16))),
+	})
+	var oldBuf bytes.Buffer
+	ow := parquet.NewWriter(&oldBuf, old)
+	for _, r := range rows {
+		var pr parquet.Row
+		for ci, name := range old.Columns() {
+			var v parquet.Value
+			switch name[0] {
+			case schema.ColEventID:
+				v = parquet.ByteArrayValue([]byte("e"))
+			case "a":
+				v = parquet.Int64Value(r.Values[ia].I)
+			case "b":
+				v = parquet.FixedLenByteArrayValue(decimalBytes(r.Values[ib].S, 16))
+			}
+			pr = append(pr, v.Level(0, 1, ci))
+		}
+		if _, err := ow.WriteRows([]parquet.Row{pr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ow.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var newBuf bytes.Buffer
+	if err := Encode(&newBuf, cur, rows); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"old layout": oldBuf.Bytes(), "new layout": newBuf.Bytes()} {
+		for _, tbl := range []*schema.Table{cur, wide} {
+			r, err := Open(data, tbl)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got := make([]schema.Value, len(tbl.Columns))
+			for i, w := range rows {
+				if err := r.Read(got); err != nil {
+					t.Fatalf("%s row %d: %v", name, i, err)
+				}
+				wantA := w.Values[ia]
+				if tbl == wide {
+					wantA = schema.Value{S: fmt.Sprint(wantA.I)}
+				}
+				if got[tbl.Column("a")] != wantA || got[tbl.Column("b")] != w.Values[ib] {
+					t.Errorf("%s as %s row %d: a=%+v b=%+v, want %+v %+v", name, tbl.Columns[tbl.Column("a")].Type, i, got[tbl.Column("a")], got[tbl.Column("b")], wantA, w.Values[ib])
+				}
+			}
+		}
+	}
+}
