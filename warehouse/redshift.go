@@ -69,9 +69,10 @@ type redshift struct {
 	fault   func(point string)
 	now     func() time.Time
 
-	// copy fills staging with the rows of one group of files; COPY from
-	// S3 in production, a PostgreSQL COPY FROM STDIN in tests.
-	copy func(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGroup) error
+	// copy fills the temporary table into (staging, or a group's own) with
+	// the rows of one group of files of t; COPY from S3 in production, a
+	// PostgreSQL COPY FROM STDIN in tests.
+	copy func(ctx context.Context, tx pgx.Tx, t *schema.Table, into string, g copyGroup) error
 	// ddl rewrites a CREATE TABLE or ALTER TABLE before it runs; nil runs
 	// it as written. Tests strip what PostgreSQL lacks (DISTKEY, SORTKEY,
 	// ENCODE, SUPER).
@@ -88,7 +89,8 @@ var _ dialect = (*redshift)(nil)
 
 // copyGroup is one COPY: files of one layout, through one manifest.
 type copyGroup struct {
-	columns  []string // the files' columns, in file order
+	columns  []string      // the files' columns, in file order
+	types    []schema.Type // per column, the type the files hold (pq.Layout.Types)
 	files    []s3store.Object
 	rows     []int64 // per file, from its footer
 	manifest string  // the manifest's key
@@ -425,12 +427,12 @@ func groupFiles(files []s3store.Object, layouts []pq.Layout) []copyGroup {
 	var groups []copyGroup
 	index := map[string]int{}
 	for i, f := range files {
-		sig := strings.Join(layouts[i].Columns, ",")
+		sig := strings.Join(layouts[i].Columns, ",") + "|" + fmt.Sprint(layouts[i].Types)
 		g, ok := index[sig]
 		if !ok {
 			g = len(groups)
 			index[sig] = g
-			groups = append(groups, copyGroup{columns: layouts[i].Columns})
+			groups = append(groups, copyGroup{columns: layouts[i].Columns, types: layouts[i].Types})
 		}
 		groups[g].files = append(groups[g].files, f)
 		groups[g].rows = append(groups[g].rows, layouts[i].Rows)
@@ -488,11 +490,29 @@ func (r *redshift) mergeOnce(ctx context.Context, t *schema.Table, files []s3sto
 	}
 	start := time.Now()
 	var want int64
-	for _, g := range groups {
+	for i, g := range groups {
+		// A group whose files hold a column in another type than the table
+		// (written before a widening) is staged in a table of its own types,
+		// then cast into staging: COPY does not coerce Parquet types.
+		into := rsStagingTable
+		if g.needsCast(t) {
+			into = fmt.Sprintf("%s_%d", rsStagingTable, i)
+			if err := r.runTx(ctx, tx, rsGroupStagingSQL(into, g)); err != nil {
+				return b, fmt.Errorf("create staging for older files of %s: %w", t.Name, err)
+			}
+		}
 		copyStart := r.now().UTC()
-		if err := r.copy(ctx, tx, t, g); err != nil {
+		if err := r.copy(ctx, tx, t, into, g); err != nil {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 			return b, r.copyError(ctx, conn, t, g, copyStart, err)
+		}
+		if into != rsStagingTable {
+			if _, err := tx.Exec(ctx, rsCastInsertSQL(t, g, into)); err != nil {
+				return b, fmt.Errorf("cast older files of %s into staging: %w", t.Name, err)
+			}
+			if err := r.runTx(ctx, tx, "DROP TABLE "+schema.QuoteIdent(into)); err != nil {
+				return b, fmt.Errorf("drop staging for older files of %s: %w", t.Name, err)
+			}
 		}
 		for _, n := range g.rows {
 			want += n
@@ -621,9 +641,20 @@ func (r *redshift) removeManifests(ctx context.Context, groups []copyGroup) {
 	}
 }
 
-func (r *redshift) copyFromS3(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGroup) error {
-	_, err := tx.Exec(ctx, rsCopySQL(g.columns, "s3://"+r.store.Bucket()+"/"+g.manifest, r.iamRole))
+func (r *redshift) copyFromS3(ctx context.Context, tx pgx.Tx, _ *schema.Table, into string, g copyGroup) error {
+	_, err := tx.Exec(ctx, rsCopySQL(into, g.columns, "s3://"+r.store.Bucket()+"/"+g.manifest, r.iamRole))
 	return err
+}
+
+// needsCast reports whether g's files hold a column in another type than
+// t declares.
+func (g copyGroup) needsCast(t *schema.Table) bool {
+	for i, name := range g.columns {
+		if g.types[i] != t.Columns[t.Column(name)].Type {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadError is one row of SYS_LOAD_ERROR_DETAIL: why COPY refused a value.
@@ -763,15 +794,27 @@ func placeholders(from, n int) string {
 }
 
 func rsStagingSQL(t *schema.Table) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TEMP TABLE %s (\n", schema.QuoteIdent(rsStagingTable))
+	names := make([]string, len(t.Columns))
+	types := make([]schema.Type, len(t.Columns))
 	for i, c := range t.Columns {
-		typ := schema.ColumnSQLType(c.Type, schema.Redshift)
-		if c.Type.Kind == schema.JSON {
-			typ = rsJSONStaging
-		}
-		fmt.Fprintf(&b, "  %s %s", schema.QuoteIdent(c.Name), typ)
-		if i < len(t.Columns)-1 {
+		names[i], types[i] = c.Name, c.Type
+	}
+	return rsTempTableSQL(rsStagingTable, names, types)
+}
+
+// rsGroupStagingSQL creates the staging table of a group of files that hold
+// a column in another type than the table: its columns are the files', in
+// the files' types.
+func rsGroupStagingSQL(name string, g copyGroup) string {
+	return rsTempTableSQL(name, g.columns, g.types)
+}
+
+func rsTempTableSQL(name string, columns []string, types []schema.Type) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TEMP TABLE %s (\n", schema.QuoteIdent(name))
+	for i, c := range columns {
+		fmt.Fprintf(&b, "  %s %s", schema.QuoteIdent(c), rsStageType(types[i]))
+		if i < len(columns)-1 {
 			b.WriteString(",")
 		}
 		b.WriteString("\n")
@@ -780,17 +823,41 @@ func rsStagingSQL(t *schema.Table) string {
 	return b.String()
 }
 
+// rsStageType is the type a column of type t is staged as.
+func rsStageType(t schema.Type) string {
+	if t.Kind == schema.JSON {
+		return rsJSONStaging
+	}
+	return schema.ColumnSQLType(t, schema.Redshift)
+}
+
+// rsCastInsertSQL moves the rows of a group's own staging table into
+// staging, casting each column whose type differs from the table's.
+func rsCastInsertSQL(t *schema.Table, g copyGroup, from string) string {
+	cols := make([]string, len(g.columns))
+	sel := make([]string, len(g.columns))
+	for i, name := range g.columns {
+		cols[i] = schema.QuoteIdent(name)
+		sel[i] = cols[i]
+		if want := t.Columns[t.Column(name)].Type; g.types[i] != want {
+			sel[i] = fmt.Sprintf("CAST(%s AS %s)", cols[i], rsStageType(want))
+		}
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s)\nSELECT %s FROM %s", schema.QuoteIdent(rsStagingTable),
+		strings.Join(cols, ", "), strings.Join(sel, ", "), schema.QuoteIdent(from))
+}
+
 // rsCopySQL loads the files of a manifest into staging. Only parameters
 // COPY of Parquet accepts: no MAXERROR, no REGION, no COMPUPDATE;
 // STATUPDATE OFF skips the statistics COPY would otherwise compute on the
 // empty staging table at every load.
-func rsCopySQL(columns []string, manifestURL, iamRole string) string {
+func rsCopySQL(into string, columns []string, manifestURL, iamRole string) string {
 	q := make([]string, len(columns))
 	for i, c := range columns {
 		q[i] = schema.QuoteIdent(c)
 	}
 	return fmt.Sprintf("COPY %s (%s)\nFROM %s\nIAM_ROLE %s\nFORMAT AS PARQUET\nMANIFEST\nSTATUPDATE OFF",
-		schema.QuoteIdent(rsStagingTable), strings.Join(q, ", "), sqlLiteral(manifestURL), sqlLiteral(iamRole))
+		schema.QuoteIdent(into), strings.Join(q, ", "), sqlLiteral(manifestURL), sqlLiteral(iamRole))
 }
 
 // sqlLiteral quotes s as a string literal. Config.Validate keeps quotes and

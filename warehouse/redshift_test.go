@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
@@ -58,7 +61,17 @@ func TestRedshiftSQLGolden(t *testing.T) {
 		for i, c := range tb.Columns {
 			cols[i] = c.Name
 		}
-		stmt(rsCopySQL(cols, "s3://bucket/events/_manifests/"+tb.Name+"/01JDX0000000000000000000.manifest", testRole))
+		stmt(rsCopySQL(rsStagingTable, cols, "s3://bucket/events/_manifests/"+tb.Name+"/01JDX0000000000000000000.manifest", testRole))
+		if tb.Name == "ev" { // files written before i32 became bigint
+			types := make([]schema.Type, len(tb.Columns))
+			for i, c := range tb.Columns {
+				types[i] = c.Type
+			}
+			types[tb.Column("i64")] = schema.Type{Kind: schema.Integer}
+			g := copyGroup{columns: cols, types: types}
+			stmt(rsGroupStagingSQL(rsStagingTable+"_1", g))
+			stmt(rsCastInsertSQL(tb, g, rsStagingTable+"_1"))
+		}
 		stmt(rsWindowSQL())
 		stmt(rsMergeSQL(tb, "wh"))
 		stmt(rsLedgerInsertSQL("wh", 2))
@@ -227,8 +240,11 @@ func (e *rsEnv) loader(mod func(*Config)) (*Loader, *redshift) {
 
 // pgCopy stands in for COPY … FORMAT AS PARQUET MANIFEST: it reads the
 // manifest, checks it names exactly the group's files (mandatory, with
-// their lengths) and loads each file's columns, in file order, into staging.
-func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGroup) error {
+// their lengths), refuses a file whose Parquet types the target's columns
+// do not take as they are (Redshift's COPY does not coerce Parquet types;
+// see strictCopy) and loads each file's columns, in file order, into the
+// target.
+func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, into string, g copyGroup) error {
 	if e.copyHook != nil {
 		if err := e.copyHook(tx, g); err != nil {
 			return err
@@ -268,6 +284,9 @@ func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGr
 		if err != nil {
 			return err
 		}
+		if err := strictCopy(ctx, tx, into, f.Key, data); err != nil {
+			return err
+		}
 		r, err := pq.Open(data, t)
 		if err != nil {
 			return err
@@ -291,11 +310,98 @@ func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, g copyGr
 			rows = append(rows, row)
 		}
 		r.Close()
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{rsStagingTable}, g.columns, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{into}, g.columns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// strictCopy refuses, as Redshift's COPY of Parquet does, a file column
+// whose Parquet type the temporary table's column of the same name does not
+// take as it is: an INT32 into a bigint, an INT64 into an integer, a
+// decimal whose physical type does not fit the column's precision (INT32 up
+// to 9 digits, INT64 up to 18, a FIXED_LEN_BYTE_ARRAY of exactly the bytes
+// the precision needs). It reads the file with parquet-go directly, not
+// through wharf's reader.
+func strictCopy(ctx context.Context, tx pgx.Tx, table, key string, data []byte) error {
+	rows, err := tx.Query(ctx, `SELECT column_name, data_type, coalesce(numeric_precision, 0)
+FROM information_schema.columns
+WHERE table_schema = (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()) AND table_name = $1`, table)
+	if err != nil {
+		return err
+	}
+	type col struct {
+		typ       string
+		precision int
+	}
+	cols := map[string]col{}
+	var name, typ string
+	var precision int
+	if _, err := pgx.ForEachRow(rows, []any{&name, &typ, &precision}, func() error { cols[name] = col{typ, precision}; return nil }); err != nil {
+		return err
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return err
+	}
+	for _, field := range f.Schema().Fields() {
+		c, ok := cols[field.Name()]
+		if !ok {
+			continue
+		}
+		pt := field.Type()
+		var logical any
+		if lt := pt.LogicalType(); lt != nil {
+			logical = lt.Value
+		}
+		_, isDecimal := logical.(*format.DecimalType)
+		intType, isInt := logical.(*format.IntType)
+		var ok2 bool
+		switch pt.Kind() {
+		case parquet.Int32:
+			switch {
+			case isDecimal:
+				ok2 = c.typ == "numeric" && c.precision <= 9
+			case isInt && intType.BitWidth == 16:
+				ok2 = c.typ == "smallint"
+			case isInt || logical == nil:
+				ok2 = c.typ == "integer"
+			default:
+				ok2 = c.typ == "date"
+			}
+		case parquet.Int64:
+			switch {
+			case isDecimal:
+				ok2 = c.typ == "numeric" && c.precision > 9 && c.precision <= 18
+			case isInt || logical == nil:
+				ok2 = c.typ == "bigint"
+			default:
+				ok2 = strings.HasPrefix(c.typ, "timestamp")
+			}
+		case parquet.FixedLenByteArray:
+			ok2 = isDecimal && c.typ == "numeric" && pt.Length() == fixedDecimalBytes(c.precision)
+		default:
+			ok2 = true // booleans, floats and strings are never retyped by a widening
+		}
+		if !ok2 {
+			return fmt.Errorf("COPY %s: column %s is Parquet %s, which %s column %s does not take (Redshift does not coerce Parquet types)",
+				key, field.Name(), pt, c.typ, field.Name())
+		}
+	}
+	return nil
+}
+
+// fixedDecimalBytes is the size Redshift expects of a FIXED_LEN_BYTE_ARRAY
+// decimal of precision p: the fewest bytes whose two's complement holds every
+// p-digit integer.
+func fixedDecimalBytes(p int) int {
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p)), nil)
+	n := 1
+	for new(big.Int).Lsh(big.NewInt(1), uint(8*n-1)).Cmp(limit) < 0 {
+		n++
+	}
+	return n
 }
 
 // TestRedshiftLoadOnPostgres runs the redshift merge on PostgreSQL: every
@@ -720,5 +826,43 @@ func TestRedshiftWidenFallback(t *testing.T) {
 	}
 	if p, err := l.Plan(ctx); err != nil || !p.Empty() {
 		t.Errorf("plan after apply: %+v, %v; want empty", p, err)
+	}
+}
+
+// TestRedshiftWidenedColumnOldFiles: after an integer is widened, files
+// written before (INT32) and after (INT64) the change load together; the
+// stand-in's COPY, like Redshift's, would refuse INT32 into bigint, so the
+// older files are staged in their own types and cast.
+func TestRedshiftWidenedColumnOldFiles(t *testing.T) {
+	const v1 = "tables:\n  - name: ev\n    events: [ev]\n    columns:\n      - {name: a, path: a, type: integer}\n      - {name: s, path: s, type: varchar(8)}\n"
+	const v2 = "tables:\n  - name: ev\n    events: [ev]\n    columns:\n      - {name: a, path: a, type: bigint}\n      - {name: s, path: s, type: varchar(8)}\n"
+	ctx := context.Background()
+	e := newRSEnv(t, v1)
+	e.loader(nil)
+	old := e.sch.Table("ev")
+	e.put(old, today, row(old, "old", 0, map[string]schema.Value{"a": num(7), "s": str("x")}))
+
+	e.sch = parseSchema(t, v2)
+	l, _ := e.loader(nil)
+	p, err := l.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ApplyPlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.sch.Table("ev")
+	e.put(ev, today, row(ev, "new", 0, map[string]schema.Value{"a": num(1 << 40), "s": str("y")}))
+	res, err := l.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Tables["ev"]; got.Files != 2 || got.Rows != 2 {
+		t.Errorf("ev: %+v, want 2 files, 2 rows", got)
+	}
+	got := e.query("SELECT event_id, a::text, s FROM " + schema.QualifiedName(e.db, "ev") + " ORDER BY event_id")
+	want := [][]string{{"new", "1099511627776", "y"}, {"old", "7", "x"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("rows: got %q, want %q", got, want)
 	}
 }

@@ -91,6 +91,27 @@ FORMAT AS PARQUET
 MANIFEST
 STATUPDATE OFF;
 
+CREATE TEMP TABLE "wharf_staging_1" (
+  "event_id" varchar(64),
+  "event_time" timestamp,
+  "received_at" timestamp,
+  "b" boolean,
+  "i16" smallint,
+  "i32" integer,
+  "i64" integer,
+  "f32" real,
+  "f64" double precision,
+  "d_small" decimal(12,2),
+  "d_big" decimal(38,4),
+  "s" varchar(16),
+  "ts" timestamp,
+  "day" date,
+  "j" varchar(65535)
+);
+
+INSERT INTO "wharf_staging" ("event_id", "event_time", "received_at", "b", "i16", "i32", "i64", "f32", "f64", "d_small", "d_big", "s", "ts", "day", "j")
+SELECT "event_id", "event_time", "received_at", "b", "i16", "i32", CAST("i64" AS bigint), "f32", "f64", "d_small", "d_big", "s", "ts", "day", "j" FROM "wharf_staging_1";
+
 SELECT min("event_time"), max("event_time"), count(*) FROM "wharf_staging";
 
 INSERT INTO "wh"."ev" ("event_id", "event_time", "received_at", "b", "i16", "i32", "i64", "f32", "f64", "d_small", "d_big", "s", "ts", "day", "j")
