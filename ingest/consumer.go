@@ -117,9 +117,10 @@ type Consumer struct {
 	m      *metrics
 	l      *ledger
 
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	stoppedAt atomic.Int64 // when Run returned, in Unix nanoseconds
+	stopDeletes, stopExtend chan struct{}
+	deleter, extender       sync.WaitGroup
+	drained                 sync.Once
+	stoppedAt               atomic.Int64 // when Run returned, in Unix nanoseconds
 }
 
 // New returns a consumer. raw may be nil to disable raw writes. The queue's
@@ -138,11 +139,13 @@ func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env sc
 	log = log.With(zap.String("component", "ingest"))
 	m := newMetrics(reg)
 	c := &Consumer{cfg: cfg, api: api, schema: sch, env: env, raw: raw, sink: sink, dl: dl, log: log, m: m,
-		l:    newLedger(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m),
-		stop: make(chan struct{})}
-	c.wg.Add(2)
-	go func() { defer c.wg.Done(); c.l.runDeleter(c.stop) }()
-	go func() { defer c.wg.Done(); c.l.runExtender(c.stop) }()
+		l:           newLedger(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m),
+		stopDeletes: make(chan struct{}), stopExtend: make(chan struct{})}
+	c.l.deleters = deleteWorkers(cfg.Pollers)
+	c.deleter.Add(1)
+	c.extender.Add(1)
+	go func() { defer c.deleter.Done(); c.l.runDeleter(c.stopDeletes) }()
+	go func() { defer c.extender.Done(); c.l.runExtender(c.stopExtend) }()
 	log.Info("consumer ready", zap.Duration("visibility", cfg.Visibility), zap.Int("pollers", cfg.Pollers), zap.Int("max_in_flight", cfg.MaxInFlight))
 	return c, nil
 }
@@ -164,6 +167,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go func() {
 		select {
 		case <-ctx.Done():
+			c.l.stopping.Store(true)
 		case <-recvCtx.Done():
 			return
 		}
@@ -184,6 +188,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	c.l.stopping.Store(true)
 	c.stoppedAt.Store(time.Now().UnixNano())
 	return nil
 }
@@ -193,19 +198,40 @@ const shutdownGrace = 5 * time.Second
 
 // Drain ends the consumer after Run has returned and the sink has flushed:
 // it deletes every acked message, releases (visibility 0) every message still
-// held, and stops the background work.
+// held, and stops the background work. Every SQS call it makes, and every
+// one the background work still has in flight, ends by ctx's deadline:
+// deletes get the budget less a reserve for the release (a quarter of what
+// is left, at most two seconds), the release gets the rest.
 //
 // A long poll cancelled at shutdown may still be answered by SQS, taking
 // messages that become visible meanwhile; so before releasing, Drain waits
 // until the poll wait time has passed since polling stopped, as far as ctx
-// leaves time for it (keeping two seconds for the release itself).
+// leaves time for it (keeping the reserve for the release itself).
 func (c *Consumer) Drain(ctx context.Context) {
-	close(c.stop)
-	c.wg.Wait()
+	c.drained.Do(func() { c.drain(ctx) })
+}
+
+func (c *Consumer) drain(ctx context.Context) {
+	c.l.stopping.Store(true)
+	// Extensions in flight end with the budget; deletes keep a reserve.
+	defer context.AfterFunc(ctx, c.l.cancelExt)()
+	delCtx := ctx
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		reserve := min(2*time.Second, time.Until(dl)/4)
+		var cancel context.CancelFunc
+		delCtx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
+	}
+	stopDeletes := context.AfterFunc(delCtx, c.l.cancelDel)
+	close(c.stopDeletes)
+	c.deleter.Wait()
+	stopDeletes()
+	c.l.cancelDel()
 	if at := c.stoppedAt.Load(); at != 0 {
 		wait := time.Until(time.Unix(0, at).Add(c.cfg.WaitTime + 500*time.Millisecond))
-		if dl, ok := ctx.Deadline(); ok {
-			wait = min(wait, time.Until(dl)-2*time.Second)
+		if d, ok := delCtx.Deadline(); ok {
+			wait = min(wait, time.Until(d))
 		}
 		if wait > 0 && c.l.unacked() > 0 {
 			select {
@@ -214,7 +240,9 @@ func (c *Consumer) Drain(ctx context.Context) {
 			}
 		}
 	}
-	if n := c.l.releaseAll(); n > 0 {
+	close(c.stopExtend)
+	c.extender.Wait()
+	if n := c.l.releaseAll(ctx); n > 0 {
 		c.log.Info("released held messages for redelivery", zap.Int("messages", n))
 	}
 }
@@ -313,7 +341,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		if c.raw != nil && fromMongo == "" {
 			it.rawWant = true
 			byColl[it.coll] = append(byColl[it.coll], i)
-			docs[it.coll] = append(docs[it.coll], rawDocument(nil, ev.ID, ev.ReceivedAt, ev.Root()))
+			docs[it.coll] = append(docs[it.coll], rawDocument(nil, ev.ID, ev.Root()))
 		} else {
 			it.stored = true
 		}
@@ -340,7 +368,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		ack := func(err error) {
 			if err != nil {
 				c.log.Warn("rows not stored; message left for redelivery", zap.Error(err))
-				c.l.forget(receipt)
+				c.l.nack(receipt)
 				return
 			}
 			c.l.ack(receipt)
@@ -348,14 +376,14 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		if it.bad != nil {
 			if it.rawWant && !it.stored {
 				// The raw write of a known-type event failed: retry the whole message later.
-				c.l.forget(receipt)
+				c.l.nack(receipt)
 				continue
 			}
 			c.dl.Add(c.record(it), ack)
 			continue
 		}
 		if !it.stored {
-			c.l.forget(receipt)
+			c.l.nack(receipt)
 			continue
 		}
 		if err := c.sink.Add(ctx, it.rows, ack); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,7 +74,8 @@ type held struct {
 	id       string
 	received time.Time
 	deadline time.Time // when its visibility ends unless extended
-	acked    bool      // queued for delete
+	acked    bool      // queued for delete; still extended until deleted
+	nacked   bool      // its rows were refused at shutdown: kept only to be released
 	lost     bool      // SQS refused its receipt handle: it can no longer be extended
 }
 
@@ -91,15 +93,57 @@ type ledger struct {
 	mu   sync.Mutex
 	msgs map[string]*held // by receipt handle
 
-	deletes chan string
+	deletes  chan string
+	deleters int // delete calls in flight at once
+
+	// Every delete call runs under delCtx and every extension under extCtx;
+	// the drain cancels them when its budget ends, so that no call (and no
+	// retry backoff) outlives drain_timeout.
+	delCtx    context.Context
+	cancelDel context.CancelFunc
+	extCtx    context.Context
+	cancelExt context.CancelFunc
+
+	// stopping is set once polling stops: from then on a message whose rows
+	// are refused is kept, to be released by the drain, not forgotten.
+	stopping atomic.Bool
 }
 
 func newLedger(api SQSAPI, queueURL string, visibility time.Duration, maxInFlight int, log *zap.Logger, m *metrics) *ledger {
-	return &ledger{
+	l := &ledger{
 		api: api, queueURL: queueURL, visibility: visibility, log: log, m: m,
-		slots:   make(chan struct{}, maxInFlight),
-		msgs:    map[string]*held{},
-		deletes: make(chan string, maxInFlight),
+		slots:    make(chan struct{}, maxInFlight),
+		msgs:     map[string]*held{},
+		deletes:  make(chan string, maxInFlight),
+		deleters: 8,
+	}
+	l.delCtx, l.cancelDel = context.WithCancel(context.Background())
+	l.extCtx, l.cancelExt = context.WithCancel(context.Background())
+	return l
+}
+
+// deleteWorkers sizes the pool of concurrent delete calls from the number
+// of pollers: each poller can receive ten messages per round trip, so as
+// many delete calls in flight (ten messages each) keep pace with them at
+// any latency, and twice as many leave room for retries and for the
+// bursts a large flush acks at once.
+func deleteWorkers(pollers int) int {
+	return min(max(2*pollers, 4), 64)
+}
+
+// callTimeout bounds one SQS call of the ledger (it is also bounded by the
+// drain).
+const callTimeout = 30 * time.Second
+
+// sleepCtx waits d, or until ctx ends; it reports whether the wait ran out.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -146,6 +190,23 @@ func (l *ledger) forget(receipt string) {
 	l.m.held.Set(float64(n))
 }
 
+// nack is the ack of a message whose rows were not stored. While polling it
+// is forgotten: it reappears when its visibility ends, which spaces out the
+// retries. Once polling has stopped it stays held, no longer extended, so
+// that the drain releases it (visibility 0) for another consumer at once.
+func (l *ledger) nack(receipt string) {
+	if !l.stopping.Load() {
+		l.forget(receipt)
+		return
+	}
+	l.mu.Lock()
+	h, ok := l.msgs[receipt]
+	if ok {
+		h.nacked = true
+	}
+	l.mu.Unlock()
+}
+
 // ack queues a message for deletion.
 func (l *ledger) ack(receipt string) {
 	l.mu.Lock()
@@ -156,17 +217,37 @@ func (l *ledger) ack(receipt string) {
 	l.deletes <- receipt
 }
 
-// runDeleter deletes acked messages in batches of ten until stop is closed
-// and the queue of deletes is empty.
+// runDeleter deletes acked messages in batches of ten, l.deleters calls at
+// once, until stop is closed and the queue of deletes is empty. A batch is
+// sent when it has ten messages or its first has waited maxWait.
+//
+// One call after another would cap deletes at ten per round trip (500 to
+// 1,000 a second at 10-20 ms a call): after a large flush the tail of the
+// acked messages would wait longer than the queue's visibility timeout.
 func (l *ledger) runDeleter(stop <-chan struct{}) {
 	const maxWait = 200 * time.Millisecond
+	work := make(chan []string)
+	var wg sync.WaitGroup
+	for range l.deleters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				l.deleteBatch(b)
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
 	batch := make([]string, 0, 10)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	flush := func() {
 		if len(batch) > 0 {
-			l.deleteBatch(batch)
-			batch = batch[:0]
+			work <- batch
+			batch = make([]string, 0, 10)
 		}
 	}
 	for {
@@ -201,17 +282,22 @@ func (l *ledger) runDeleter(stop <-chan struct{}) {
 // deleteBatch deletes up to ten messages, retrying only the entries that
 // failed, a few times with backoff. A message that still cannot be deleted
 // is forgotten: SQS redelivers it and the loader's dedupe drops the copy.
+// When the drain's budget ends (delCtx), the messages not deleted stay held
+// for the drain to release.
 func (l *ledger) deleteBatch(receipts []string) {
 	pending := append([]string(nil), receipts...)
 	for attempt := 0; attempt < 5 && len(pending) > 0; attempt++ {
-		if attempt > 0 {
-			time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+		if attempt > 0 && !sleepCtx(l.delCtx, time.Duration(100<<attempt)*time.Millisecond) {
+			break
+		}
+		if l.delCtx.Err() != nil {
+			break
 		}
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(pending))
 		for i, r := range pending {
 			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r)}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(l.delCtx, callTimeout)
 		out, err := l.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(l.queueURL), Entries: entries})
 		cancel()
 		l.m.calls.WithLabelValues("delete").Inc()
@@ -242,6 +328,10 @@ func (l *ledger) deleteBatch(receipts []string) {
 			}
 		}
 		pending = retry
+	}
+	if l.delCtx.Err() != nil {
+		// The drain ran out of time: it releases these.
+		return
 	}
 	for _, r := range pending {
 		l.log.Warn("message not deleted; it will be redelivered and deduped")
@@ -276,7 +366,9 @@ func (l *ledger) extendDue(now time.Time) {
 	var oldest time.Time
 	l.mu.Lock()
 	for _, h := range l.msgs {
-		if !h.acked && !h.lost && h.deadline.Sub(now) <= l.visibility/2 {
+		// Acked messages too: a message waiting for its delete must not
+		// become visible again.
+		if !h.nacked && !h.lost && h.deadline.Sub(now) <= l.visibility/2 {
 			due = append(due, h)
 		}
 		if oldest.IsZero() || h.received.Before(oldest) {
@@ -301,7 +393,7 @@ func (l *ledger) extendDue(now time.Time) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			l.changeVisibility(batch, secs, now)
+			l.changeVisibility(l.extCtx, batch, secs, now)
 		}()
 	}
 	wg.Wait()
@@ -318,18 +410,18 @@ const extendConcurrency = 8
 // held until its rows are acked or nacked. A failed call is not retried here:
 // an extension is tried again at the next tick, and a message whose release
 // fails reappears when its timeout ends.
-func (l *ledger) changeVisibility(hs []*held, secs int32, now time.Time) {
+func (l *ledger) changeVisibility(ctx context.Context, hs []*held, secs int32, now time.Time) {
 	pending := hs
 	for attempt := 0; attempt < 3 && len(pending) > 0; attempt++ {
-		if attempt > 0 {
-			time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+		if attempt > 0 && !sleepCtx(ctx, time.Duration(50<<attempt)*time.Millisecond) {
+			break
 		}
 		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(pending))
 		for i, h := range pending {
 			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.receipt), VisibilityTimeout: secs}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := l.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(l.queueURL), Entries: entries})
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		out, err := l.api.ChangeMessageVisibilityBatch(cctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(l.queueURL), Entries: entries})
 		cancel()
 		l.m.calls.WithLabelValues("change_visibility").Inc()
 		if err != nil {
@@ -385,26 +477,47 @@ func receiptGone(f types.BatchResultErrorEntry) bool {
 	return false
 }
 
-// releaseAll sets the visibility of every held message that is not queued
-// for deletion to zero, so another consumer takes it at once.
-func (l *ledger) releaseAll() int {
+// releaseAll sets the visibility of every message still held to zero, so
+// another consumer takes it at once, and forgets it. It runs at the end of
+// the drain, once deletes have stopped: a message still held then was not
+// deleted (its rows were refused, never stored, or its delete did not get
+// through in time). Calls run releaseConcurrency at once, and none outlives
+// ctx; a message whose release fails reappears when its timeout ends.
+func (l *ledger) releaseAll(ctx context.Context) int {
 	var hs []*held
 	l.mu.Lock()
 	for _, h := range l.msgs {
-		if !h.acked {
-			hs = append(hs, h)
-		}
+		hs = append(hs, h)
 	}
 	l.mu.Unlock()
 	now := time.Now()
+	sem := make(chan struct{}, releaseConcurrency)
+	var wg sync.WaitGroup
 	for i := 0; i < len(hs); i += 10 {
-		l.changeVisibility(hs[i:min(i+10, len(hs))], 0, now)
+		batch := hs[i:min(i+10, len(hs))]
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			l.changeVisibility(ctx, batch, 0, now)
+		}()
 	}
+	wg.Wait()
 	for _, h := range hs {
 		l.forget(h.receipt)
 	}
 	return len(hs)
 }
+
+// releaseConcurrency bounds the release calls in flight at shutdown.
+const releaseConcurrency = 16
 
 func (l *ledger) count() int {
 	l.mu.Lock()

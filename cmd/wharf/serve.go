@@ -166,7 +166,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}()
 	}
 
-	// Poll until the first SIGTERM or SIGINT.
+	// Poll until the first SIGTERM or SIGINT. The drain budget runs from the
+	// signal: the grace a long poll under way gets counts against it.
+	var signalledAt atomic.Int64
+	context.AfterFunc(ctx, func() { signalledAt.Store(time.Now().UnixNano()) })
 	cons.Run(ctx)
 	ready.Store(false)
 
@@ -183,14 +186,23 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	drainTimeout := time.Duration(c.DrainTimeout)
 	log.Info("draining", zap.Duration("drain_timeout", drainTimeout))
 	start := time.Now()
-	drainCtx, cancel := context.WithTimeout(bg, drainTimeout)
+	if at := signalledAt.Load(); at != 0 {
+		start = time.Unix(0, at)
+	}
+	drainCtx, cancel := context.WithDeadline(bg, start.Add(drainTimeout))
 	defer cancel()
-	if err := bat.Flush(drainCtx, "shutdown"); err != nil {
+	// The flush leaves the consumer a fifth of the budget (at most 5 s) for
+	// the last deletes and for releasing what could not be flushed.
+	flushCtx, cancelFlush := context.WithDeadline(drainCtx, start.Add(drainTimeout-min(5*time.Second, drainTimeout/5)))
+	defer cancelFlush()
+	if err := bat.Flush(flushCtx, "shutdown"); err != nil {
 		log.Warn("flush at shutdown incomplete", zap.Error(err))
 	}
-	if err := dl.Close(drainCtx); err != nil {
+	if err := dl.Close(flushCtx); err != nil {
 		log.Warn("dead letters not all written at shutdown", zap.Error(err))
 	}
+	// Rows Close gives up on are acked with an error: the consumer releases
+	// their messages in its drain.
 	bat.Close()
 	cons.Drain(drainCtx)
 	stopLoad()
