@@ -34,8 +34,9 @@ func withEventTime(r schema.Row, ts time.Time) schema.Row {
 	return r
 }
 
-// TestInspectAndReplace: what audit, `backfill --since warehouse` and
-// `backfill --rebuild` ask of the warehouse works on both dialects.
+// TestInspectAndReplace: what audit, `backfill --since warehouse`,
+// `backfill --rebuild` and the status page ask of the warehouse works on
+// both dialects.
 func TestInspectAndReplace(t *testing.T) {
 	eachDialect(t, testTables, func(t *testing.T, e *env, newLoader func(func(*Config)) *Loader) {
 		ctx := context.Background()
@@ -67,6 +68,18 @@ func TestInspectAndReplace(t *testing.T) {
 		}
 		if counts, err := l.HourlyCounts(ctx, "ev", base, base.Add(time.Hour)); err != nil || counts[base] != 2 || len(counts) != 1 {
 			t.Errorf("HourlyCounts from base = %v, %v; want only %v: 2", counts, err, base)
+		}
+		// The status page's view of the ledger (loaded_at is the real clock's).
+		mins, err := LedgerSummary(ctx, l.pool, l.cfg, []string{"ev", "ev_tags"}, time.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]int64{}
+		for _, m := range mins {
+			files[m.Table] += m.Files
+		}
+		if files["ev"] != 1 || files["ev_tags"] != 1 {
+			t.Errorf("LedgerSummary files per table = %v, want ev 1, ev_tags 1", files)
 		}
 
 		// A rebuild that lacks "c" (it reached the warehouse after the
