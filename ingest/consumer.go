@@ -341,7 +341,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		if c.raw != nil && fromMongo == "" {
 			it.rawWant = true
 			byColl[it.coll] = append(byColl[it.coll], i)
-			docs[it.coll] = append(docs[it.coll], rawDocument(nil, ev.ID, ev.Root()))
+			docs[it.coll] = append(docs[it.coll], rawDocument(nil, ev.ID, ev.ReceivedAt, ev.Root()))
 		} else {
 			it.stored = true
 		}
