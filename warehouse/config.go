@@ -60,6 +60,10 @@ type Config struct {
 	Fault func(point string)
 }
 
+// IAMRoleDefault as warehouse.iam_role makes COPY use the cluster's default
+// IAM role (COPY … IAM_ROLE default).
+const IAMRoleDefault = "default"
+
 // iamRoleRE matches one IAM role ARN, or several chained with commas.
 var iamRoleRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+(,arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+)*$`)
 
@@ -96,8 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("warehouse.reconcile_interval must be positive (got %s)", c.ReconcileInterval)
 	case c.Dialect == schema.Redshift && c.IAMRole == "":
 		return errors.New("warehouse.iam_role is required when warehouse.dialect is redshift")
-	case c.Dialect == schema.Redshift && !iamRoleRE.MatchString(c.IAMRole):
-		return fmt.Errorf("warehouse.iam_role must be an IAM role ARN such as arn:aws:iam::123456789012:role/wharf-copy (comma-separated to chain roles), got %q", c.IAMRole)
+	case c.Dialect == schema.Redshift && c.IAMRole != IAMRoleDefault && !iamRoleRE.MatchString(c.IAMRole):
+		return fmt.Errorf("warehouse.iam_role must be an IAM role ARN such as arn:aws:iam::123456789012:role/wharf-copy (comma-separated to chain roles), or default, got %q", c.IAMRole)
 	case c.Dialect == schema.Redshift && strings.ContainsAny(c.Prefix, `'\`):
 		return errors.New("s3.prefix must not hold a quote or a backslash with warehouse.dialect redshift (it goes into COPY's manifest URL)")
 	}

@@ -767,9 +767,10 @@ const rsStagingTable = "wharf_staging"
 // the schema file can.
 const rsRankColumn = `"wharf rank"`
 
-// rsJSONStaging is the staging type of a json column: COPY of Parquet loads
-// a string into SUPER as a SUPER string, not as the JSON it holds, so it is
-// staged as text and parsed with JSON_PARSE by the merge.
+// rsJSONStaging is the staging type of a json column: COPY of Parquet
+// refuses a string into SUPER without SERIALIZETOJSON (an option made for
+// Parquet's nested types), so it is staged as text and parsed with
+// JSON_PARSE by the merge.
 const rsJSONStaging = "varchar(65535)"
 
 // rsLockSQL serialises wharf's own merges on the ledger. Redshift's LOCK is
@@ -857,7 +858,16 @@ func rsCopySQL(into string, columns []string, manifestURL, iamRole string) strin
 		q[i] = schema.QuoteIdent(c)
 	}
 	return fmt.Sprintf("COPY %s (%s)\nFROM %s\nIAM_ROLE %s\nFORMAT AS PARQUET\nMANIFEST\nSTATUPDATE OFF",
-		schema.QuoteIdent(into), strings.Join(q, ", "), sqlLiteral(manifestURL), sqlLiteral(iamRole))
+		schema.QuoteIdent(into), strings.Join(q, ", "), sqlLiteral(manifestURL), iamRoleSQL(iamRole))
+}
+
+// iamRoleSQL is COPY's IAM_ROLE argument: the keyword default, or the
+// quoted ARN (or chain of ARNs).
+func iamRoleSQL(role string) string {
+	if role == IAMRoleDefault {
+		return IAMRoleDefault
+	}
+	return sqlLiteral(role)
 }
 
 // sqlLiteral quotes s as a string literal. Config.Validate keeps quotes and

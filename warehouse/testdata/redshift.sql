@@ -152,6 +152,13 @@ FORMAT AS PARQUET
 MANIFEST
 STATUPDATE OFF;
 
+COPY "wharf_staging" ("event_id", "event_time", "idx", "tag")
+FROM 's3://bucket/events/_manifests/ev_tags/01JDX0000000000000000000.manifest'
+IAM_ROLE default
+FORMAT AS PARQUET
+MANIFEST
+STATUPDATE OFF;
+
 SELECT min("event_time"), max("event_time"), count(*) FROM "wharf_staging";
 
 INSERT INTO "wh"."ev_tags" ("event_id", "event_time", "idx", "tag")
