@@ -217,14 +217,38 @@ func (w *Writer) Close(ctx context.Context) error {
 
 // Read returns every record of the dead-letter files under prefix whose day
 // (dt=YYYY-MM-DD) is in [since, until] (zero values: unbounded), with the key
-// of the file each came from.
+// of the file each came from. A record that cannot be read is skipped; use
+// ReadReport to learn which.
 func Read(ctx context.Context, store ObjectStore, prefix string, since, until time.Time) ([]Record, []string, error) {
+	recs, from, _, err := ReadReport(ctx, store, prefix, since, until)
+	return recs, from, err
+}
+
+// Unreadable is a dead-letter record, or the rest of a file, that could not
+// be read.
+type Unreadable struct {
+	File string
+	Line int // 1-based line of the record in the file
+	Err  error
+}
+
+func (u Unreadable) String() string {
+	return fmt.Sprintf("%s line %d: %v", u.File, u.Line, u.Err)
+}
+
+// ReadReport is Read, also returning the records it could not read. Records
+// are read line by line whatever their size; a line that is not a record is
+// reported and the file read on, and a file whose gzip stream breaks is
+// reported from that point, with the records before it kept. Only a failure
+// to list or to fetch a file is an error.
+func ReadReport(ctx context.Context, store ObjectStore, prefix string, since, until time.Time) ([]Record, []string, []Unreadable, error) {
 	keys, err := store.ListKeys(ctx, Dir(prefix))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var recs []Record
 	var from []string
+	var bad []Unreadable
 	for _, key := range keys {
 		if !strings.HasSuffix(key, ".jsonl.gz") {
 			continue
@@ -235,27 +259,61 @@ func Read(ctx context.Context, store ObjectStore, prefix string, since, until ti
 		}
 		b, err := store.Get(ctx, key)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, nil, fmt.Errorf("read %s: %w", key, err)
-		}
-		sc := bufio.NewScanner(zr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
+		broken := readFile(bytes.NewReader(b), func(line int, rec []byte) {
 			var r Record
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				return nil, nil, fmt.Errorf("read %s: %w", key, err)
+			if err := json.Unmarshal(rec, &r); err != nil {
+				bad = append(bad, Unreadable{File: key, Line: line, Err: err})
+				return
 			}
 			recs = append(recs, r)
 			from = append(from, key)
-		}
-		if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, fmt.Errorf("read %s: %w", key, err)
+		})
+		if broken != nil {
+			bad = append(bad, Unreadable{File: key, Line: broken.line, Err: broken.err})
 		}
 	}
-	return recs, from, nil
+	return recs, from, bad, nil
+}
+
+type lineError struct {
+	line int
+	err  error
+}
+
+// readFile calls fn with each non-empty line of a gzipped JSON-lines file,
+// of any length. It stops at the first gzip or read error, returning it
+// with the line it broke on.
+func readFile(r io.Reader, fn func(line int, rec []byte)) *lineError {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return &lineError{1, fmt.Errorf("gzip: %w", err)}
+	}
+	br := bufio.NewReaderSize(zr, 64<<10)
+	var long []byte
+	for line := 1; ; {
+		chunk, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, chunk...)
+			continue
+		}
+		rec := chunk
+		if long != nil {
+			rec = append(long, chunk...)
+		}
+		if len(bytes.TrimSpace(rec)) > 0 && (err == nil || errors.Is(err, io.EOF)) {
+			fn(line, rec)
+		}
+		long = nil
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return &lineError{line, err}
+		}
+		line++
+	}
 }
 
 func dayOf(key string) string {

@@ -1,8 +1,13 @@
 package deadletter
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -92,5 +97,100 @@ func TestReplayMarkers(t *testing.T) {
 	}
 	if recs, _, err := Read(ctx, store, "p/", time.Time{}, time.Time{}); err != nil || len(recs) != 3 {
 		t.Fatalf("read after marking: %d records, %v", len(recs), err)
+	}
+}
+
+// gzLines gzips lines, each followed by a newline; cut drops that many bytes
+// from the end of the gzip stream.
+func gzLines(t *testing.T, cut int, lines ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	for _, l := range lines {
+		if _, err := io.WriteString(zw, l+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()[:b.Len()-cut]
+}
+
+func recordLine(t *testing.T, r Record) string {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// One record larger than any line buffer (a 5 MiB backfill document), a
+// line that is not a record, and a file cut short do not make the rest
+// unreadable: every readable record is returned, each unreadable one is
+// reported with its file and line.
+func TestReadLargeAndBrokenRecords(t *testing.T) {
+	big := Record{Body: `{"blob":"` + strings.Repeat("y", 5<<20) + `"}`, Reason: "too_large", Source: "backfill"}
+	small := func(i int) Record { return Record{Body: fmt.Sprintf(`{"i":%d}`, i), Reason: "bad_json"} }
+	for _, tc := range []struct {
+		name     string
+		files    map[string][]byte
+		wantBody []string // bodies read, in order (the big one as "big")
+		wantBad  []string // file:line of the unreadable records
+	}{
+		{
+			name:     "a record over 4 MiB",
+			files:    map[string][]byte{"p/_deadletter/dt=2026-11-20/a.jsonl.gz": gzLines(t, 0, recordLine(t, small(1)), recordLine(t, big), recordLine(t, small(2)))},
+			wantBody: []string{`{"i":1}`, "big", `{"i":2}`},
+		},
+		{
+			name:     "a line that is not a record",
+			files:    map[string][]byte{"p/_deadletter/dt=2026-11-20/a.jsonl.gz": gzLines(t, 0, recordLine(t, small(1)), `{"body": "cut off`, recordLine(t, small(2)))},
+			wantBody: []string{`{"i":1}`, `{"i":2}`},
+			wantBad:  []string{"p/_deadletter/dt=2026-11-20/a.jsonl.gz:2"},
+		},
+		{
+			name: "a file cut short, then a good one",
+			files: map[string][]byte{
+				"p/_deadletter/dt=2026-11-20/a.jsonl.gz": gzLines(t, 1000, recordLine(t, small(1)), recordLine(t, big)),
+				"p/_deadletter/dt=2026-11-20/b.jsonl.gz": gzLines(t, 0, recordLine(t, small(3))),
+			},
+			wantBody: []string{`{"i":1}`, `{"i":3}`},
+			wantBad:  []string{"p/_deadletter/dt=2026-11-20/a.jsonl.gz:2"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &memStore{objs: tc.files}
+			recs, files, err := Read(context.Background(), store, "p/", time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			var got []string
+			for _, r := range recs {
+				if r.Body == big.Body {
+					got = append(got, "big")
+					continue
+				}
+				got = append(got, r.Body)
+			}
+			if !slices.Equal(got, tc.wantBody) || len(files) != len(recs) {
+				t.Fatalf("records %q (%d files), want %q", got, len(files), tc.wantBody)
+			}
+			_, _, bad, err := ReadReport(context.Background(), store, "p/", time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var where []string
+			for _, u := range bad {
+				where = append(where, fmt.Sprintf("%s:%d", u.File, u.Line))
+				if u.Err == nil {
+					t.Errorf("%s: no error", u)
+				}
+			}
+			if !slices.Equal(where, tc.wantBad) {
+				t.Fatalf("unreadable %v, want %v", bad, tc.wantBad)
+			}
+		})
 	}
 }

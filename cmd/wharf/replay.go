@@ -67,10 +67,11 @@ func cmdDeadletterReplay(ctx context.Context, args []string, getenv func(string)
 		return err
 	}
 	store := newS3(ac, c)
-	recs, files, err := deadletter.Read(ctx, store, c.S3.Prefix, from, to)
+	recs, files, bad, err := deadletter.ReadReport(ctx, store, c.S3.Prefix, from, to)
 	if err != nil {
 		return err
 	}
+	reportUnreadable(stderr, bad)
 	done, err := deadletter.Replayed(ctx, store, c.S3.Prefix)
 	if err != nil {
 		return err
@@ -138,6 +139,17 @@ func cmdDeadletterReplay(ctx context.Context, args []string, getenv func(string)
 	}
 	summary()
 	return nil
+}
+
+// reportUnreadable names each dead-letter record that could not be read;
+// the command goes on with the others.
+func reportUnreadable(w io.Writer, bad []deadletter.Unreadable) {
+	for _, u := range bad {
+		fmt.Fprintf(w, "unreadable dead letter: %s\n", u)
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(w, "%d dead letters could not be read; the rest were\n", len(bad))
+	}
 }
 
 func dayFlag(name, v string) (time.Time, error) {

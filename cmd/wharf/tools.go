@@ -327,10 +327,11 @@ func cmdDeadletter(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	recs, _, err := deadletter.Read(ctx, newS3(ac, c), c.S3.Prefix, from, time.Time{})
+	recs, _, bad, err := deadletter.ReadReport(ctx, newS3(ac, c), c.S3.Prefix, from, time.Time{})
 	if err != nil {
 		return err
 	}
+	reportUnreadable(stderr, bad)
 	sums := deadletter.Summarize(recs, *samples)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
