@@ -190,6 +190,13 @@ func (e *Error) Error() string {
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
+// ReservedNames are the folders wharf writes under the S3 prefix next to the
+// tables' own (PREFIX/TABLE/): dead letters (deadletter.Dir), COPY manifests
+// (warehouse) and backfill plans and checkpoints (backfill.Dir), each with
+// its lifecycle rule (deploy/terraform/s3.tf). A table of one of these names
+// would mix its Parquet files with them, so none may take one.
+var ReservedNames = []string{"_backfill", "_deadletter", "_manifests"}
+
 // MaxIdentifier is the longest table or column name, in bytes.
 const MaxIdentifier = 127
 
@@ -405,6 +412,9 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 	}
 	if strings.HasPrefix(ft.Name, "wharf_") {
 		return nil, fail(ft.line, "table %q: names starting with wharf_ are reserved for wharf's own tables", ft.Name)
+	}
+	if slices.Contains(ReservedNames, ft.Name) {
+		return nil, fail(ft.line, "table %q: the name is reserved: wharf keeps its own objects under PREFIX/%s/ (reserved: %s)", ft.Name, ft.Name, strings.Join(ReservedNames, ", "))
 	}
 	t := &Table{
 		Name: ft.Name, Events: ft.Events, Collection: ft.Collection, CollectionEvent: ft.CollectionEvent, Time: ft.Time,
