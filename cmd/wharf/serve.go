@@ -45,7 +45,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	log := newLogger(c, stderr)
 	defer log.Sync()
 	// The status page keeps this process's recent warnings, errors and loads.
-	rec := newStatusRecorder()
+	rec := newStatusRecorder(c.secrets)
 	log = rec.wrap(log)
 	sch, err := loadSchema(c)
 	if err != nil {

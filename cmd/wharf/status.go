@@ -32,6 +32,8 @@ import (
 // statusRecorder keeps this process's recent loads (fed by the loader's
 // OnLoad) and recent warnings and errors (fed by a zap core).
 type statusRecorder struct {
+	secrets []string // scrubbed from everything the page shows, as from every log line
+
 	mu     sync.Mutex
 	loads  []loadEntry // newest last, at most keepRecent
 	errs   []logEntry  // newest last, at most keepRecent
@@ -62,7 +64,14 @@ type logEntry struct {
 	Error     string    `json:"error,omitempty"`
 }
 
-func newStatusRecorder() *statusRecorder { return &statusRecorder{newest: map[string]time.Time{}} }
+// newStatusRecorder returns a recorder that hides secrets (Config.secrets)
+// with the scrubber of the log lines.
+func newStatusRecorder(secrets []string) *statusRecorder {
+	return &statusRecorder{secrets: secrets, newest: map[string]time.Time{}}
+}
+
+// scrub hides secrets in s as a log line hides them (scrub, secrets.go).
+func (r *statusRecorder) scrub(s string) string { return scrub(s, r.secrets) }
 
 // onLoad is the loader's Config.OnLoad.
 func (r *statusRecorder) onLoad(l warehouse.Load) {
@@ -72,7 +81,7 @@ func (r *statusRecorder) onLoad(l warehouse.Load) {
 		e.LagSeconds = math.Max(l.At.Sub(l.OldestEvent).Seconds(), 0)
 	}
 	if l.Err != nil {
-		e.Error = redact(l.Err.Error())
+		e.Error = r.scrub(l.Err.Error())
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -123,11 +132,11 @@ func (c *recorderCore) Write(e zapcore.Entry, fs []zapcore.Field) error {
 	}
 	str := func(k string) string {
 		if v, ok := enc.Fields[k].(string); ok {
-			return redact(v)
+			return c.rec.scrub(v)
 		}
 		return ""
 	}
-	le := logEntry{At: e.Time.UTC(), Level: e.Level.String(), Message: e.Message,
+	le := logEntry{At: e.Time.UTC(), Level: e.Level.String(), Message: c.rec.scrub(e.Message),
 		Component: str("component"), Table: str("table"), File: str("file"), Error: str("error")}
 	c.rec.mu.Lock()
 	c.rec.errs = appendRecent(c.rec.errs, le)
@@ -205,6 +214,14 @@ type processStatus struct {
 	OldestHeldSecs   int64 `json:"oldest_held_seconds"`
 }
 
+// scrub hides secrets in s as a log line hides them.
+func (s *statusSource) scrub(v string) string {
+	if s.rec == nil {
+		return redact(v)
+	}
+	return s.rec.scrub(v)
+}
+
 // snapshot returns the page's data, at most statusCacheFor old.
 func (s *statusSource) snapshot(ctx context.Context) *statusData {
 	s.mu.Lock()
@@ -230,13 +247,13 @@ func (s *statusSource) collect(ctx context.Context, now time.Time) *statusData {
 	if s.ledger == nil {
 		d.LedgerError = "this process runs no loader (--no-load): the ledger is not read"
 	} else if m, err := s.ledger(ctx, now.Add(-24*time.Hour)); err != nil {
-		d.LedgerError = redact(err.Error())
+		d.LedgerError = s.scrub(err.Error())
 	} else {
 		minutes = m
 	}
 	if s.backlog != nil {
 		if b, err := s.backlog(ctx); err != nil {
-			d.QueueError = redact(err.Error())
+			d.QueueError = s.scrub(err.Error())
 		} else {
 			d.Queue = &b
 		}
@@ -399,7 +416,7 @@ func (s *statusSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
 	if err := statusTemplate.Execute(w, d); err != nil {
-		fmt.Fprintf(w, "<p>status page error: %s</p>", template.HTMLEscapeString(err.Error()))
+		fmt.Fprintf(w, "<p>status page error: %s</p>", template.HTMLEscapeString(s.scrub(err.Error())))
 	}
 }
 

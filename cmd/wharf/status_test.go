@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/wharfdata/wharf/batcher"
 	"github.com/wharfdata/wharf/ingest"
@@ -29,7 +30,7 @@ func fakeStatus(t *testing.T) (*statusSource, *statusRecorder, *zap.Logger) {
 	recv := prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_messages_received_total"})
 	recv.Add(12345)
 	reg.MustRegister(dl, recv)
-	rec := newStatusRecorder()
+	rec := newStatusRecorder(nil)
 	log := rec.wrap(zap.NewNop())
 	s := &statusSource{
 		tables: []string{"page_views", "orders"}, target: 10 * time.Minute, bucket: 5 * time.Minute,
@@ -134,5 +135,63 @@ func TestSparkline(t *testing.T) {
 	}
 	if !strings.Contains(string(sparkline(nil)), "</svg>") {
 		t.Error("empty sparkline is not an svg")
+	}
+}
+
+// /status hides what the log hides: a known secret (here an AWS secret key,
+// which matches no password pattern) is scrubbed from every error and
+// message the page shows, exactly as scrubWriter scrubs it from a log line.
+func TestStatusScrubsLikeLogs(t *testing.T) {
+	const secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+	secrets := secretForms([]string{secret})
+	leak := errors.New("signature mismatch for " + secret)
+	for _, tc := range []struct {
+		name string
+		set  func(s *statusSource, rec *statusRecorder, log *zap.Logger)
+	}{
+		{"a logged error", func(_ *statusSource, _ *statusRecorder, log *zap.Logger) {
+			log.Warn("flush failed", zap.String("table", "orders"), zap.Error(leak))
+		}},
+		{"a logged message", func(_ *statusSource, _ *statusRecorder, log *zap.Logger) {
+			log.Error("flush failed: " + leak.Error())
+		}},
+		{"a logged file", func(_ *statusSource, _ *statusRecorder, log *zap.Logger) {
+			log.Warn("put failed", zap.String("file", "s3://b/"+secret))
+		}},
+		{"a load error", func(_ *statusSource, rec *statusRecorder, _ *zap.Logger) {
+			rec.onLoad(warehouse.Load{Table: "orders", At: time.Now(), Err: leak})
+		}},
+		{"the ledger error", func(s *statusSource, _ *statusRecorder, _ *zap.Logger) {
+			s.ledger = func(context.Context, time.Time) ([]warehouse.LoadedMinute, error) { return nil, leak }
+		}},
+		{"the queue error", func(s *statusSource, _ *statusRecorder, _ *zap.Logger) {
+			s.backlog = func(context.Context) (ingest.Backlog, error) { return ingest.Backlog{}, leak }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _ := fakeStatus(t)
+			rec := newStatusRecorder(secrets)
+			s.rec = rec
+			var logged strings.Builder
+			log := rec.wrap(zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(scrubWriter{&logged, secrets}), zap.WarnLevel)))
+			tc.set(s, rec, log)
+			if strings.Contains(logged.String(), secret) {
+				t.Fatalf("the log line shows the secret: %s", logged.String())
+			}
+			for _, accept := range []string{"application/json", "text/html"} {
+				w := httptest.NewRecorder()
+				r := httptest.NewRequest("GET", "/status", nil)
+				r.Header.Set("Accept", accept)
+				s.cached = nil
+				s.ServeHTTP(w, r)
+				body := w.Body.String()
+				if strings.Contains(body, secret) {
+					t.Errorf("%s page shows the secret", accept)
+				}
+				if accept == "application/json" && !strings.Contains(body, "signature mismatch for xxxxx") && !strings.Contains(body, "s3://b/xxxxx") {
+					t.Errorf("%s page does not show the scrubbed error:\n%s", accept, body)
+				}
+			}
+		})
 	}
 }
