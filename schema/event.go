@@ -145,7 +145,9 @@ func (d *Decoder) Schema() *Schema { return d.schema }
 
 // Decode parses body, unwraps an SNS notification, checks the event's shape
 // and reads its envelope. fallbackID is the event id when the event has
-// none (the SQS message id, so a redelivery keeps its id); receivedAt is its
+// none (the SQS message id, so a redelivery keeps its id), unless it comes
+// in an SNS notification, whose MessageId it then takes (stable across SNS
+// redeliveries, which get new SQS message ids); receivedAt is its
 // time when it has none. An invalid event returns an *InvalidError; the
 // Event is still returned, with what could be read of it (Body at least).
 func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (*Event, error) {
@@ -158,6 +160,12 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 	if root.Type() == fastjson.TypeObject {
 		o := root.GetObject()
 		if t := o.Get("Type"); t != nil && string(t.GetStringBytes()) == "Notification" {
+			// The notification's MessageId is the event's id when it has
+			// none: SNS keeps it when it delivers again, while the SQS
+			// message id changes with each delivery.
+			if id := o.Get("MessageId"); id != nil && id.Type() == fastjson.TypeString && len(id.GetStringBytes()) > 0 {
+				ev.ID = string(id.GetStringBytes())
+			}
 			if m := o.Get("Message"); m != nil && m.Type() == fastjson.TypeString {
 				ev.Body = append([]byte(nil), m.GetStringBytes()...)
 				root, checked, err = d.parse(&d.sns, ev.Body)

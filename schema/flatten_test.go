@@ -162,3 +162,34 @@ func TestTruncateUTF8(t *testing.T) {
 		}
 	}
 }
+
+// An SNS-wrapped event without an id of its own takes the notification's
+// MessageId, which stays the same when SNS delivers it again (to a new SQS
+// message, with a new message id); its own id still wins, and a message
+// that is not SNS keeps the fallback (the SQS message id).
+func TestSNSEventID(t *testing.T) {
+	d := NewDecoder(testSchema(t), DefaultEnvelope())
+	for _, tc := range []struct{ name, body, want string }{
+		{"sns, no id", `{"Type":"Notification","MessageId":"sns-1","Message":"{\"event\":\"page_view\"}"}`, "sns-1"},
+		{"sns, own id", `{"Type":"Notification","MessageId":"sns-1","Message":"{\"event\":\"page_view\",\"id\":\"own\"}"}`, "own"},
+		{"sns, empty MessageId", `{"Type":"Notification","MessageId":"","Message":"{\"event\":\"page_view\"}"}`, "sqs-msg-1"},
+		{"sns, no MessageId", `{"Type":"Notification","Message":"{\"event\":\"page_view\"}"}`, "sqs-msg-1"},
+		{"not sns", `{"event":"page_view","MessageId":"not-sns"}`, "sqs-msg-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, sqsID := range []string{"sqs-msg-1", "sqs-msg-2"} {
+				ev, err := d.Decode([]byte(tc.body), sqsID, received)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tc.want
+				if want == "sqs-msg-1" {
+					want = sqsID
+				}
+				if ev.ID != want {
+					t.Errorf("delivered as %s: id %q, want %q", sqsID, ev.ID, want)
+				}
+			}
+		})
+	}
+}
