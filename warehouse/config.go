@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse/redshift"
 )
 
 // Config sets where the loader finds files and how it loads them. Start from
@@ -62,7 +63,7 @@ type Config struct {
 
 // IAMRoleDefault as warehouse.iam_role makes COPY use the cluster's default
 // IAM role (COPY … IAM_ROLE default).
-const IAMRoleDefault = "default"
+const IAMRoleDefault = redshift.IAMRoleDefault
 
 // iamRoleRE matches one IAM role ARN, or several chained with commas.
 var iamRoleRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+(,arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+)*$`)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse/dialect"
 )
 
 // Read-only questions about a table's contents, for backfill and audit. The
@@ -53,7 +54,7 @@ func (l *Loader) HourlyCounts(ctx context.Context, table string, since, until ti
 	sql := fmt.Sprintf(`SELECT date_trunc('hour', %s) AS h, count(*) FROM %s
 WHERE %s >= CAST($1 AS timestamp) AND %s < CAST($2 AS timestamp) GROUP BY 1`,
 		col, schema.QualifiedName(l.cfg.Schema, t.Name), col, col)
-	rows, err := l.pool.Query(ctx, sql, sqlTimestamp(since), sqlTimestamp(until))
+	rows, err := l.pool.Query(ctx, sql, dialect.Timestamp(since), dialect.Timestamp(until))
 	if err != nil {
 		return nil, fmt.Errorf("hourly counts of %s: %w", t.Name, err)
 	}

@@ -67,14 +67,3 @@ func TestQuoteIdentPostgres(t *testing.T) {
 		}
 	}
 }
-
-func TestPostgresNameLength(t *testing.T) {
-	long := strings.Repeat("a", 64)
-	sch, err := schema.Parse([]byte("tables:\n- name: t\n  events: [t]\n  columns:\n  - {name: " + long + ", path: a, type: integer}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkPostgresNames(sch); err == nil || !strings.Contains(err.Error(), "line 5") {
-		t.Fatalf("got %v, want an error naming line 5", err)
-	}
-}

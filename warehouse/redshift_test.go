@@ -17,7 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -25,122 +24,13 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/wharfdata/wharf/internal/pq"
-	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse/postgres"
+	"github.com/wharfdata/wharf/warehouse/redshift"
 )
 
 const testRole = "arn:aws:iam::123456789012:role/wharf-copy"
-
-// TestRedshiftSQLGolden pins every statement the redshift dialect issues,
-// COPY included, and the manifest; refresh with -update.
-func TestRedshiftSQLGolden(t *testing.T) {
-	s := parseSchema(t, testTables)
-	var out bytes.Buffer
-	stmt := func(q string) { out.WriteString(q + ";\n\n") }
-	out.WriteString("-- apply\n")
-	stmt(schemaExistsSQL)
-	stmt(catalogSQL)
-	stmt(schema.CreateSchemaSQL("wh"))
-	for _, tb := range s.All() {
-		stmt(schema.CreateTableSQL(tb, schema.Redshift, "wh"))
-	}
-	stmt(schema.AddColumnSQL(s.Table("ev"), s.Table("ev").Columns[len(s.Table("ev").Columns)-1], schema.Redshift, "wh"))
-	for _, q := range schema.LedgerSQL(schema.Redshift, "wh") {
-		stmt(q)
-	}
-	out.WriteString("-- pending files\n")
-	stmt(rsLoadedSQL("wh", 3))
-	stmt(rsSlicesSQL())
-	for _, tb := range s.All() {
-		out.WriteString("-- merge " + tb.Name + "\n")
-		stmt(rsLockSQL("wh"))
-		stmt(rsLoadedSQL("wh", 2))
-		stmt(rsStagingSQL(tb))
-		cols := make([]string, len(tb.Columns))
-		for i, c := range tb.Columns {
-			cols[i] = c.Name
-		}
-		stmt(rsCopySQL(rsStagingTable, cols, "s3://bucket/events/_manifests/"+tb.Name+"/01JDX0000000000000000000.manifest", testRole))
-		if tb.Name == "ev_tags" {
-			stmt(rsCopySQL(rsStagingTable, cols, "s3://bucket/events/_manifests/"+tb.Name+"/01JDX0000000000000000000.manifest", IAMRoleDefault))
-		}
-		if tb.Name == "ev" { // files written before i32 became bigint
-			types := make([]schema.Type, len(tb.Columns))
-			for i, c := range tb.Columns {
-				types[i] = c.Type
-			}
-			types[tb.Column("i64")] = schema.Type{Kind: schema.Integer}
-			g := copyGroup{columns: cols, types: types}
-			stmt(rsGroupStagingSQL(rsStagingTable+"_1", g))
-			stmt(rsCastInsertSQL(tb, g, rsStagingTable+"_1"))
-		}
-		stmt(rsWindowSQL())
-		stmt(rsMergeSQL(tb, "wh"))
-		stmt(rsLedgerInsertSQL("wh", 2))
-		stmt(rsDropStagingSQL())
-	}
-	out.WriteString("-- after a failed COPY\n")
-	stmt(rsLoadErrorsSQL())
-	out.WriteString("-- watermark\n")
-	stmt(rsWatermarkSQL("wh"))
-	stmt(rsLockWatermarksSQL("wh"))
-	stmt(rsWatermarkInsertSQL("wh"))
-	stmt(rsWatermarkUpdateSQL("wh"))
-	out.WriteString("-- manifest\n")
-	out.Write(manifestJSON("bucket", []s3store.Object{
-		{Key: "events/ev/dt=2026-11-25/01JDX1.parquet", Size: 1234},
-		{Key: "events/ev/dt=2026-11-25/01JDX2.parquet", Size: 98765},
-	}))
-	golden := "testdata/redshift.sql"
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(want, out.Bytes()) {
-		t.Errorf("SQL differs from %s (run go test ./warehouse -update and review the diff):\n%s", golden, out.String())
-	}
-}
-
-func TestSliceBatch(t *testing.T) {
-	cases := []struct{ pending, max, slices, want int }{
-		{10, 500, 4, 10},    // everything fits: one COPY
-		{1000, 500, 4, 500}, // 500 is a multiple of 4
-		{1000, 500, 6, 498},
-		{1000, 500, 1, 500},
-		{1000, 3, 4, 3}, // fewer files allowed than slices
-		{7, 6, 4, 4},
-	}
-	for _, c := range cases {
-		if got := sliceBatch(c.pending, c.max, c.slices); got != c.want {
-			t.Errorf("sliceBatch(%d, %d, %d) = %d, want %d", c.pending, c.max, c.slices, got, c.want)
-		}
-	}
-}
-
-func TestRsRetryable(t *testing.T) {
-	cases := []struct {
-		err  error
-		want bool
-	}{
-		{&pgconn.PgError{Code: "XX000", Message: "1023", Detail: "Serializable isolation violation on table - 123"}, true},
-		{&pgconn.PgError{Code: "XX000", Message: "ERROR: Serializable isolation violation on table - 4242"}, true},
-		{&pgconn.PgError{Code: "40001", Message: "could not serialize access"}, true},
-		{fmt.Errorf("merge: %w", &pgconn.PgError{Code: "40P01"}), true},
-		{&pgconn.PgError{Code: "XX000", Message: "Load into table 'wharf_staging' failed"}, false},
-		{errors.New("1023"), false},
-	}
-	for _, c := range cases {
-		if got := rsRetryable(c.err); got != c.want {
-			t.Errorf("rsRetryable(%v) = %v, want %v", c.err, got, c.want)
-		}
-	}
-}
 
 func TestRedshiftConfig(t *testing.T) {
 	cfg := DefaultConfig()
@@ -176,8 +66,8 @@ type rsEnv struct {
 
 	mu        sync.Mutex
 	copies    [][]string // per COPY, the files it loaded
-	manifests []manifest
-	copyHook  func(tx pgx.Tx, g copyGroup) error // runs before each COPY; an error fails it
+	manifests []redshift.Manifest
+	copyHook  func(tx pgx.Tx, g redshift.CopyGroup) error // runs before each COPY; an error fails it
 }
 
 func newRSEnv(t *testing.T, yaml string) *rsEnv {
@@ -220,7 +110,7 @@ func pgDDL(q string) string {
 	return strings.ReplaceAll(q, " SUPER", " jsonb")
 }
 
-func (e *rsEnv) loader(mod func(*Config)) (*Loader, *redshift) {
+func (e *rsEnv) loader(mod func(*Config)) (*Loader, *redshift.Dialect) {
 	e.t.Helper()
 	cfg := DefaultConfig()
 	cfg.Dialect, cfg.Schema, cfg.Prefix, cfg.IAMRole = schema.Redshift, e.db, e.prefix, testRole
@@ -232,9 +122,9 @@ func (e *rsEnv) loader(mod func(*Config)) (*Loader, *redshift) {
 		e.t.Fatal(err)
 	}
 	l.now = clock
-	rs := l.d.(*redshift)
-	rs.ddl = pgDDL
-	rs.copy = e.pgCopy
+	rs := l.d.(*redshift.Dialect)
+	rs.DDL = pgDDL
+	rs.Copy = e.pgCopy
 	if err := l.Apply(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
@@ -247,42 +137,42 @@ func (e *rsEnv) loader(mod func(*Config)) (*Loader, *redshift) {
 // do not take as they are (Redshift's COPY does not coerce Parquet types;
 // see strictCopy) and loads each file's columns, in file order, into the
 // target.
-func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, into string, g copyGroup) error {
+func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, into string, g redshift.CopyGroup) error {
 	if e.copyHook != nil {
 		if err := e.copyHook(tx, g); err != nil {
 			return err
 		}
 	}
-	body, err := e.store.Get(ctx, g.manifest)
+	body, err := e.store.Get(ctx, g.Manifest)
 	if err != nil {
 		return err
 	}
-	var m manifest
+	var m redshift.Manifest
 	if err := json.Unmarshal(body, &m); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	var keys []string
 	for i, en := range m.Entries {
-		f := g.files[i]
+		f := g.Files[i]
 		if en.URL != "s3://"+e.store.Bucket()+"/"+f.Key || !en.Mandatory || en.Meta.ContentLength != f.Size {
 			return fmt.Errorf("manifest entry %d = %+v, want %s (%d bytes, mandatory)", i, en, f.Key, f.Size)
 		}
 		keys = append(keys, f.Key)
 	}
-	if len(m.Entries) != len(g.files) {
-		return fmt.Errorf("manifest has %d entries, want %d", len(m.Entries), len(g.files))
+	if len(m.Entries) != len(g.Files) {
+		return fmt.Errorf("manifest has %d entries, want %d", len(m.Entries), len(g.Files))
 	}
 	e.mu.Lock()
 	e.copies = append(e.copies, keys)
 	e.manifests = append(e.manifests, m)
 	e.mu.Unlock()
-	idx := make([]int, len(g.columns))
-	conv := make([]func(schema.Value) (any, error), len(g.columns))
-	for i, name := range g.columns {
+	idx := make([]int, len(g.Columns))
+	conv := make([]func(schema.Value) (any, error), len(g.Columns))
+	for i, name := range g.Columns {
 		idx[i] = t.Column(name)
-		conv[i] = converter(t.Columns[idx[i]].Type)
+		conv[i] = postgres.Converter(t.Columns[idx[i]].Type)
 	}
-	for _, f := range g.files {
+	for _, f := range g.Files {
 		data, err := e.store.Get(ctx, f.Key)
 		if err != nil {
 			return err
@@ -313,7 +203,7 @@ func (e *rsEnv) pgCopy(ctx context.Context, tx pgx.Tx, t *schema.Table, into str
 			rows = append(rows, row)
 		}
 		r.Close()
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{into}, g.columns, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{into}, g.Columns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 	}
@@ -480,7 +370,7 @@ func TestRedshiftLoadOnPostgres(t *testing.T) {
 	if want := [][]string{{"ev", "3", "8", "true", "true"}, {"ev_tags", "1", "3", "true", "true"}}; !slices.EqualFunc(ledger, want, slices.Equal) {
 		t.Errorf("ledger: got %q, want %q", ledger, want)
 	}
-	left, err := e.store.ListKeys(ctx, e.prefix+manifestPrefix)
+	left, err := e.store.ListKeys(ctx, e.prefix+redshift.ManifestPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,8 +480,8 @@ func TestRedshiftBatchesBySlices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs.slices != 4 {
-		t.Errorf("slices = %d, want 4 (from stv_slices)", rs.slices)
+	if n := rs.BatchSize(context.Background(), 1000, 6); n != 4 {
+		t.Errorf("batch of 1000 pending, at most 6 = %d, want 4 (stv_slices has 4)", n)
 	}
 	var sizes []int
 	for _, c := range e.copies {
@@ -614,7 +504,7 @@ func TestRedshiftCopyError(t *testing.T) {
 	ev := e.sch.Table("ev")
 	key := e.put(ev, today, row(ev, "e1", 0, map[string]schema.Value{"s": str("x")}))
 	fail := true
-	e.copyHook = func(tx pgx.Tx, g copyGroup) error {
+	e.copyHook = func(tx pgx.Tx, g redshift.CopyGroup) error {
 		if !fail {
 			return nil
 		}
@@ -657,7 +547,7 @@ func TestRedshiftRetriesConflict(t *testing.T) {
 	ev := e.sch.Table("ev")
 	e.put(ev, today, row(ev, "e1", 0, nil), row(ev, "e2", 0, nil))
 	calls := 0
-	e.copyHook = func(pgx.Tx, copyGroup) error {
+	e.copyHook = func(pgx.Tx, redshift.CopyGroup) error {
 		calls++
 		if calls == 1 {
 			return &pgconn.PgError{Code: "XX000", Message: "1023", Detail: "Serializable isolation violation on table - 100, transactions forming the cycle are: 1, 2"}
@@ -684,11 +574,11 @@ func TestRedshiftWatermarkAndApply(t *testing.T) {
 	}
 	for _, offset := range []int{-9, -7, -8} {
 		d, _ := time.Parse(time.DateOnly, day(offset))
-		if err := rs.advanceWatermark(ctx, "ev", d); err != nil {
+		if err := rs.AdvanceWatermark(ctx, "ev", d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wm, ok, err := rs.watermark(ctx, "ev")
+	wm, ok, err := rs.Watermark(ctx, "ev")
 	if err != nil || !ok || wm.Format(time.DateOnly) != day(-7) {
 		t.Errorf("watermark = %v %v %v, want %s", wm, ok, err, day(-7))
 	}
@@ -716,39 +606,6 @@ func TestRedshiftCluster(t *testing.T) {
 		t.Skip("set WHARF_REDSHIFT_DSN, WHARF_REDSHIFT_IAM_ROLE and WHARF_REDSHIFT_BUCKET to run against a Redshift cluster")
 	}
 	runRedshiftCluster(t, dsn, role, bucket)
-}
-
-// TestRedshiftTextFormats: the Redshift pool asks for the text format for
-// every parameter and every result (Redshift documents no binary format),
-// and values still round-trip through it.
-func TestRedshiftTextFormats(t *testing.T) {
-	e := newRSEnv(t, testTables)
-	ctx := context.Background()
-	conn, err := e.rsPool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	m := conn.Conn().TypeMap()
-	for _, oid := range []uint32{pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.Float8OID, pgtype.NumericOID,
-		pgtype.BoolOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.DateOID, pgtype.VarcharOID, pgtype.TextOID} {
-		if got := m.FormatCodeForOID(oid); got != pgtype.TextFormatCode {
-			t.Errorf("format for OID %d = %d, want text", oid, got)
-		}
-	}
-	var (
-		n  int64
-		ts time.Time
-		s  string
-	)
-	want := base.Add(123456 * time.Microsecond)
-	err = conn.QueryRow(ctx, "SELECT CAST($1 AS bigint) * 2, CAST($2 AS timestamp), CAST($3 AS varchar(8))", int64(1)<<40, sqlTimestamp(want), "héllo").Scan(&n, &ts, &s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != int64(1)<<41 || !ts.Equal(want) || s != "héllo" {
-		t.Errorf("round trip = %d %v %q, want %d %v héllo", n, ts, s, int64(1)<<41, want)
-	}
 }
 
 // TestRedshiftCatalogSuper: a column information_schema reports as
@@ -800,7 +657,7 @@ func TestRedshiftWidenFallback(t *testing.T) {
 	e.sch = parseSchema(t, v2)
 	l, rs := e.loader(nil)
 	refused := 0
-	rs.ddl = func(q string) string {
+	rs.DDL = func(q string) string {
 		if strings.Contains(q, "ALTER COLUMN") {
 			refused++
 			return "SELECT CAST('ALTER COLUMN TYPE refused (encoding)' AS integer)"

@@ -1,13 +1,12 @@
 package warehouse
 
 import (
-	"bytes"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse/dialect"
 )
 
 const testTables = `
@@ -41,32 +40,6 @@ func parseSchema(t testing.TB, yaml string) *schema.Schema {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// TestSQLGolden pins the merge transaction's SQL; refresh with -update.
-func TestSQLGolden(t *testing.T) {
-	s := parseSchema(t, testTables)
-	var out bytes.Buffer
-	for _, tb := range s.All() {
-		out.WriteString("-- " + tb.Name + "\n")
-		for _, q := range []string{lockSQL(tb, "wh"), stagingSQL(tb, "wh"), mergeSQL(tb, "wh")} {
-			out.WriteString(q + ";\n\n")
-		}
-	}
-	out.WriteString("-- ledger\n" + ledgerInsertSQL("wh") + ";\n")
-	golden := "testdata/postgres.sql"
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(want, out.Bytes()) {
-		t.Errorf("SQL differs from %s (run go test ./warehouse -update and review the diff):\n%s", golden, out.String())
-	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -130,7 +103,7 @@ func TestBackoff(t *testing.T) {
 		if want > time.Hour {
 			want = time.Hour
 		}
-		got := backoff(time.Second, n)
+		got := dialect.Backoff(time.Second, n)
 		if got < want*8/10 || got > want*12/10 {
 			t.Errorf("backoff(1s, %d) = %s, want %s ±20%%", n, got, want)
 		}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +26,9 @@ import (
 
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse/dialect"
+	"github.com/wharfdata/wharf/warehouse/postgres"
+	"github.com/wharfdata/wharf/warehouse/redshift"
 )
 
 // ObjectStore is what the loader needs from S3.
@@ -103,32 +105,6 @@ type Load struct {
 	Err                      error // non-nil: the load of Table failed; its files stay pending
 }
 
-// dialect is a warehouse's side of the loader: DDL, ledger, watermarks and
-// the merge of one batch of files; postgres.go and redshift.go implement it.
-type dialect interface {
-	// apply creates the schema, the tables (adding missing columns) and the
-	// ledger tables; it is idempotent and safe to run from several processes.
-	apply(ctx context.Context, tables []*schema.Table) error
-	// loaded returns which of keys the ledger names.
-	loaded(ctx context.Context, keys []string) (map[string]bool, error)
-	// watermark returns the table's watermark day, and false when it has none.
-	watermark(ctx context.Context, table string) (time.Time, bool, error)
-	// advanceWatermark raises the table's watermark to day; it never lowers it.
-	advanceWatermark(ctx context.Context, table string, day time.Time) error
-	// merge loads files into t in one transaction (design §2, guarantee 2).
-	merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error)
-	// catalog reads the warehouse schema's tables and columns.
-	catalog(ctx context.Context) (*schema.Catalog, error)
-	// execute runs a plan's changes (schema.Diff).
-	execute(ctx context.Context, p *schema.Plan) error
-}
-
-// batchSizer is a dialect that chooses how many of the pending files one
-// merge takes (Redshift: a multiple of the cluster's slice count).
-type batchSizer interface {
-	batchSize(ctx context.Context, pending, max int) int
-}
-
 // Loader loads pending S3 files into the warehouse's tables. It is safe for
 // concurrent use, and any number of Loaders, in one process or in many, may
 // load the same tables at once: each table's merges run one at a time under
@@ -138,7 +114,7 @@ type Loader struct {
 	sch   *schema.Schema
 	store ObjectStore
 	pool  *pgxpool.Pool
-	d     dialect
+	d     dialect.Dialect
 	log   *zap.Logger
 	m     *metrics
 	now   func() time.Time
@@ -173,19 +149,20 @@ func New(cfg Config, pool *pgxpool.Pool, store ObjectStore, sch *schema.Schema, 
 	if err != nil {
 		return nil, err
 	}
-	var d dialect
+	var d dialect.Dialect
 	switch cfg.Dialect {
 	case schema.Postgres:
-		if err := checkPostgresNames(sch); err != nil {
-			return nil, err
-		}
-		d = &postgres{pool: pool, store: store, schema: cfg.Schema, log: log, fault: cfg.Fault}
-	case schema.Redshift:
-		rs, err := newRedshift(cfg, pool, store, log)
+		pg, err := postgres.New(pool, store, cfg.Schema, sch, log)
 		if err != nil {
 			return nil, err
 		}
-		d = rs
+		d = pg
+	case schema.Redshift:
+		rs, ok := store.(redshift.Store)
+		if !ok {
+			return nil, errors.New("warehouse: the redshift dialect needs an object store that can put manifests and read ranges")
+		}
+		d = redshift.New(pool, rs, redshift.Config{Schema: cfg.Schema, Prefix: cfg.Prefix, IAMRole: cfg.IAMRole}, log)
 	default:
 		return nil, fmt.Errorf("warehouse.dialect %s: the loader does not support it", cfg.Dialect)
 	}
@@ -198,7 +175,7 @@ func New(cfg Config, pool *pgxpool.Pool, store ObjectStore, sch *schema.Schema, 
 // removed from the schema file stays in the warehouse, and a changed type is
 // not altered. It is idempotent and safe to run from several processes at once.
 func (l *Loader) Apply(ctx context.Context) error {
-	if err := l.d.apply(ctx, l.sch.All()); err != nil {
+	if err := l.d.Apply(ctx, l.sch.All()); err != nil {
 		return fmt.Errorf("apply schema to warehouse: %w", err)
 	}
 	return nil
@@ -248,7 +225,7 @@ func (l *Loader) Run(ctx context.Context) error {
 				return nil
 			}
 			failures++
-			delay = min(l.cfg.LoadInterval, backoff(l.retry, failures))
+			delay = min(l.cfg.LoadInterval, dialect.Backoff(l.retry, failures))
 			l.log.Error("load failed; will retry", zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", delay))
 		} else {
 			failures = 0
@@ -261,15 +238,6 @@ func (l *Loader) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// backoff returns base·2^(n−1), with ±20% jitter, capped at an hour.
-func backoff(base time.Duration, n int) time.Duration {
-	d := base << min(n-1, 20)
-	if d <= 0 || d > time.Hour {
-		d = time.Hour
-	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // loadTable merges the pending files of t, oldest day first, in batches of
@@ -286,7 +254,7 @@ func backoff(base time.Duration, n int) time.Duration {
 // the table's prefix is loaded, or its error reported, whatever its day.
 func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, error) {
 	var res TableResult
-	wm, hasWM, err := l.d.watermark(ctx, t.Name)
+	wm, hasWM, err := l.d.Watermark(ctx, t.Name)
 	if err != nil {
 		return res, err
 	}
@@ -299,13 +267,10 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 	gauge := l.m.pending.WithLabelValues(t.Name)
 	gauge.Set(float64(len(pending)))
 	for len(pending) > 0 {
-		n := min(len(pending), l.cfg.MaxFilesPerLoad)
-		if bs, ok := l.d.(batchSizer); ok {
-			n = bs.batchSize(ctx, len(pending), l.cfg.MaxFilesPerLoad)
-		}
+		n := l.d.BatchSize(ctx, len(pending), l.cfg.MaxFilesPerLoad)
 		start := time.Now()
 		mctx, cancel := context.WithTimeoutCause(ctx, l.cfg.MergeTimeout, errMergeTimeout)
-		b, err := l.d.merge(mctx, t, pending[:n])
+		b, err := l.merge(mctx, t, pending[:n])
 		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(mctx), errMergeTimeout) {
 			err = fmt.Errorf("%w after %s (warehouse.merge_timeout); %d files stay pending: %w", errMergeTimeout, l.cfg.MergeTimeout, n, err)
 		}
@@ -382,8 +347,8 @@ func (l *Loader) reconcileDue(table string, now time.Time) bool {
 // errMergeTimeout is the cause of a merge cancelled by Config.MergeTimeout.
 var errMergeTimeout = errors.New("merge timed out")
 
-// dayLayout is the layout of the dt= partitions (design §5).
-const dayLayout = time.DateOnly
+// dayLayout is the layout of the dt= partitions (docs/design.md §5).
+const dayLayout = dialect.DayLayout
 
 // pending lists t's files in the day partitions from the watermark on (every
 // day partition when reconcile is set) and returns those the ledger does not
@@ -427,7 +392,7 @@ func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, has
 	for i, f := range files {
 		keys[i] = f.Key
 	}
-	done, err := l.d.loaded(ctx, keys)
+	done, err := l.d.Loaded(ctx, l.pool, keys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -480,7 +445,7 @@ func (l *Loader) advance(ctx context.Context, t *schema.Table, wm time.Time, has
 	if hasWM && !day.After(wm) {
 		return nil
 	}
-	if err := l.d.advanceWatermark(ctx, t.Name, day); err != nil {
+	if err := l.d.AdvanceWatermark(ctx, t.Name, day); err != nil {
 		return err
 	}
 	l.log.Debug("watermark advanced", zap.String("table", t.Name), zap.String("day", day.Format(dayLayout)))
@@ -514,21 +479,121 @@ func lagSeconds(now, t time.Time) float64 {
 	return max(now.Sub(t).Seconds(), 0)
 }
 
-// postgresMaxIdentifier is PostgreSQL's NAMEDATALEN - 1: longer names are
-// silently truncated, so two names sharing their first 63 bytes would
-// collide and apply would try to add an existing column on every start.
-const postgresMaxIdentifier = 63
+// Merge retries of a serialization failure or deadlock.
+const (
+	mergeAttempts = 5
+	mergeBackoff  = 100 * time.Millisecond
+)
 
-func checkPostgresNames(sch *schema.Schema) error {
-	for _, t := range sch.All() {
-		if len(t.Name) > postgresMaxIdentifier {
-			return fmt.Errorf("schema: table %q (line %d) is %d bytes; PostgreSQL truncates names to %d", t.Name, t.Line, len(t.Name), postgresMaxIdentifier)
+// merge reads what staging needs of files, then merges them into t in one
+// transaction, again after a conflict the dialect calls retryable.
+func (l *Loader) merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
+	if err := l.d.Prepare(ctx, t, files); err != nil {
+		return batch{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		b, err := l.mergeOnce(ctx, t, files)
+		if err == nil || attempt == mergeAttempts || !l.d.Retryable(err) {
+			return b, err
 		}
-		for _, c := range t.Columns {
-			if len(c.Name) > postgresMaxIdentifier {
-				return fmt.Errorf("schema: column %s.%s (line %d) is %d bytes; PostgreSQL truncates names to %d", t.Name, c.Name, c.Line, len(c.Name), postgresMaxIdentifier)
-			}
+		wait := dialect.Backoff(mergeBackoff, attempt)
+		l.log.Warn("merge conflicted; retrying", zap.String("table", t.Name), zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return batch{}, errors.Join(err, ctx.Err())
+		case <-time.After(wait):
 		}
 	}
-	return nil
 }
+
+// mergeOnce merges files into t in one transaction (docs/design.md §2,
+// guarantee 2), the one protocol of every dialect:
+//
+//  1. the dialect's lock, the transaction's first statement: it serialises
+//     the merges into t of every process and never makes a reader wait;
+//  2. the ledger again, under the lock: files another loader merged are
+//     dropped from the batch;
+//  3. every row of the remaining files into staging, and their count
+//     checked against the files' own;
+//  4. the staged rows that win their key and are not in t yet, into t;
+//  5. each file into the ledger; commit.
+//
+// A crash at any point leaves each file merged and recorded, or neither.
+func (l *Loader) mergeOnce(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
+	var b batch
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return b, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.BeginTx(ctx, l.d.TxOptions())
+	if err != nil {
+		return b, fmt.Errorf("begin: %w", err)
+	}
+	// After Commit, Rollback is a no-op; after a failure the error that
+	// matters is the one returned, so Rollback's own is dropped.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	if err := l.d.Lock(ctx, tx, t); err != nil {
+		return b, fmt.Errorf("lock %s: %w", t.Name, err)
+	}
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Key
+	}
+	done, err := l.d.Loaded(ctx, tx, keys)
+	if err != nil {
+		return b, err
+	}
+	todo := slices.DeleteFunc(slices.Clone(files), func(o s3store.Object) bool { return done[o.Key] })
+	b.skipped = len(files) - len(todo)
+	if len(todo) == 0 {
+		return b, tx.Commit(ctx)
+	}
+
+	start := time.Now()
+	rows, err := l.d.Stage(ctx, tx, t, todo)
+	if err != nil {
+		return b, err
+	}
+	b.copying = time.Since(start)
+	staged, oldest, newest, err := l.d.Staged(ctx, tx)
+	if err != nil {
+		return b, err
+	}
+	var want int64
+	for _, n := range rows {
+		want += n
+	}
+	if staged != want {
+		return b, fmt.Errorf("stage %s: staged %d rows, the files' footers say %d", t.Name, staged, want)
+	}
+	b.oldest, b.newest = oldest, newest
+
+	start = time.Now()
+	if staged > 0 {
+		if b.rowsLoaded, err = l.d.Merge(ctx, tx, t, oldest, newest); err != nil {
+			return b, err
+		}
+	}
+	b.merging = time.Since(start)
+	if err := l.d.Record(ctx, tx, t, todo, rows); err != nil {
+		return b, err
+	}
+	if l.cfg.Fault != nil {
+		l.cfg.Fault("before_commit")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return b, fmt.Errorf("commit: %w", err)
+	}
+	if l.cfg.Fault != nil {
+		l.cfg.Fault("after_commit")
+	}
+	b.files = len(todo)
+	b.rowsIn = staged
+	return b, nil
+}
+
+// RedshiftPoolConfig sets what a pgx pool needs to talk to Redshift (see
+// redshift.PoolConfig).
+func RedshiftPoolConfig(pc *pgxpool.Config) { redshift.PoolConfig(pc) }

@@ -97,24 +97,13 @@ func writtenType(n parquet.Node, want schema.Type) schema.Type {
 				p = 18
 			}
 		case parquet.FixedLenByteArray:
-			if n := typ.Length(); n != decimalFixedBytes(p) {
+			if n := typ.Length(); n != DecimalBytes(p) {
 				p = min(decimalDigits(n), schema.MaxDecimalPrecision)
 			}
 		}
 		return schema.Type{Kind: schema.Decimal, Precision: p, Scale: int(d.Scale)}
 	}
 	return want
-}
-
-// decimalFixedBytes is the fewest bytes whose two's complement holds every
-// p-digit integer.
-func decimalFixedBytes(p int) int {
-	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p)), nil)
-	n := 1
-	for new(big.Int).Lsh(big.NewInt(1), uint(8*n-1)).Cmp(limit) < 0 {
-		n++
-	}
-	return n
 }
 
 // decimalDigits is the most digits every integer of which n bytes of two's

@@ -33,7 +33,7 @@ func TestWrittenType(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.got)
 		}
 	}
-	if decimalDigits(16) != 38 || decimalDigits(9) != 21 || decimalFixedBytes(20) != 9 || decimalFixedBytes(38) != 16 {
-		t.Errorf("digits(16)=%d digits(9)=%d bytes(20)=%d bytes(38)=%d; want 38 21 9 16", decimalDigits(16), decimalDigits(9), decimalFixedBytes(20), decimalFixedBytes(38))
+	if decimalDigits(16) != 38 || decimalDigits(9) != 21 || DecimalBytes(20) != 9 || DecimalBytes(38) != 16 {
+		t.Errorf("digits(16)=%d digits(9)=%d bytes(20)=%d bytes(38)=%d; want 38 21 9 16", decimalDigits(16), decimalDigits(9), DecimalBytes(20), DecimalBytes(38))
 	}
 }

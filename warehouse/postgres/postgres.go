@@ -1,4 +1,8 @@
-package warehouse
+// Package postgres is the loader's PostgreSQL dialect (docs/design.md §6):
+// staging is filled by reading each Parquet file back from S3 and streaming
+// its rows with COPY FROM STDIN; the merge checks a key against the whole
+// target through its primary key.
+package postgres
 
 import (
 	"context"
@@ -11,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -19,38 +22,71 @@ import (
 	"github.com/wharfdata/wharf/internal/pq"
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse/dialect"
 )
 
-// postgres is the PostgreSQL dialect (design §6): staging is filled by
-// reading each Parquet file back from S3 and streaming its rows with COPY
-// FROM STDIN.
-type postgres struct {
-	pool   *pgxpool.Pool
-	store  ObjectStore
-	schema string
-	log    *zap.Logger
-	fault  func(point string) // Config.Fault; may be nil
+// Store is what the dialect needs from S3: reading whole files.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
 }
 
-var _ dialect = (*postgres)(nil)
+var _ Store = (*s3store.Store)(nil)
+
+// Dialect is the PostgreSQL dialect.
+type Dialect struct {
+	pool   *pgxpool.Pool
+	store  Store
+	schema string
+	log    *zap.Logger
+}
+
+var _ dialect.Dialect = (*Dialect)(nil)
 
 // stagingTable is the temporary table a merge fills; it lives in pg_temp and
 // is dropped at the end of the merge's transaction.
-const stagingTable = "wharf_staging"
+const stagingTable = dialect.StagingTable
 
 // applyLockKey is the advisory lock that serializes Apply across processes:
 // concurrent CREATE TABLE IF NOT EXISTS of one name can fail in PostgreSQL.
 const applyLockKey = 0x77686172660001 // "wharf" 0001
 
-// Merge retries of a serialization failure or deadlock.
-const (
-	mergeAttempts = 5
-	mergeBackoff  = 100 * time.Millisecond
-)
+// New returns the dialect for warehouse schema dbSchema. It refuses a schema
+// file with a name PostgreSQL would truncate. log may be nil.
+func New(pool *pgxpool.Pool, store Store, dbSchema string, sch *schema.Schema, log *zap.Logger) (*Dialect, error) {
+	if err := CheckNames(sch); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Dialect{pool: pool, store: store, schema: dbSchema, log: log}, nil
+}
 
-func (p *postgres) qualified(name string) string { return schema.QualifiedName(p.schema, name) }
+// MaxIdentifier is PostgreSQL's NAMEDATALEN - 1: longer names are silently
+// truncated, so two names sharing their first 63 bytes would collide and
+// apply would try to add an existing column on every start.
+const MaxIdentifier = 63
 
-func (p *postgres) apply(ctx context.Context, tables []*schema.Table) error {
+// CheckNames refuses a schema file with a table or column name longer than
+// PostgreSQL keeps.
+func CheckNames(sch *schema.Schema) error {
+	for _, t := range sch.All() {
+		if len(t.Name) > MaxIdentifier {
+			return fmt.Errorf("schema: table %q (line %d) is %d bytes; PostgreSQL truncates names to %d", t.Name, t.Line, len(t.Name), MaxIdentifier)
+		}
+		for _, c := range t.Columns {
+			if len(c.Name) > MaxIdentifier {
+				return fmt.Errorf("schema: column %s.%s (line %d) is %d bytes; PostgreSQL truncates names to %d", t.Name, c.Name, c.Line, len(c.Name), MaxIdentifier)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Dialect) qualified(name string) string { return schema.QualifiedName(p.schema, name) }
+
+// Apply creates what is missing under an advisory lock, in one transaction.
+func (p *Dialect) Apply(ctx context.Context, tables []*schema.Table) error {
 	return pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(applyLockKey)); err != nil {
 			return fmt.Errorf("take apply lock: %w", err)
@@ -99,7 +135,7 @@ func (p *postgres) apply(ctx context.Context, tables []*schema.Table) error {
 }
 
 // columns returns the columns of every table in the warehouse schema.
-func (p *postgres) columns(ctx context.Context, tx pgx.Tx) (map[string]map[string]bool, error) {
+func (p *Dialect) columns(ctx context.Context, tx pgx.Tx) (map[string]map[string]bool, error) {
 	rows, err := tx.Query(ctx, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1", p.schema)
 	if err != nil {
 		return nil, fmt.Errorf("list columns of schema %s: %w", p.schema, err)
@@ -119,18 +155,10 @@ func (p *postgres) columns(ctx context.Context, tx pgx.Tx) (map[string]map[strin
 	return have, nil
 }
 
-// querier is a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 const ledgerChunk = 10_000
 
-func (p *postgres) loaded(ctx context.Context, keys []string) (map[string]bool, error) {
-	return p.loadedIn(ctx, p.pool, keys)
-}
-
-func (p *postgres) loadedIn(ctx context.Context, q querier, keys []string) (map[string]bool, error) {
+// Loaded looks keys up in the ledger, 10,000 at a time.
+func (p *Dialect) Loaded(ctx context.Context, q dialect.Querier, keys []string) (map[string]bool, error) {
 	done := map[string]bool{}
 	sql := fmt.Sprintf(`SELECT "file_key" FROM %s WHERE "file_key" = ANY($1)`, p.qualified(schema.LedgerTable))
 	for chunk := range slices.Chunk(keys, ledgerChunk) {
@@ -146,7 +174,8 @@ func (p *postgres) loadedIn(ctx context.Context, q querier, keys []string) (map[
 	return done, nil
 }
 
-func (p *postgres) watermark(ctx context.Context, table string) (time.Time, bool, error) {
+// Watermark reads the table's watermark day.
+func (p *Dialect) Watermark(ctx context.Context, table string) (time.Time, bool, error) {
 	var day pgtype.Date
 	err := p.pool.QueryRow(ctx, fmt.Sprintf(`SELECT "day" FROM %s WHERE "table_name" = $1`, p.qualified(schema.WatermarksTable)), table).Scan(&day)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -158,7 +187,8 @@ func (p *postgres) watermark(ctx context.Context, table string) (time.Time, bool
 	return day.Time, day.Valid, nil
 }
 
-func (p *postgres) advanceWatermark(ctx context.Context, table string, day time.Time) error {
+// AdvanceWatermark raises the watermark with an upsert that keeps the greater day.
+func (p *Dialect) AdvanceWatermark(ctx context.Context, table string, day time.Time) error {
 	sql := fmt.Sprintf(`INSERT INTO %s AS w ("table_name", "day") VALUES ($1, $2)
 ON CONFLICT ("table_name") DO UPDATE SET "day" = GREATEST(w."day", EXCLUDED."day")`, p.qualified(schema.WatermarksTable))
 	if _, err := p.pool.Exec(ctx, sql, table, pgtype.Date{Time: day, Valid: true}); err != nil {
@@ -167,111 +197,94 @@ ON CONFLICT ("table_name") DO UPDATE SET "day" = GREATEST(w."day", EXCLUDED."day
 	return nil
 }
 
-// merge runs mergeOnce, again after a serialization failure or a deadlock.
-func (p *postgres) merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
-	for attempt := 1; ; attempt++ {
-		b, err := p.mergeOnce(ctx, t, files)
-		if err == nil || attempt == mergeAttempts || !retryable(err) {
-			return b, err
-		}
-		wait := backoff(mergeBackoff, attempt)
-		p.log.Warn("merge conflicted; retrying", zap.String("table", t.Name), zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return batch{}, errors.Join(err, ctx.Err())
-		case <-time.After(wait):
-		}
-	}
+// BatchSize is every pending file, up to max.
+func (p *Dialect) BatchSize(_ context.Context, pending, max int) int { return min(pending, max) }
+
+// Prepare does nothing: Stage reads each file whole.
+func (p *Dialect) Prepare(context.Context, *schema.Table, []s3store.Object) error { return nil }
+
+// TxOptions is READ COMMITTED: the lock serialises merges, and the ledger
+// and the NOT EXISTS check read what committed before it was granted.
+func (p *Dialect) TxOptions() pgx.TxOptions { return pgx.TxOptions{IsoLevel: pgx.ReadCommitted} }
+
+// Lock takes SHARE ROW EXCLUSIVE on the target, which serialises its
+// loaders and leaves readers (ACCESS SHARE) alone.
+func (p *Dialect) Lock(ctx context.Context, tx pgx.Tx, t *schema.Table) error {
+	_, err := tx.Exec(ctx, lockSQL(t, p.schema))
+	return err
 }
 
-// retryable reports a serialization failure (40001) or deadlock (40P01).
-func retryable(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
-}
-
-// mergeOnce merges files into t in one transaction (design §2, guarantee 2):
-//
-//  1. LOCK the target in SHARE ROW EXCLUSIVE mode, which serializes loaders
-//     of the table across processes and leaves readers alone;
-//  2. re-read the ledger under the lock and drop files another loader merged;
-//  3. COPY every row of the remaining files into a temporary staging table;
-//  4. insert the staged rows that are first for their key in the batch
-//     (parents: earliest received_at, so the first delivery wins) and whose
-//     key is not in the target yet;
-//  5. record each file in the ledger, and commit.
-func (p *postgres) mergeOnce(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
-	var b batch
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return b, fmt.Errorf("begin: %w", err)
-	}
-	// After Commit, Rollback is a no-op; after a failure the error that
-	// matters is the one returned, so Rollback's own is dropped.
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
-	// The lock is the first statement: under snapshot isolation (repeatable
-	// read, serializable, Redshift) the snapshot is taken by the first query,
-	// and one taken before the lock would miss the merge committed while we
-	// waited for it (cmd/wharf's TestChaosConcurrent catches that).
-	if _, err := tx.Exec(ctx, lockSQL(t, p.schema)); err != nil {
-		return b, fmt.Errorf("lock %s: %w", t.Name, err)
-	}
-	keys := make([]string, len(files))
-	for i, f := range files {
-		keys[i] = f.Key
-	}
-	done, err := p.loadedIn(ctx, tx, keys)
-	if err != nil {
-		return b, err
-	}
-	todo := slices.DeleteFunc(slices.Clone(files), func(o s3store.Object) bool { return done[o.Key] })
-	b.skipped = len(files) - len(todo)
-	if len(todo) == 0 {
-		return b, tx.Commit(ctx)
-	}
+// Stage creates staging like the target and copies every row of files into
+// it.
+func (p *Dialect) Stage(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object) ([]int64, error) {
 	if _, err := tx.Exec(ctx, stagingSQL(t, p.schema)); err != nil {
-		return b, fmt.Errorf("create staging for %s: %w", t.Name, err)
+		return nil, fmt.Errorf("create staging for %s: %w", t.Name, err)
 	}
-	start := time.Now()
-	rows, err := p.copyFiles(ctx, tx, t, todo)
-	if err != nil {
-		return b, err
+	return p.copyFiles(ctx, tx, t, files)
+}
+
+// Staged reads staging's row count and event_time range.
+func (p *Dialect) Staged(ctx context.Context, tx pgx.Tx) (int64, time.Time, time.Time, error) {
+	var n int64
+	var oldest, newest time.Time
+	if err := tx.QueryRow(ctx, stagedSQL()).Scan(&n, &oldest, &newest); err != nil {
+		return 0, time.Time{}, time.Time{}, fmt.Errorf("read staging: %w", err)
 	}
-	b.copying = time.Since(start)
-	start = time.Now()
+	if n == 0 {
+		return 0, time.Time{}, time.Time{}, nil
+	}
+	return n, oldest.UTC(), newest.UTC(), nil
+}
+
+// Merge inserts the winning staged rows whose key the target lacks,
+// checked against the whole target through its primary key (the window is
+// not needed).
+func (p *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, _, _ time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, mergeSQL(t, p.schema))
 	if err != nil {
-		return b, fmt.Errorf("merge into %s: %w", t.Name, err)
+		return 0, fmt.Errorf("merge into %s: %w", t.Name, err)
 	}
-	b.merging = time.Since(start)
-	if err := tx.QueryRow(ctx, eventRangeSQL()).Scan(&b.oldest, &b.newest); err != nil {
-		return b, fmt.Errorf("event time range of %s: %w", t.Name, err)
-	}
-	sizes := make([]int64, len(todo))
-	keys = keys[:0]
-	for i, f := range todo {
-		keys = append(keys, f.Key)
-		sizes[i] = f.Size
+	return tag.RowsAffected(), nil
+}
+
+// Record inserts every file into the ledger in one statement; staging
+// drops itself at commit.
+func (p *Dialect) Record(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object, rows []int64) error {
+	keys := make([]string, len(files))
+	sizes := make([]int64, len(files))
+	for i, f := range files {
+		keys[i], sizes[i] = f.Key, f.Size
 	}
 	if _, err := tx.Exec(ctx, ledgerInsertSQL(p.schema), keys, t.Name, rows, sizes); err != nil {
-		return b, fmt.Errorf("record %d files in ledger: %w", len(todo), err)
+		return fmt.Errorf("record %d files in ledger: %w", len(files), err)
 	}
-	if p.fault != nil {
-		p.fault("before_commit")
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return b, fmt.Errorf("commit: %w", err)
-	}
-	if p.fault != nil {
-		p.fault("after_commit")
-	}
-	b.files = len(todo)
-	for _, n := range rows {
-		b.rowsIn += n
-	}
-	b.rowsLoaded = tag.RowsAffected()
-	return b, nil
+	return nil
+}
+
+// Retryable is a serialization failure or a deadlock.
+func (p *Dialect) Retryable(err error) bool { return dialect.SerializationFailure(err) }
+
+// Catalog reads information_schema.
+func (p *Dialect) Catalog(ctx context.Context) (*schema.Catalog, error) {
+	return dialect.ReadCatalog(ctx, p.pool, p.schema)
+}
+
+// Execute runs every change in one transaction under the apply lock, so a
+// plan applies whole or not at all.
+func (p *Dialect) Execute(ctx context.Context, plan *schema.Plan) error {
+	return pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(applyLockKey)); err != nil {
+			return fmt.Errorf("take apply lock: %w", err)
+		}
+		for _, c := range plan.Changes {
+			for _, q := range c.SQL {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return fmt.Errorf("%s %s: %w", c.Kind, c.Table, err)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // fetched is one file read from S3.
@@ -284,7 +297,7 @@ type fetched struct {
 // copyFiles streams the rows of files into staging and returns each file's
 // row count. One goroutine reads the next file from S3 while the current one
 // is copied; copyFiles stops it and waits for it before returning.
-func (p *postgres) copyFiles(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object) ([]int64, error) {
+func (p *Dialect) copyFiles(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object) ([]int64, error) {
 	fctx, cancel := context.WithCancel(ctx)
 	ch := make(chan fetched, 1)
 	stopped := make(chan struct{})
@@ -362,7 +375,7 @@ func newRowSource(t *schema.Table) *rowSource {
 		row:  make([]any, len(t.Columns)),
 	}
 	for i, c := range t.Columns {
-		s.conv[i] = converter(c.Type)
+		s.conv[i] = Converter(c.Type)
 	}
 	return s
 }
@@ -397,9 +410,9 @@ func (s *rowSource) Values() ([]any, error) { return s.row, nil }
 
 func (s *rowSource) Err() error { return s.err }
 
-// converter returns the function turning a non-NULL schema.Value of type t
+// Converter returns the function turning a non-NULL schema.Value of type t
 // into the value pgx sends for the column's PostgreSQL type.
-func converter(t schema.Type) func(schema.Value) (any, error) {
+func Converter(t schema.Type) func(schema.Value) (any, error) {
 	switch t.Kind {
 	case schema.Boolean:
 		return func(v schema.Value) (any, error) { return v.I != 0, nil }
@@ -496,9 +509,9 @@ SELECT k, $2, r, b, now() AT TIME ZONE 'UTC'
 FROM unnest($1::text[], $3::bigint[], $4::bigint[]) AS f(k, r, b)`, schema.QualifiedName(dbSchema, schema.LedgerTable))
 }
 
-// eventRangeSQL reads the range of event_time in staging, for the lag metric.
-// A NULL (empty staging) scans as the zero time.
-func eventRangeSQL() string {
+// stagedSQL reads staging's row count and the range of its event_time; a
+// NULL (empty staging) scans as the zero time.
+func stagedSQL() string {
 	c := schema.QuoteIdent(schema.ColEventTime)
-	return fmt.Sprintf(`SELECT coalesce(min(%s), '0001-01-01'), coalesce(max(%s), '0001-01-01') FROM pg_temp.%s`, c, c, schema.QuoteIdent(stagingTable))
+	return fmt.Sprintf(`SELECT count(*), coalesce(min(%s), '0001-01-01'), coalesce(max(%s), '0001-01-01') FROM pg_temp.%s`, c, c, schema.QuoteIdent(stagingTable))
 }

@@ -1,4 +1,8 @@
-package warehouse
+// Package redshift is the loader's Amazon Redshift dialect
+// (docs/design.md §6): COPY of Parquet from S3 through a manifest, a merge
+// that checks a key within the batch's event_time window, a ledger lock that
+// readers never wait on, and the catalog and DDL fallbacks Redshift needs.
+package redshift
 
 import (
 	"bytes"
@@ -21,22 +25,22 @@ import (
 	"github.com/wharfdata/wharf/internal/pq"
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/schema"
+	"github.com/wharfdata/wharf/warehouse/dialect"
 )
 
-// redshiftStore is what the Redshift dialect needs from S3: the loader's
-// listing and reads, plus writing and removing COPY manifests and reading
-// Parquet footers by range.
-type redshiftStore interface {
-	ObjectStore
+// Store is what the dialect needs from S3: writing and removing COPY
+// manifests and reading Parquet footers by range.
+type Store interface {
 	Put(ctx context.Context, key string, body io.Reader, size int64) error
 	Delete(ctx context.Context, key string) error
 	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
 	Bucket() string
 }
 
-var _ redshiftStore = (*s3store.Store)(nil)
+var _ Store = (*s3store.Store)(nil)
 
-// redshift is the loader's Redshift side (design §6). A merge of one batch:
+// Dialect is the loader's Redshift side (docs/design.md §6). A merge of one
+// batch (the loader runs the steps, in one transaction):
 //
 //  1. LOCK the ledger, never the target, so readers never wait (new
 //     clusters default to snapshot isolation, where two merges would
@@ -51,32 +55,33 @@ var _ redshiftStore = (*s3store.Store)(nil)
 //     window (so the sort key's zone maps keep the check cheap);
 //  4. record each file in the ledger, drop staging, commit.
 //
-// Serialization conflicts (Redshift error 1023, SQLSTATE 40001) are retried
-// with backoff. A failed COPY is reported with SYS_LOAD_ERROR_DETAIL's file,
+// Serialization conflicts (Redshift error 1023, SQLSTATE 40001) are
+// Retryable. A failed COPY is reported with SYS_LOAD_ERROR_DETAIL's file,
 // column and reason.
 //
 // Every statement but COPY also runs on PostgreSQL (the tests execute them
 // there), so the SQL keeps to what both accept: no arrays, no ON CONFLICT,
 // no temp-table ON COMMIT, parameters only where a value goes, each cast
 // explicitly.
-type redshift struct {
+type Dialect struct {
+	// Copy and DDL are seams for running the dialect on PostgreSQL, as the
+	// tests do; set them before the first use.
+	//
+	// Copy fills the temporary table into (staging, or a group's own) with
+	// the rows of one group of files of t; nil is COPY from S3.
+	Copy func(ctx context.Context, tx pgx.Tx, t *schema.Table, into string, g CopyGroup) error
+	// DDL rewrites a CREATE TABLE or ALTER TABLE before it runs; nil runs
+	// it as written. Tests strip what PostgreSQL lacks (DISTKEY, SORTKEY,
+	// ENCODE, SUPER).
+	DDL func(string) string
+
 	pool    *pgxpool.Pool
-	store   redshiftStore
+	store   Store
 	schema  string
 	prefix  string
 	iamRole string
 	log     *zap.Logger
-	fault   func(point string)
 	now     func() time.Time
-
-	// copy fills the temporary table into (staging, or a group's own) with
-	// the rows of one group of files of t; COPY from S3 in production, a
-	// PostgreSQL COPY FROM STDIN in tests.
-	copy func(ctx context.Context, tx pgx.Tx, t *schema.Table, into string, g copyGroup) error
-	// ddl rewrites a CREATE TABLE or ALTER TABLE before it runs; nil runs
-	// it as written. Tests strip what PostgreSQL lacks (DISTKEY, SORTKEY,
-	// ENCODE, SUPER).
-	ddl func(string) string
 
 	mu            sync.Mutex
 	slices        int                  // the cluster's slice count, once read
@@ -85,18 +90,18 @@ type redshift struct {
 	layoutsMaxLen int
 }
 
-var _ dialect = (*redshift)(nil)
+var _ dialect.Dialect = (*Dialect)(nil)
 
-// copyGroup is one COPY: files of one layout, through one manifest.
-type copyGroup struct {
-	columns  []string      // the files' columns, in file order
-	types    []schema.Type // per column, the type the files hold (pq.Layout.Types)
-	files    []s3store.Object
-	rows     []int64 // per file, from its footer
-	manifest string  // the manifest's key
+// CopyGroup is one COPY: files of one layout, through one manifest.
+type CopyGroup struct {
+	Columns  []string      // the files' columns, in file order
+	Types    []schema.Type // per column, the type the files hold (pq.Layout.Types)
+	Files    []s3store.Object
+	Rows     []int64 // per file, from its footer
+	Manifest string  // the manifest's key
 }
 
-// RedshiftPoolConfig sets what a pgx pool needs to talk to Redshift.
+// PoolConfig sets what a pgx pool needs to talk to Redshift.
 // Queries run in QueryExecModeDescribeExec: the extended protocol with the
 // unnamed statement, so no prepared statement outlives a schema change
 // (apply alters tables under a running loader), and parameter types come
@@ -113,7 +118,7 @@ type copyGroup struct {
 // pgx asks for binary wherever it has a binary codec (int8, timestamp, …);
 // so every type of the connection's map is registered again as text only:
 // each parameter goes, and each result comes back, in the text format.
-func RedshiftPoolConfig(pc *pgxpool.Config) {
+func PoolConfig(pc *pgxpool.Config) {
 	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
 	next := pc.AfterConnect
 	pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
@@ -150,32 +155,41 @@ type textCodec struct{ pgtype.Codec }
 func (c textCodec) FormatSupported(format int16) bool { return format == pgtype.TextFormatCode }
 func (c textCodec) PreferredFormat() int16            { return pgtype.TextFormatCode }
 
-func newRedshift(cfg Config, pool *pgxpool.Pool, store ObjectStore, log *zap.Logger) (*redshift, error) {
-	rs, ok := store.(redshiftStore)
-	if !ok {
-		return nil, errors.New("warehouse: the redshift dialect needs an object store that can put manifests and read ranges")
-	}
-	r := &redshift{pool: pool, store: rs, schema: cfg.Schema, prefix: cfg.Prefix, iamRole: cfg.IAMRole,
-		log: log, fault: cfg.Fault, now: time.Now, layouts: map[string]pq.Layout{}, layoutsMaxLen: 100_000}
-	r.copy = r.copyFromS3
-	return r, nil
+// Config is what the dialect needs to know of the deployment.
+type Config struct {
+	Schema  string // the warehouse schema (warehouse.schema)
+	Prefix  string // the S3 prefix, ending in "/" unless empty (s3.prefix)
+	IAMRole string // the role COPY assumes (warehouse.iam_role), or IAMRoleDefault
 }
 
-func (r *redshift) qualified(name string) string { return schema.QualifiedName(r.schema, name) }
+// IAMRoleDefault as the IAM role makes COPY use the cluster's default IAM
+// role (COPY … IAM_ROLE default).
+const IAMRoleDefault = "default"
 
-func (r *redshift) runDDL(ctx context.Context, q string) error {
-	if r.ddl != nil {
-		q = r.ddl(q)
+// New returns the dialect. log may be nil.
+func New(pool *pgxpool.Pool, store Store, cfg Config, log *zap.Logger) *Dialect {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Dialect{pool: pool, store: store, schema: cfg.Schema, prefix: cfg.Prefix, iamRole: cfg.IAMRole,
+		log: log, now: time.Now, layouts: map[string]pq.Layout{}, layoutsMaxLen: 100_000}
+}
+
+func (r *Dialect) qualified(name string) string { return schema.QualifiedName(r.schema, name) }
+
+func (r *Dialect) runDDL(ctx context.Context, q string) error {
+	if r.DDL != nil {
+		q = r.DDL(q)
 	}
 	_, err := r.pool.Exec(ctx, q)
 	return err
 }
 
-// apply creates what is missing, one statement at a time: Redshift runs
+// Apply creates what is missing, one statement at a time: Redshift runs
 // some ALTER TABLEs only outside a transaction block, and has no advisory
 // lock, so two processes applying at once can race; the loser of a race
 // ("already exists") reads the catalog again and goes on.
-func (r *redshift) apply(ctx context.Context, tables []*schema.Table) error {
+func (r *Dialect) Apply(ctx context.Context, tables []*schema.Table) error {
 	for attempt := 1; ; attempt++ {
 		err := r.applyOnce(ctx, tables)
 		if err == nil || attempt == 3 || !alreadyExists(err) {
@@ -185,9 +199,9 @@ func (r *redshift) apply(ctx context.Context, tables []*schema.Table) error {
 	}
 }
 
-func (r *redshift) applyOnce(ctx context.Context, tables []*schema.Table) error {
+func (r *Dialect) applyOnce(ctx context.Context, tables []*schema.Table) error {
 	var n int64
-	if err := r.pool.QueryRow(ctx, schemaExistsSQL, r.schema).Scan(&n); err != nil {
+	if err := r.pool.QueryRow(ctx, dialect.SchemaExistsSQL, r.schema).Scan(&n); err != nil {
 		return fmt.Errorf("look up schema %s: %w", r.schema, err)
 	}
 	if n == 0 {
@@ -195,7 +209,7 @@ func (r *redshift) applyOnce(ctx context.Context, tables []*schema.Table) error 
 			return fmt.Errorf("create schema %s: %w", r.schema, err)
 		}
 	}
-	cat, err := readCatalog(ctx, r.pool, r.schema)
+	cat, err := dialect.ReadCatalog(ctx, r.pool, r.schema)
 	if err != nil {
 		return err
 	}
@@ -241,11 +255,8 @@ func alreadyExists(err error) bool {
 // ledgerInChunk is the most file keys one ledger lookup names.
 const ledgerInChunk = 500
 
-func (r *redshift) loaded(ctx context.Context, keys []string) (map[string]bool, error) {
-	return r.loadedIn(ctx, r.pool, keys)
-}
-
-func (r *redshift) loadedIn(ctx context.Context, q querier, keys []string) (map[string]bool, error) {
+// Loaded looks keys up in the ledger, ledgerInChunk at a time.
+func (r *Dialect) Loaded(ctx context.Context, q dialect.Querier, keys []string) (map[string]bool, error) {
 	done := map[string]bool{}
 	for start := 0; start < len(keys); start += ledgerInChunk {
 		chunk := keys[start:min(start+ledgerInChunk, len(keys))]
@@ -265,7 +276,8 @@ func (r *redshift) loadedIn(ctx context.Context, q querier, keys []string) (map[
 	return done, nil
 }
 
-func (r *redshift) watermark(ctx context.Context, table string) (time.Time, bool, error) {
+// Watermark reads the table's watermark day.
+func (r *Dialect) Watermark(ctx context.Context, table string) (time.Time, bool, error) {
 	var day string
 	err := r.pool.QueryRow(ctx, rsWatermarkSQL(r.schema), table).Scan(&day)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -274,17 +286,17 @@ func (r *redshift) watermark(ctx context.Context, table string) (time.Time, bool
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read watermark: %w", err)
 	}
-	d, err := time.Parse(dayLayout, strings.TrimSpace(day))
+	d, err := time.Parse(dialect.DayLayout, strings.TrimSpace(day))
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read watermark: %q is not a day", day)
 	}
 	return d, true, nil
 }
 
-// advanceWatermark raises the watermark under a LOCK of the watermarks
+// AdvanceWatermark raises the watermark under a LOCK of the watermarks
 // table (Redshift has no ON CONFLICT), and retries a serialization conflict.
-func (r *redshift) advanceWatermark(ctx context.Context, table string, day time.Time) error {
-	want := day.Format(dayLayout)
+func (r *Dialect) AdvanceWatermark(ctx context.Context, table string, day time.Time) error {
+	want := day.Format(dialect.DayLayout)
 	return r.retry(ctx, "advance watermark", table, func() error {
 		return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, rsLockWatermarksSQL(r.schema)); err != nil {
@@ -308,13 +320,13 @@ func (r *redshift) advanceWatermark(ctx context.Context, table string, day time.
 }
 
 // retry runs f again after a serialization conflict, with backoff.
-func (r *redshift) retry(ctx context.Context, what, table string, f func() error) error {
+func (r *Dialect) retry(ctx context.Context, what, table string, f func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := f()
-		if err == nil || attempt == mergeAttempts || !rsRetryable(err) {
+		if err == nil || attempt == retryAttempts || !r.Retryable(err) {
 			return err
 		}
-		wait := backoff(mergeBackoff, attempt)
+		wait := dialect.Backoff(retryBackoff, attempt)
 		r.log.Warn(what+" conflicted; retrying", zap.String("table", table), zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
 		select {
 		case <-ctx.Done():
@@ -324,11 +336,17 @@ func (r *redshift) retry(ctx context.Context, what, table string, f func() error
 	}
 }
 
-// rsRetryable reports a serialization conflict: SQLSTATE 40001, a deadlock,
+// Retry attempts of a watermark update after a serialization conflict.
+const (
+	retryAttempts = 5
+	retryBackoff  = 100 * time.Millisecond
+)
+
+// Retryable reports a serialization conflict: SQLSTATE 40001, a deadlock,
 // or Redshift's error 1023 ("Serializable isolation violation on table"),
 // which it reports as XX000.
-func rsRetryable(err error) bool {
-	if retryable(err) {
+func (r *Dialect) Retryable(err error) bool {
+	if dialect.SerializationFailure(err) {
 		return true
 	}
 	var pe *pgconn.PgError
@@ -339,27 +357,8 @@ func rsRetryable(err error) bool {
 	return strings.HasPrefix(strings.TrimSpace(pe.Message), "1023") || strings.Contains(text, "serializable isolation violation")
 }
 
-func (r *redshift) merge(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
-	// Footers first, outside the transaction: no lock is held while S3 answers.
-	layouts := make([]pq.Layout, len(files))
-	for i, f := range files {
-		l, err := r.layout(ctx, t, f)
-		if err != nil {
-			return batch{}, err
-		}
-		layouts[i] = l
-	}
-	var b batch
-	err := r.retry(ctx, "merge", t.Name, func() error {
-		var err error
-		b, err = r.mergeOnce(ctx, t, files, layouts)
-		return err
-	})
-	return b, err
-}
-
 // layout reads a file's footer through ranged reads, once per file.
-func (r *redshift) layout(ctx context.Context, t *schema.Table, f s3store.Object) (pq.Layout, error) {
+func (r *Dialect) layout(ctx context.Context, t *schema.Table, f s3store.Object) (pq.Layout, error) {
 	r.mu.Lock()
 	l, ok := r.layouts[f.Key]
 	r.mu.Unlock()
@@ -384,7 +383,7 @@ func (r *redshift) layout(ctx context.Context, t *schema.Table, f s3store.Object
 // file wharf writes but very wide ones, so opening a footer costs one GET.
 type rangeReader struct {
 	ctx     context.Context
-	store   redshiftStore
+	store   Store
 	key     string
 	size    int64
 	tail    []byte
@@ -423,8 +422,8 @@ func (rr *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 
 // groupFiles splits files by layout, keeping key order within a group and
 // the groups in the order of their first file.
-func groupFiles(files []s3store.Object, layouts []pq.Layout) []copyGroup {
-	var groups []copyGroup
+func groupFiles(files []s3store.Object, layouts []pq.Layout) []CopyGroup {
+	var groups []CopyGroup
 	index := map[string]int{}
 	for i, f := range files {
 		sig := strings.Join(layouts[i].Columns, ",") + "|" + fmt.Sprint(layouts[i].Types)
@@ -432,225 +431,218 @@ func groupFiles(files []s3store.Object, layouts []pq.Layout) []copyGroup {
 		if !ok {
 			g = len(groups)
 			index[sig] = g
-			groups = append(groups, copyGroup{columns: layouts[i].Columns, types: layouts[i].Types})
+			groups = append(groups, CopyGroup{Columns: layouts[i].Columns, Types: layouts[i].Types})
 		}
-		groups[g].files = append(groups[g].files, f)
-		groups[g].rows = append(groups[g].rows, layouts[i].Rows)
+		groups[g].Files = append(groups[g].Files, f)
+		groups[g].Rows = append(groups[g].Rows, layouts[i].Rows)
 	}
 	return groups
 }
 
-func (r *redshift) mergeOnce(ctx context.Context, t *schema.Table, files []s3store.Object, layouts []pq.Layout) (batch, error) {
-	var b batch
-	conn, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return b, fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return b, fmt.Errorf("begin: %w", err)
-	}
-	// After Commit, Rollback is a no-op; after a failure the error that
-	// matters is the one returned.
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
-	if _, err := tx.Exec(ctx, rsLockSQL(r.schema)); err != nil {
-		return b, fmt.Errorf("lock %s: %w", t.Name, err)
-	}
-	keys := make([]string, len(files))
-	for i, f := range files {
-		keys[i] = f.Key
-	}
-	done, err := r.loadedIn(ctx, tx, keys)
-	if err != nil {
-		return b, err
-	}
-	var todo []s3store.Object
-	var todoLayouts []pq.Layout
-	for i, f := range files {
-		if !done[f.Key] {
-			todo = append(todo, f)
-			todoLayouts = append(todoLayouts, layouts[i])
+// Prepare reads the footers of files (one ranged GET each, cached), before
+// the merge's transaction begins: no lock is held while S3 answers.
+func (r *Dialect) Prepare(ctx context.Context, t *schema.Table, files []s3store.Object) error {
+	for _, f := range files {
+		if _, err := r.layout(ctx, t, f); err != nil {
+			return err
 		}
 	}
-	b.skipped = len(files) - len(todo)
-	if len(todo) == 0 {
-		return b, tx.Commit(ctx)
+	return nil
+}
+
+// TxOptions is the cluster's default isolation (snapshot isolation on new
+// clusters, serializable on older ones); Lock serialises the merges.
+func (r *Dialect) TxOptions() pgx.TxOptions { return pgx.TxOptions{} }
+
+// Lock locks the ledger, never the target: Redshift's LOCK is always
+// exclusive, and a lock on the target would make every reader wait.
+func (r *Dialect) Lock(ctx context.Context, tx pgx.Tx, _ *schema.Table) error {
+	_, err := tx.Exec(ctx, rsLockSQL(r.schema))
+	return err
+}
+
+// Stage writes a manifest per file layout and COPYs each into staging; a
+// layout whose files hold a column in another type than the table (written
+// before a widening) goes through a temporary table of its own types and
+// is cast into staging, since COPY does not coerce Parquet types. The
+// manifests are removed when Stage returns. A failed COPY rolls the
+// transaction back and returns what SYS_LOAD_ERROR_DETAIL says of it.
+func (r *Dialect) Stage(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object) ([]int64, error) {
+	layouts := make([]pq.Layout, len(files))
+	for i, f := range files {
+		l, err := r.layout(ctx, t, f)
+		if err != nil {
+			return nil, err
+		}
+		layouts[i] = l
 	}
-	groups := groupFiles(todo, todoLayouts)
+	groups := groupFiles(files, layouts)
 	defer r.removeManifests(context.WithoutCancel(ctx), groups)
 	for i := range groups {
 		if err := r.putManifest(ctx, t, &groups[i]); err != nil {
-			return b, err
+			return nil, err
 		}
 	}
 	if err := r.runTx(ctx, tx, rsStagingSQL(t)); err != nil {
-		return b, fmt.Errorf("create staging for %s: %w", t.Name, err)
+		return nil, fmt.Errorf("create staging for %s: %w", t.Name, err)
 	}
-	start := time.Now()
-	var want int64
+	rows := map[string]int64{}
 	for i, g := range groups {
-		// A group whose files hold a column in another type than the table
-		// (written before a widening) is staged in a table of its own types,
-		// then cast into staging: COPY does not coerce Parquet types.
 		into := rsStagingTable
 		if g.needsCast(t) {
 			into = fmt.Sprintf("%s_%d", rsStagingTable, i)
 			if err := r.runTx(ctx, tx, rsGroupStagingSQL(into, g)); err != nil {
-				return b, fmt.Errorf("create staging for older files of %s: %w", t.Name, err)
+				return nil, fmt.Errorf("create staging for older files of %s: %w", t.Name, err)
 			}
 		}
 		copyStart := r.now().UTC()
 		if err := r.copy(ctx, tx, t, into, g); err != nil {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
-			return b, r.copyError(ctx, conn, t, g, copyStart, err)
+			return nil, r.copyError(ctx, tx.Conn(), t, g, copyStart, err)
 		}
 		if into != rsStagingTable {
 			if _, err := tx.Exec(ctx, rsCastInsertSQL(t, g, into)); err != nil {
-				return b, fmt.Errorf("cast older files of %s into staging: %w", t.Name, err)
+				return nil, fmt.Errorf("cast older files of %s into staging: %w", t.Name, err)
 			}
 			if err := r.runTx(ctx, tx, "DROP TABLE "+schema.QuoteIdent(into)); err != nil {
-				return b, fmt.Errorf("drop staging for older files of %s: %w", t.Name, err)
+				return nil, fmt.Errorf("drop staging for older files of %s: %w", t.Name, err)
 			}
 		}
-		for _, n := range g.rows {
-			want += n
+		for j, f := range g.Files {
+			rows[f.Key] = g.Rows[j]
 		}
 	}
-	b.copying = time.Since(start)
+	out := make([]int64, len(files))
+	for i, f := range files {
+		out[i] = rows[f.Key]
+	}
+	return out, nil
+}
 
+// copy runs Copy, or COPY from S3 when it is nil.
+func (r *Dialect) copy(ctx context.Context, tx pgx.Tx, t *schema.Table, into string, g CopyGroup) error {
+	if r.Copy != nil {
+		return r.Copy(ctx, tx, t, into, g)
+	}
+	return r.copyFromS3(ctx, tx, into, g)
+}
+
+// Staged reads staging's row count and event_time range.
+func (r *Dialect) Staged(ctx context.Context, tx pgx.Tx) (int64, time.Time, time.Time, error) {
 	var oldest, newest *time.Time
-	var staged int64
-	if err := tx.QueryRow(ctx, rsWindowSQL()).Scan(&oldest, &newest, &staged); err != nil {
-		return b, fmt.Errorf("read staging window of %s: %w", t.Name, err)
+	var n int64
+	if err := tx.QueryRow(ctx, rsWindowSQL()).Scan(&oldest, &newest, &n); err != nil {
+		return 0, time.Time{}, time.Time{}, fmt.Errorf("read staging: %w", err)
 	}
-	if staged != want {
-		return b, fmt.Errorf("copy into staging for %s: staged %d rows, the files' footers say %d", t.Name, staged, want)
+	if n == 0 || oldest == nil || newest == nil {
+		return n, time.Time{}, time.Time{}, nil
 	}
-	start = time.Now()
-	if staged > 0 && oldest != nil && newest != nil {
-		b.oldest, b.newest = oldest.UTC(), newest.UTC()
-		tag, err := tx.Exec(ctx, rsMergeSQL(t, r.schema), sqlTimestamp(b.oldest), sqlTimestamp(b.newest))
-		if err != nil {
-			return b, fmt.Errorf("merge into %s: %w", t.Name, err)
-		}
-		b.rowsLoaded = tag.RowsAffected()
-	}
-	b.merging = time.Since(start)
+	return n, oldest.UTC(), newest.UTC(), nil
+}
 
-	loadedAt := sqlTimestamp(r.now().UTC())
-	var ledger []ledgerRow
-	for _, g := range groups {
-		for i, f := range g.files {
-			ledger = append(ledger, ledgerRow{key: f.Key, rows: g.rows[i], bytes: f.Size})
-		}
+// Merge inserts the winning staged rows whose key the target does not hold
+// among its rows with event_time in [oldest, newest].
+func (r *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, oldest, newest time.Time) (int64, error) {
+	tag, err := tx.Exec(ctx, rsMergeSQL(t, r.schema), dialect.Timestamp(oldest), dialect.Timestamp(newest))
+	if err != nil {
+		return 0, fmt.Errorf("merge into %s: %w", t.Name, err)
 	}
-	for start := 0; start < len(ledger); start += ledgerInChunk / 5 {
-		chunk := ledger[start:min(start+ledgerInChunk/5, len(ledger))]
-		args := make([]any, 0, 5*len(chunk))
-		for _, l := range chunk {
-			args = append(args, l.key, t.Name, l.rows, l.bytes, loadedAt)
+	return tag.RowsAffected(), nil
+}
+
+// Record inserts the files into the ledger, ledgerInChunk/5 rows a
+// statement, and drops staging (Redshift has no ON COMMIT DROP).
+func (r *Dialect) Record(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object, rows []int64) error {
+	loadedAt := dialect.Timestamp(r.now())
+	const perStatement = ledgerInChunk / 5
+	for start := 0; start < len(files); start += perStatement {
+		end := min(start+perStatement, len(files))
+		args := make([]any, 0, 5*(end-start))
+		for i := start; i < end; i++ {
+			args = append(args, files[i].Key, t.Name, rows[i], files[i].Size, loadedAt)
 		}
-		if _, err := tx.Exec(ctx, rsLedgerInsertSQL(r.schema, len(chunk)), args...); err != nil {
-			return b, fmt.Errorf("record %d files in ledger: %w", len(chunk), err)
+		if _, err := tx.Exec(ctx, rsLedgerInsertSQL(r.schema, end-start), args...); err != nil {
+			return fmt.Errorf("record %d files in ledger: %w", end-start, err)
 		}
 	}
 	if err := r.runTx(ctx, tx, rsDropStagingSQL()); err != nil {
-		return b, fmt.Errorf("drop staging for %s: %w", t.Name, err)
+		return fmt.Errorf("drop staging for %s: %w", t.Name, err)
 	}
-	if r.fault != nil {
-		r.fault("before_commit")
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return b, fmt.Errorf("commit: %w", err)
-	}
-	if r.fault != nil {
-		r.fault("after_commit")
-	}
-	b.files = len(todo)
-	b.rowsIn = staged
-	return b, nil
-}
-
-type ledgerRow struct {
-	key         string
-	rows, bytes int64
+	return nil
 }
 
 // runTx runs DDL inside the merge's transaction, rewritten like runDDL.
-func (r *redshift) runTx(ctx context.Context, tx pgx.Tx, q string) error {
-	if r.ddl != nil {
-		q = r.ddl(q)
+func (r *Dialect) runTx(ctx context.Context, tx pgx.Tx, q string) error {
+	if r.DDL != nil {
+		q = r.DDL(q)
 	}
 	_, err := tx.Exec(ctx, q)
 	return err
 }
 
-// sqlTimestamp formats a UTC time as a timestamp literal both Redshift and
-// PostgreSQL read exactly (microseconds).
-func sqlTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
-
-// manifest is a COPY manifest (design §6): every file mandatory, with its
+// Manifest is a COPY manifest (design §6): every file mandatory, with its
 // length, which COPY of Parquet requires.
-type manifest struct {
-	Entries []manifestEntry `json:"entries"`
+type Manifest struct {
+	Entries []ManifestEntry `json:"entries"`
 }
 
-type manifestEntry struct {
+// ManifestEntry is one file of a Manifest.
+type ManifestEntry struct {
 	URL       string       `json:"url"`
 	Mandatory bool         `json:"mandatory"`
-	Meta      manifestMeta `json:"meta"`
+	Meta      ManifestMeta `json:"meta"`
 }
 
-type manifestMeta struct {
+// ManifestMeta is what COPY of Parquet requires of each file.
+type ManifestMeta struct {
 	ContentLength int64 `json:"content_length"`
 }
 
 // manifestJSON returns the manifest of files in bucket.
 func manifestJSON(bucket string, files []s3store.Object) []byte {
-	m := manifest{Entries: make([]manifestEntry, len(files))}
+	m := Manifest{Entries: make([]ManifestEntry, len(files))}
 	for i, f := range files {
-		m.Entries[i] = manifestEntry{URL: "s3://" + bucket + "/" + f.Key, Mandatory: true, Meta: manifestMeta{ContentLength: f.Size}}
+		m.Entries[i] = ManifestEntry{URL: "s3://" + bucket + "/" + f.Key, Mandatory: true, Meta: ManifestMeta{ContentLength: f.Size}}
 	}
 	out, _ := json.MarshalIndent(m, "", "  ")
 	return append(out, '\n')
 }
 
-// manifestPrefix is where manifests go, under the S3 prefix; each is
+// ManifestPrefix is where manifests go, under the S3 prefix; each is
 // removed once its merge ends, committed or not.
-const manifestPrefix = "_manifests/"
+const ManifestPrefix = "_manifests/"
 
-func (r *redshift) putManifest(ctx context.Context, t *schema.Table, g *copyGroup) error {
-	g.manifest = r.prefix + manifestPrefix + t.Name + "/" + ulid.Make().String() + ".manifest"
-	body := manifestJSON(r.store.Bucket(), g.files)
-	if err := r.store.Put(ctx, g.manifest, bytes.NewReader(body), int64(len(body))); err != nil {
+func (r *Dialect) putManifest(ctx context.Context, t *schema.Table, g *CopyGroup) error {
+	g.Manifest = r.prefix + ManifestPrefix + t.Name + "/" + ulid.Make().String() + ".manifest"
+	body := manifestJSON(r.store.Bucket(), g.Files)
+	if err := r.store.Put(ctx, g.Manifest, bytes.NewReader(body), int64(len(body))); err != nil {
 		return fmt.Errorf("write manifest for %s: %w", t.Name, err)
 	}
 	return nil
 }
 
-func (r *redshift) removeManifests(ctx context.Context, groups []copyGroup) {
+func (r *Dialect) removeManifests(ctx context.Context, groups []CopyGroup) {
 	for _, g := range groups {
-		if g.manifest == "" {
+		if g.Manifest == "" {
 			continue
 		}
-		if err := r.store.Delete(ctx, g.manifest); err != nil {
-			r.log.Warn("could not remove a manifest", zap.String("key", g.manifest), zap.Error(err))
+		if err := r.store.Delete(ctx, g.Manifest); err != nil {
+			r.log.Warn("could not remove a manifest", zap.String("key", g.Manifest), zap.Error(err))
 		}
 	}
 }
 
-func (r *redshift) copyFromS3(ctx context.Context, tx pgx.Tx, _ *schema.Table, into string, g copyGroup) error {
-	_, err := tx.Exec(ctx, rsCopySQL(into, g.columns, "s3://"+r.store.Bucket()+"/"+g.manifest, r.iamRole))
+// copyFromS3 is COPY from S3 through the group's manifest.
+func (r *Dialect) copyFromS3(ctx context.Context, tx pgx.Tx, into string, g CopyGroup) error {
+	_, err := tx.Exec(ctx, rsCopySQL(into, g.Columns, "s3://"+r.store.Bucket()+"/"+g.Manifest, r.iamRole))
 	return err
 }
 
 // needsCast reports whether g's files hold a column in another type than
 // t declares.
-func (g copyGroup) needsCast(t *schema.Table) bool {
-	for i, name := range g.columns {
-		if g.types[i] != t.Columns[t.Column(name)].Type {
+func (g CopyGroup) needsCast(t *schema.Table) bool {
+	for i, name := range g.Columns {
+		if g.Types[i] != t.Columns[t.Column(name)].Type {
 			return true
 		}
 	}
@@ -682,8 +674,8 @@ func (e LoadError) String() string {
 // copyError reads, after a failed COPY and its rollback, what
 // SYS_LOAD_ERROR_DETAIL says of this session's COPY, logs each error and
 // returns them in the error.
-func (r *redshift) copyError(ctx context.Context, conn *pgxpool.Conn, t *schema.Table, g copyGroup, since time.Time, cause error) error {
-	err := fmt.Errorf("copy %d files (manifest s3://%s/%s) into staging for %s: %w", len(g.files), r.store.Bucket(), g.manifest, t.Name, cause)
+func (r *Dialect) copyError(ctx context.Context, conn *pgx.Conn, t *schema.Table, g CopyGroup, since time.Time, cause error) error {
+	err := fmt.Errorf("copy %d files (manifest s3://%s/%s) into staging for %s: %w", len(g.Files), r.store.Bucket(), g.Manifest, t.Name, cause)
 	details, derr := readLoadErrors(ctx, conn, since.Add(-time.Minute))
 	if derr != nil {
 		r.log.Warn("could not read SYS_LOAD_ERROR_DETAIL", zap.String("table", t.Name), zap.Error(derr))
@@ -701,8 +693,8 @@ func (r *redshift) copyError(ctx context.Context, conn *pgxpool.Conn, t *schema.
 	return fmt.Errorf("%w; load errors: %s", err, strings.Join(parts, "; "))
 }
 
-func readLoadErrors(ctx context.Context, conn *pgxpool.Conn, since time.Time) ([]LoadError, error) {
-	rows, err := conn.Query(ctx, rsLoadErrorsSQL(), sqlTimestamp(since))
+func readLoadErrors(ctx context.Context, conn *pgx.Conn, since time.Time) ([]LoadError, error) {
+	rows, err := conn.Query(ctx, rsLoadErrorsSQL(), dialect.Timestamp(since))
 	if err != nil {
 		return nil, err
 	}
@@ -715,11 +707,11 @@ func readLoadErrors(ctx context.Context, conn *pgxpool.Conn, since time.Time) ([
 	return out, err
 }
 
-// batchSize returns how many of pending files one merge takes: all of them
+// BatchSize returns how many of pending files one merge takes: all of them
 // when they fit max (one COPY per table per load), else the largest
 // multiple of the cluster's slice count that fits, so every slice loads as
 // many files as the others.
-func (r *redshift) batchSize(ctx context.Context, pending, max int) int {
+func (r *Dialect) BatchSize(ctx context.Context, pending, max int) int {
 	return sliceBatch(pending, max, r.sliceCount(ctx))
 }
 
@@ -736,7 +728,7 @@ func sliceBatch(pending, limit, slices int) int {
 // sliceCount reads the cluster's slices once. Where STV_SLICES cannot be
 // read (Redshift Serverless, missing privileges) it is 1: batches are then
 // MaxFilesPerLoad files.
-func (r *redshift) sliceCount(ctx context.Context) int {
+func (r *Dialect) sliceCount(ctx context.Context) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.slices > 0 {
@@ -806,8 +798,8 @@ func rsStagingSQL(t *schema.Table) string {
 // rsGroupStagingSQL creates the staging table of a group of files that hold
 // a column in another type than the table: its columns are the files', in
 // the files' types.
-func rsGroupStagingSQL(name string, g copyGroup) string {
-	return rsTempTableSQL(name, g.columns, g.types)
+func rsGroupStagingSQL(name string, g CopyGroup) string {
+	return rsTempTableSQL(name, g.Columns, g.Types)
 }
 
 func rsTempTableSQL(name string, columns []string, types []schema.Type) string {
@@ -834,13 +826,13 @@ func rsStageType(t schema.Type) string {
 
 // rsCastInsertSQL moves the rows of a group's own staging table into
 // staging, casting each column whose type differs from the table's.
-func rsCastInsertSQL(t *schema.Table, g copyGroup, from string) string {
-	cols := make([]string, len(g.columns))
-	sel := make([]string, len(g.columns))
-	for i, name := range g.columns {
+func rsCastInsertSQL(t *schema.Table, g CopyGroup, from string) string {
+	cols := make([]string, len(g.Columns))
+	sel := make([]string, len(g.Columns))
+	for i, name := range g.Columns {
 		cols[i] = schema.QuoteIdent(name)
 		sel[i] = cols[i]
-		if want := t.Columns[t.Column(name)].Type; g.types[i] != want {
+		if want := t.Columns[t.Column(name)].Type; g.Types[i] != want {
 			sel[i] = fmt.Sprintf("CAST(%s AS %s)", cols[i], rsStageType(want))
 		}
 	}
@@ -970,4 +962,101 @@ FROM sys_load_error_detail
 WHERE session_id = pg_backend_pid() AND start_time >= CAST($1 AS timestamp)
 ORDER BY start_time
 LIMIT 20`
+}
+
+// Catalog reads information_schema as on PostgreSQL; a column it reports
+// as USER-DEFINED (how it may name SUPER) takes its type from SVV_COLUMNS,
+// Redshift's own view of every column.
+func (r *Dialect) Catalog(ctx context.Context) (*schema.Catalog, error) {
+	cat, err := dialect.ReadCatalog(ctx, r.pool, r.schema)
+	if err != nil || !hasUserDefined(cat) {
+		return cat, err
+	}
+	rows, err := r.pool.Query(ctx, rsSVVColumnsSQL, r.schema)
+	if err != nil {
+		return nil, fmt.Errorf("list columns of schema %s from svv_columns: %w", r.schema, err)
+	}
+	types := map[[2]string]string{}
+	var table, column, typ string
+	if _, err := pgx.ForEachRow(rows, []any{&table, &column, &typ}, func() error {
+		types[[2]string{table, column}] = strings.ToLower(typ)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list columns of schema %s from svv_columns: %w", r.schema, err)
+	}
+	resolveUserDefined(cat, types)
+	return cat, nil
+}
+
+// rsSVVColumnsSQL lists the columns of schema $1 that information_schema
+// reports as USER-DEFINED, with the type SVV_COLUMNS gives them.
+const rsSVVColumnsSQL = `SELECT CAST(table_name AS varchar(128)), CAST(column_name AS varchar(128)), CAST(data_type AS varchar(128))
+FROM svv_columns
+WHERE table_schema = CAST($1 AS varchar(128))`
+
+func hasUserDefined(cat *schema.Catalog) bool {
+	for _, cols := range cat.Tables {
+		for _, c := range cols {
+			if c.DataType == userDefined {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// userDefined is information_schema's data_type for a type it does not name.
+const userDefined = "USER-DEFINED"
+
+// resolveUserDefined replaces each USER-DEFINED data_type of cat with the
+// one types gives its table and column, when it gives one.
+func resolveUserDefined(cat *schema.Catalog, types map[[2]string]string) {
+	for table, cols := range cat.Tables {
+		for i, c := range cols {
+			if t, ok := types[[2]string{table, c.Name}]; ok && c.DataType == userDefined {
+				cols[i].DataType = t
+			}
+		}
+	}
+}
+
+// Execute runs each change on its own: an atomic one in a transaction, the
+// rest statement by statement, since Redshift runs ALTER COLUMN … TYPE only
+// outside a transaction block. A failure stops the plan; the changes before
+// it stay, and a new plan shows what is left.
+func (r *Dialect) Execute(ctx context.Context, plan *schema.Plan) error {
+	for _, c := range plan.Changes {
+		var err error
+		if c.Atomic {
+			err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+				for _, q := range c.SQL {
+					if err := r.runTx(ctx, tx, q); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		} else {
+			for _, q := range c.SQL {
+				if err = r.runDDL(ctx, q); err != nil {
+					break
+				}
+			}
+			if err != nil && len(c.Fallback) > 0 {
+				r.log.Warn("ALTER COLUMN TYPE refused; rebuilding the column instead", zap.String("table", c.Table), zap.String("column", c.Column), zap.Error(err))
+				err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+					for _, q := range c.Fallback {
+						if err := r.runTx(ctx, tx, q); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", c.Kind, c.Table, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,84 @@
+package postgres
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/wharfdata/wharf/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// testTables has a column of every type, and a child table.
+const testTables = `
+tables:
+  - name: ev
+    events: [ev]
+    columns:
+      - {name: b,       path: b,       type: boolean}
+      - {name: i16,     path: i16,     type: smallint}
+      - {name: i32,     path: i32,     type: integer}
+      - {name: i64,     path: i64,     type: bigint}
+      - {name: f32,     path: f32,     type: real}
+      - {name: f64,     path: f64,     type: double}
+      - {name: d_small, path: d_small, type: "decimal(12,2)"}
+      - {name: d_big,   path: d_big,   type: "decimal(38,4)"}
+      - {name: s,       path: s,       type: varchar(16)}
+      - {name: ts,      path: ts,      type: timestamp}
+      - {name: day,     path: day,     type: date}
+      - {name: j,       path: j,       type: json}
+    children:
+      - name: ev_tags
+        path: tags
+        columns:
+          - {name: tag, path: ., type: varchar(8)}
+`
+
+func parseSchema(t testing.TB, yaml string) *schema.Schema {
+	t.Helper()
+	s, err := schema.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSQLGolden pins the merge transaction's SQL; refresh with -update.
+func TestSQLGolden(t *testing.T) {
+	s := parseSchema(t, testTables)
+	var out bytes.Buffer
+	for _, tb := range s.All() {
+		out.WriteString("-- " + tb.Name + "\n")
+		for _, q := range []string{lockSQL(tb, "wh"), stagingSQL(tb, "wh"), mergeSQL(tb, "wh")} {
+			out.WriteString(q + ";\n\n")
+		}
+	}
+	out.WriteString("-- ledger\n" + ledgerInsertSQL("wh") + ";\n")
+	golden := "testdata/postgres.sql"
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, out.Bytes()) {
+		t.Errorf("SQL differs from %s (run go test ./warehouse/postgres -update and review the diff):\n%s", golden, out.String())
+	}
+}
+
+func TestPostgresNameLength(t *testing.T) {
+	long := strings.Repeat("a", 64)
+	sch, err := schema.Parse([]byte("tables:\n- name: t\n  events: [t]\n  columns:\n  - {name: " + long + ", path: a, type: integer}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckNames(sch); err == nil || !strings.Contains(err.Error(), "line 5") {
+		t.Fatalf("got %v, want an error naming line 5", err)
+	}
+}
