@@ -214,6 +214,10 @@ type Progress struct {
 	Rows    int64 // rows handed to the sink in this run
 	Durable int64 // documents durable, over every run
 	Elapsed time.Duration
+	// ReadStart is when this run read its first document (zero before):
+	// the time before it was spent planning, and a rate or an ETA counts
+	// from it.
+	ReadStart time.Time
 }
 
 // RangeProgress is one range's progress.
@@ -248,6 +252,9 @@ type Backfill struct {
 	ranges atomic.Pointer[[]*rangeState] // this shard's ranges, once planned
 	read   atomic.Int64
 	rows   atomic.Int64
+	// readStart is when the first document of this run was read, in Unix
+	// nanoseconds; 0 before.
+	readStart atomic.Int64
 
 	mu      sync.Mutex
 	perRows map[string]int64
@@ -581,7 +588,9 @@ func (b *Backfill) scanRange(ctx context.Context, st *rangeState, w *worker) err
 // id, the time filter, flatten, and the sink (or the dead-letter store). It
 // returns an error only when the backfill must stop.
 func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bson.Raw, k Key) error {
-	b.read.Add(1)
+	if b.read.Add(1) == 1 {
+		b.readStart.Store(time.Now().UnixNano())
+	}
 	st.read.Add(1)
 	if b.cfg.ScanOnly {
 		return nil
@@ -759,6 +768,9 @@ func (b *Backfill) Progress() Progress {
 	p := Progress{Read: b.read.Load(), Rows: b.rows.Load()}
 	if !b.start.IsZero() {
 		p.Elapsed = time.Since(b.start)
+	}
+	if ns := b.readStart.Load(); ns != 0 {
+		p.ReadStart = time.Unix(0, ns)
 	}
 	sp := b.ranges.Load()
 	if sp == nil {

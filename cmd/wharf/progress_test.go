@@ -1,0 +1,105 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/wharfdata/wharf/backfill"
+)
+
+// The ETA rests on the rate since reading started, over the recent past:
+// not on the time spent planning, nor on a rate long gone. Each case feeds
+// the progress a backfill reports, tick by tick on an injected clock, and
+// checks the ETA of the last line.
+func TestProgressETA(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	type tick struct {
+		at   time.Duration // since the run began
+		read int64         // documents read by then
+	}
+	// steady reads rate docs/s from start on, sampled every step until end.
+	steady := func(start, end, step time.Duration, rate float64) []tick {
+		var ts []tick
+		for at := time.Duration(0); at <= end; at += step {
+			var n int64
+			if at > start {
+				n = int64(rate * (at - start).Seconds())
+			}
+			ts = append(ts, tick{at, n})
+		}
+		return ts
+	}
+	for _, tc := range []struct {
+		name      string
+		readStart time.Duration // when the first document was read (0: as the ticks say)
+		ticks     []tick
+		total     int64
+		want      time.Duration
+		tolerance time.Duration
+	}{
+		{
+			// The run: 35 s of planning, then 17,000 docs/s; 10 s
+			// of reading are left (the old ETA said 251 s).
+			name: "after a long plan, bars", readStart: 35 * time.Second,
+			ticks: steady(35*time.Second, 45*time.Second, 250*time.Millisecond, 17000),
+			total: 17000 * 20, want: 10 * time.Second, tolerance: time.Second,
+		},
+		{
+			// Progress lines every 5 s: the last tick before reading began
+			// is at 30 s, reading began at 33 s.
+			name: "after a long plan, log lines", readStart: 33 * time.Second,
+			ticks: steady(33*time.Second, 45*time.Second, 5*time.Second, 17000),
+			total: 17000 * 22, want: 10 * time.Second, tolerance: time.Second,
+		},
+		{
+			// 60 s at 20,000 docs/s, then a slowdown to 5,000 docs/s for
+			// 60 s: the ETA follows the recent rate.
+			name: "a slowdown",
+			ticks: func() []tick {
+				var ts []tick
+				for s := 0; s <= 120; s++ {
+					n := int64(20000 * min(s, 60))
+					if s > 60 {
+						n += int64(5000 * (s - 60))
+					}
+					ts = append(ts, tick{time.Duration(s) * time.Second, n})
+				}
+				return ts
+			}(),
+			total: 20000*60 + 5000*60 + 5000*100, want: 100 * time.Second, tolerance: 5 * time.Second,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newRateMeter(20 * time.Second)
+			var eta time.Duration
+			var ok bool
+			for _, tk := range tc.ticks {
+				p := backfill.Progress{Read: tk.read, Elapsed: tk.at,
+					Ranges: []backfill.RangeProgress{{Done: tk.read, Estimate: tc.total}}}
+				if tc.readStart > 0 && tk.read > 0 {
+					p.ReadStart = t0.Add(tc.readStart)
+				}
+				m.observe(t0.Add(tk.at), p.Read, p.ReadStart)
+				eta, ok = m.eta(tc.total - tk.read)
+			}
+			if !ok {
+				t.Fatal("no ETA")
+			}
+			if d := eta - tc.want; d < -tc.tolerance || d > tc.tolerance {
+				t.Fatalf("ETA %s, want %s ± %s", eta, tc.want, tc.tolerance)
+			}
+		})
+	}
+}
+
+// Before any document is read there is no rate and no ETA.
+func TestProgressETAUnknownWhilePlanning(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	m := newRateMeter(20 * time.Second)
+	for s := 0; s < 30; s++ {
+		m.observe(t0.Add(time.Duration(s)*time.Second), 0, time.Time{})
+		if _, ok := m.eta(1000); ok || m.rate() != 0 {
+			t.Fatalf("at %ds: rate %v, an ETA while planning", s, m.rate())
+		}
+	}
+}
