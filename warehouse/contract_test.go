@@ -11,19 +11,16 @@ import (
 )
 
 // eachDialect runs test once per dialect, Redshift on its PostgreSQL
-// stand-in (rsEnv), with the env and a constructor of loaders (after Apply,
-// on the dialect's own pool) for that dialect: the contract every dialect
-// keeps.
-func eachDialect(t *testing.T, yaml string, test func(t *testing.T, e *env, newLoader func(mod func(*Config)) *Loader)) {
+// stand-in (rsEnv), with an env whose loaders are of that dialect: the
+// contract every dialect keeps.
+func eachDialect(t *testing.T, yaml string, test func(t *testing.T, e *env)) {
 	for _, d := range []schema.Dialect{schema.Postgres, schema.Redshift} {
 		t.Run(string(d), func(t *testing.T) {
 			if d == schema.Redshift {
-				rs := newRSEnv(t, yaml)
-				test(t, rs.env, func(mod func(*Config)) *Loader { l, _ := rs.loader(mod); return l })
+				test(t, newRSEnv(t, yaml).env)
 				return
 			}
-			e := newEnv(t, yaml)
-			test(t, e, e.loader)
+			test(t, newEnv(t, yaml))
 		})
 	}
 }
@@ -38,9 +35,9 @@ func withEventTime(r schema.Row, ts time.Time) schema.Row {
 // `backfill --rebuild` and the status page ask of the warehouse works on
 // both dialects.
 func TestInspectAndReplace(t *testing.T) {
-	eachDialect(t, testTables, func(t *testing.T, e *env, newLoader func(func(*Config)) *Loader) {
+	eachDialect(t, testTables, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		l := newLoader(nil)
+		l := e.loader(nil)
 		ev, tags := e.sch.Table("ev"), e.sch.Table("ev_tags")
 		if _, ok, err := l.MaxReceivedAt(ctx, "ev"); err != nil || ok {
 			t.Fatalf("MaxReceivedAt of an empty table: %v, %v; want none", ok, err)

@@ -26,7 +26,7 @@ const readerBound = 5 * time.Second
 // commits without waiting for the SELECT (design §6: the loaders serialise
 // on the ledger, never on an exclusive lock of a target).
 func TestReadersNeverWait(t *testing.T) {
-	eachDialect(t, testTables, func(t *testing.T, e *env, newLoader func(func(*Config)) *Loader) {
+	eachDialect(t, testTables, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		during := make(chan error, 1) // the SELECT run inside the merge
 		hook := func(c *Config) {
@@ -37,7 +37,7 @@ func TestReadersNeverWait(t *testing.T) {
 				}
 			}
 		}
-		l := newLoader(hook)
+		l := e.loader(hook)
 		ev := e.sch.Table("ev")
 
 		// A merge while a long SELECT holds the target.
@@ -64,7 +64,7 @@ func TestReadersNeverWait(t *testing.T) {
 		// Two loaders at once still add each row once.
 		e.put(ev, today, row(ev, "a", 1, nil), row(ev, "b", 0, nil))
 		e.put(ev, today, row(ev, "b", 1, nil), row(ev, "c", 0, nil))
-		l2 := newLoader(hook)
+		l2 := e.loader(hook)
 		errs := make(chan error, 2)
 		for _, x := range []*Loader{l, l2} {
 			go func() {

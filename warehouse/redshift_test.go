@@ -20,8 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/wharfdata/wharf/internal/pq"
 	"github.com/wharfdata/wharf/internal/stacktest"
@@ -73,6 +71,7 @@ type rsEnv struct {
 func newRSEnv(t *testing.T, yaml string) *rsEnv {
 	t.Helper()
 	e := &rsEnv{env: newEnv(t, yaml)}
+	e.env.dialect, e.env.rs = schema.Redshift, e
 	st := stacktest.Get(t)
 	pc, err := pgxpool.ParseConfig(st.WarehouseDSN)
 	if err != nil {
@@ -112,23 +111,8 @@ func pgDDL(q string) string {
 
 func (e *rsEnv) loader(mod func(*Config)) (*Loader, *redshift.Dialect) {
 	e.t.Helper()
-	cfg := DefaultConfig()
-	cfg.Dialect, cfg.Schema, cfg.Prefix, cfg.IAMRole = schema.Redshift, e.db, e.prefix, testRole
-	if mod != nil {
-		mod(&cfg)
-	}
-	l, err := New(cfg, e.rsPool, e.store, e.sch, zaptest.NewLogger(e.t), prometheus.NewRegistry())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	l.now = clock
-	rs := l.d.(*redshift.Dialect)
-	rs.DDL = pgDDL
-	rs.Copy = e.pgCopy
-	if err := l.Apply(context.Background()); err != nil {
-		e.t.Fatal(err)
-	}
-	return l, rs
+	l := e.env.loader(mod)
+	return l, l.d.(*redshift.Dialect)
 }
 
 // pgCopy stands in for COPY … FORMAT AS PARQUET MANIFEST: it reads the
