@@ -13,11 +13,15 @@ import (
 
 // InferOptions steers Infer.
 type InferOptions struct {
-	Collection string   // the Mongo collection sampled
-	Table      string   // the table's name; default: the collection's, made an identifier
-	Event      string   // the event type the table takes; default: the collection's name
-	Envelope   Envelope // the envelope's fields are not columns (nor is _id)
-	Sampled    string   // how the sample was drawn, for the file's header ("$sample", "reservoir over a scan")
+	Collection string // the Mongo collection sampled
+	Table      string // the table's name; default: the collection's, made an identifier
+	// Event is the one event type the table takes. Default: the types the
+	// documents carry at the envelope's type path, most frequent first,
+	// plus the collection's name when some document carries none (it is
+	// then the table's collection_event, the type backfill gives them).
+	Event    string
+	Envelope Envelope // the envelope's fields are not columns (nor is _id)
+	Sampled  string   // how the sample was drawn, for the file's header ("$sample", "reservoir over a scan")
 	// MinShare is the share of documents a field must appear in (not null)
 	// to become a column; rarer fields are reported and left to _extras.
 	// Default 0.01, and never fewer than 2 documents.
@@ -38,6 +42,8 @@ type Finding struct {
 type Inferred struct {
 	YAML      []byte
 	Documents int
+	Events    []string // the event types the table takes
+	Untyped   int      // documents without an event type at the envelope's type path
 	Columns   int
 	Rare      []Finding // fields seen too rarely to decide: not columns, kept in _extras
 	Conflicts []Finding // fields whose values disagree: the type the majority votes for, and what the minority would do
@@ -58,16 +64,20 @@ func Infer(docs []map[string]any, opt InferOptions) (*Inferred, error) {
 	if opt.MaxExpand <= 0 {
 		opt.MaxExpand = 8
 	}
-	if opt.Event == "" {
-		opt.Event = opt.Collection
-	}
 	if opt.Table == "" {
 		opt.Table = identifier(opt.Collection, "events")
 	}
 	if why := ValidIdentifier(opt.Table); why != "" {
 		return nil, fmt.Errorf("table: %s", why)
 	}
+	events, untyped := []string{opt.Event}, 0
 	if opt.Event == "" {
+		events, untyped = eventTypes(docs, opt.Envelope.TypePath)
+		if untyped > 0 && opt.Collection != "" && !slices.Contains(events, opt.Collection) {
+			events = append(events, opt.Collection)
+		}
+	}
+	if len(events) == 0 || events[0] == "" {
 		return nil, fmt.Errorf("no event type (name the collection or the event)")
 	}
 	skip := map[string]bool{"_id": true}
@@ -80,10 +90,45 @@ func Infer(docs []map[string]any, opt InferOptions) (*Inferred, error) {
 	for _, d := range docs {
 		root.observeObject(d, "", skip)
 	}
-	inf := &inferrer{opt: opt, n: len(docs), min: max(2, int(math.Ceil(opt.MinShare*float64(len(docs))))), out: &Inferred{Documents: len(docs)}}
+	inf := &inferrer{opt: opt, n: len(docs), min: max(2, int(math.Ceil(opt.MinShare*float64(len(docs))))),
+		out: &Inferred{Documents: len(docs), Events: events, Untyped: untyped}}
 	parent := &inferTable{name: opt.Table}
 	inf.columns(parent, root, nil, false)
 	return inf.render(parent)
+}
+
+// eventTypes returns the event types the documents carry at the dotted
+// typePath (non-empty strings, as the envelope reads them), most frequent
+// first, then by name; and how many documents carry none.
+func eventTypes(docs []map[string]any, typePath string) (types []string, untyped int) {
+	counts := map[string]int{}
+	path := strings.Split(typePath, ".")
+	for _, d := range docs {
+		var v any = d
+		for _, p := range path {
+			o, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = o[p]
+		}
+		if t, ok := v.(string); ok && t != "" && typePath != "" {
+			counts[t]++
+		} else {
+			untyped++
+		}
+	}
+	for t := range counts {
+		types = append(types, t)
+	}
+	sort.Slice(types, func(i, j int) bool {
+		if counts[types[i]] != counts[types[j]] {
+			return counts[types[i]] > counts[types[j]]
+		}
+		return types[i] < types[j]
+	})
+	return types, untyped
 }
 
 // stat is what the sample showed at one path.
@@ -467,9 +512,18 @@ func (inf *inferrer) render(t *inferTable) (*Inferred, error) {
 	}
 	b.WriteString(".\n# Review every type and length before `wharf schema apply`; fields seen too rarely are left to _extras.\n")
 	b.WriteString("tables:\n")
-	fmt.Fprintf(&b, "  - name: %s\n    events: [%s]\n", t.name, yamlString(inf.opt.Event))
+	evs := make([]string, len(inf.out.Events))
+	for i, ev := range inf.out.Events {
+		evs[i] = yamlString(ev)
+	}
+	fmt.Fprintf(&b, "  - name: %s\n    events: [%s]\n", t.name, strings.Join(evs, ", "))
 	if inf.opt.Collection != "" {
 		fmt.Fprintf(&b, "    collection: %s\n", yamlString(inf.opt.Collection))
+		if inf.out.Untyped > 0 && len(evs) > 1 {
+			// Documents without a type take the collection's name, in
+			// backfill as here.
+			fmt.Fprintf(&b, "    collection_event: %s\n", yamlString(inf.opt.Collection))
+		}
 	}
 	writeCols := func(indent string, cols []inferColumn) {
 		if len(cols) == 0 {

@@ -133,3 +133,63 @@ func TestInferVotes(t *testing.T) {
 		t.Errorf("conflicts:\n%s", got)
 	}
 }
+
+// The table's events are the types the sampled documents carry at the
+// envelope's type path, not the collection's name; the collection's name
+// is added (as collection_event) only for documents that carry none. Every
+// typed document then routes to the table.
+func TestInferEventTypes(t *testing.T) {
+	env := Envelope{TypePath: "_meta.type", IDPath: "id", TimePath: "timestamp"}
+	doc := func(typ string) map[string]any {
+		d := map[string]any{"id": "x", "user_id": json.Number("1")}
+		if typ != "" {
+			d["_meta"] = map[string]any{"type": typ}
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name       string
+		types      []string // of the documents, "" for none
+		event      string   // --event
+		wantEvents string
+		wantCollEv bool
+	}{
+		{"one type", []string{"push", "push", "push"}, "", `events: ["push"]`, false},
+		{"two types, most frequent first", []string{"push_opened", "push", "push"}, "", `events: ["push", "push_opened"]`, false},
+		{"some untyped", []string{"push", "", "push"}, "", `events: ["push", "notifications"]`, true},
+		{"none typed", []string{"", ""}, "", `events: ["notifications"]`, false},
+		{"named event", []string{"push", "push"}, "alert", `events: ["alert"]`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var docs []map[string]any
+			for _, typ := range tc.types {
+				docs = append(docs, doc(typ))
+			}
+			inf, err := Infer(docs, InferOptions{Collection: "notifications", Event: tc.event, Envelope: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := string(inf.YAML)
+			if !strings.Contains(y, tc.wantEvents+"\n") || strings.Contains(y, `collection_event: "notifications"`) != tc.wantCollEv {
+				t.Fatalf("want %s (collection_event: %v):\n%s", tc.wantEvents, tc.wantCollEv, y)
+			}
+			s, err := Parse(inf.YAML)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.event != "" {
+				return
+			}
+			d := NewDecoder(s, env)
+			for i, dd := range docs {
+				if tc.types[i] == "" {
+					continue
+				}
+				body, _ := json.Marshal(dd)
+				if _, err := d.Decode(body, "m", time.Now()); err != nil {
+					t.Errorf("document %d (%s) does not route: %v", i, tc.types[i], err)
+				}
+			}
+		})
+	}
+}

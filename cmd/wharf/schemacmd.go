@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/wharfdata/wharf/schema"
@@ -96,7 +97,7 @@ func schemaInfer(ctx context.Context, args []string, getenv func(string) string,
 	coll := fs.String("collection", "", "Mongo collection to sample (required)")
 	n := fs.Int("sample", 1000, "documents to sample at random")
 	table := fs.String("table", "", "table name (default: the collection's)")
-	event := fs.String("event", "", "event type the table takes (default: the collection's name)")
+	event := fs.String("event", "", "event type the table takes (default: the types the sampled documents carry at events.type_path, and the collection's name for those that carry none)")
 	out := fs.String("o", "", "write the schema file here (default: stdout)")
 	minShare := fs.Float64("min-share", 0.01, "share of documents a field must appear in to become a column")
 	seed := fs.Uint64("seed", 0, "seed of the client-side sample (0: random)")
@@ -145,7 +146,11 @@ func schemaInfer(ctx context.Context, args []string, getenv func(string) string,
 	} else if err := os.WriteFile(*out, inf.YAML, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "sampled %d documents of %s (%s): %d columns\n", inf.Documents, *coll, how, inf.Columns)
+	fmt.Fprintf(stderr, "sampled %d documents of %s (%s): %d columns; event types %s", inf.Documents, *coll, how, inf.Columns, strings.Join(inf.Events, ", "))
+	if inf.Untyped > 0 && *event == "" {
+		fmt.Fprintf(stderr, " (%d documents without a type at %s take %s)", inf.Untyped, c.Events.TypePath, *coll)
+	}
+	fmt.Fprintln(stderr)
 	for _, r := range inf.Rare {
 		fmt.Fprintf(stderr, "too rare to decide (left to _extras): %s: %s\n", r.Path, r.Reason)
 	}

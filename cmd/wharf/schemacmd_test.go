@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -252,4 +254,70 @@ func TestSchemaDocsAndJSONSchema(t *testing.T) {
 			t.Errorf("%s: %v\n%.500s", ev, err, b)
 		}
 	}
+}
+
+// TestSchemaInferRoutes infers a schema from a collection whose documents
+// carry their type at the envelope's type path (_meta.type, two types),
+// applies it, and streams the same events through serve: every one lands
+// in the inferred table, none is dead-lettered as an unknown type (the
+// table's events are the documents' types, not the collection's name).
+func TestSchemaInferRoutes(t *testing.T) {
+	e := newE2E(t)
+	e.env = append(e.env, "WHARF_EVENTS_TYPE_PATH=_meta.type")
+	client, _ := e.st.Mongo(t)
+	coll := client.Database(e.mongoDB).Collection("notifications")
+	var lines []string
+	var docs []any
+	var want []string
+	for i := range 12 {
+		typ := "push"
+		if i%3 == 2 {
+			typ = "push_opened"
+		}
+		id := fmt.Sprintf("n-%02d", i)
+		want = append(want, id)
+		line := fmt.Sprintf(`{"_meta":{"type":%q,"app":"ios"},"id":%q,"timestamp":"2026-11-20T10:%02d:00Z","user_id":%d,"title":"hello %d"}`, typ, id, i, 100+i, i)
+		lines = append(lines, line)
+		var d bson.D
+		if err := bson.UnmarshalExtJSON([]byte(line), false, &d); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	if _, err := coll.InsertMany(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	inferred := filepath.Join(e.dir, "inferred.yaml")
+	out := e.run(nil, "schema", "infer", "-c", e.cfg, "--collection", "notifications", "--sample", "100", "-o", inferred)
+	b, err := os.ReadFile(inferred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("schema infer:\n%s\n%s", out, b)
+	if !strings.Contains(string(b), `events: ["push", "push_opened"]`) {
+		t.Fatalf("inferred events are not the documents' types:\n%s", b)
+	}
+	withSchema := "WHARF_SCHEMA=" + inferred
+	c := e.cmd("schema", "apply", "-c", e.cfg)
+	c.Env = append(c.Env, withSchema)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("schema apply: %v\n%s", err, out)
+	}
+	p := e.serveHTTP(withSchema)
+	if out := e.run([]byte(strings.Join(lines, "\n")+"\n"), "send", "-c", e.cfg); !strings.Contains(out, "sent 12 messages") {
+		t.Fatalf("send: %s", out)
+	}
+	waitUntil(t, "12 events loaded or dead-lettered", 2*time.Minute, func() bool {
+		return len(e.eventIDs("notifications"))+len(e.deadLetters()) >= 12
+	})
+	e.settled("notifications")
+	if dl := e.deadLetters(); len(dl) != 0 {
+		for _, r := range dl {
+			t.Errorf("dead-lettered (%s: %s): %s", r.Reason, r.Detail, r.Body)
+		}
+	}
+	if got := e.eventIDs("notifications"); !slices.Equal(got, want) {
+		t.Fatalf("notifications holds %v, want %v", got, want)
+	}
+	p.stop(t)
 }
