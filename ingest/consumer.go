@@ -263,14 +263,19 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 			WaitTimeSeconds:             int32(c.cfg.WaitTime / time.Second),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp, types.MessageSystemAttributeNameApproximateReceiveCount},
 			MessageAttributeNames:       []string{"All"},
-		})
+		}, receiveOnce)
 		c.m.calls.WithLabelValues("receive").Inc()
 		if err != nil {
 			c.l.releaseSlots(got)
 			if ctx.Err() != nil || recvCtx.Err() != nil {
 				return
 			}
-			c.log.Warn("receive failed; backing off", zap.Error(err), zap.Duration("backoff", backoff))
+			// SQS may have handed out messages in a response that did not
+			// arrive: they stay invisible until their visibility timeout
+			// ends, then come back (delayed, not lost; each such loss
+			// counts one receive towards the queue's maxReceiveCount).
+			c.log.Warn("receive failed; messages of a lost answer reappear after the visibility timeout; backing off",
+				zap.Error(err), zap.Duration("visibility", c.cfg.Visibility), zap.Duration("backoff", backoff))
 			select {
 			case <-ctx.Done():
 				return
@@ -286,6 +291,13 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 		}
 	}
 }
+
+// receiveOnce makes ReceiveMessage a single attempt: the poll loop retries
+// with its own backoff, and a failure is logged, not hidden inside the SDK.
+// A retry cannot bring back the messages of a lost answer (a standard queue
+// has no receive-attempt id), so a failure is the one trace that they will
+// come back late.
+func receiveOnce(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 type item struct {
 	msg     types.Message

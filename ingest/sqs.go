@@ -1,14 +1,18 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.uber.org/zap"
@@ -23,6 +27,69 @@ type SQSAPI interface {
 }
 
 var _ SQSAPI = (*sqs.Client)(nil)
+
+// ClientOptions configures the HTTP client of the SQS client that serves a
+// consumer with the given number of pollers (sqs.NewFromConfig(cfg,
+// ingest.ClientOptions(pollers))).
+//
+// The SDK's own client loses a response now and then: smithy-go closes a
+// request's body as soon as the response headers arrive, while net/http's
+// write loop may still be checking that body for bytes past its
+// Content-Length; the SDK's body wrapper then answers io.EOF as an error
+// (from WriteTo), the transport closes the connection under the response
+// being read, the SDK logs "failed to discard remaining HTTP response body
+// … use of closed network connection" and retries the call. For a
+// ReceiveMessage, the messages of the lost response stay invisible until
+// their visibility timeout ends (the 120 s tail of `make demo`). Handing
+// the transport a copy of the body that only it owns closes that race.
+//
+// Idle connections are also kept for every call the consumer makes at
+// once (pollers, deletes, extensions), not the SDK's 10, so that a burst
+// does not close and redial connections; and they are dropped after
+// IdleConnTimeout, below the keep-alive timeout of common servers (Node.js
+// and fauxqs's Fastify 72 s, AWS load balancers 60 s), so that the client
+// does not send a request on a connection the server is closing.
+func ClientOptions(pollers int) func(*sqs.Options) {
+	return func(o *sqs.Options) {
+		o.HTTPClient = NewHTTPClient(pollers + deleteWorkers(pollers) + extendConcurrency + releaseConcurrency)
+	}
+}
+
+// IdleConnTimeout is how long an idle connection to SQS is kept.
+const IdleConnTimeout = 50 * time.Second
+
+// NewHTTPClient returns the SDK's default HTTP client, keeping up to
+// maxIdle idle connections, dropping them after IdleConnTimeout, and
+// sending every request from a copy of its body (see ClientOptions).
+func NewHTTPClient(maxIdle int) *http.Client {
+	tr := awshttp.NewBuildableClient().GetTransport()
+	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, maxIdle)
+	tr.MaxIdleConns = max(tr.MaxIdleConns, maxIdle)
+	tr.IdleConnTimeout = IdleConnTimeout
+	return &http.Client{Transport: ownedBody{tr}}
+}
+
+// ownedBody sends each request with a copy of its body (SQS requests are
+// at most a few hundred KiB, already in memory), so that the caller
+// closing its body once the response has come cannot make the transport
+// drop the connection under the response.
+type ownedBody struct{ next http.RoundTripper }
+
+func (t ownedBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return t.next.RoundTrip(req)
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	r := req.Clone(req.Context())
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	r.ContentLength = int64(len(b))
+	return t.next.RoundTrip(r)
+}
 
 // QueueVisibility reads the queue's visibility timeout.
 func QueueVisibility(ctx context.Context, api SQSAPI, queueURL string) (time.Duration, error) {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -77,7 +78,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ac.Logger = sdkLogger{log.With(zap.String("component", "aws"))}
 	store := newS3(ac, c)
-	sqsClient := newSQS(ac)
+	// The consumer's own HTTP client: see ingest.ClientOptions.
+	sqsClient := sqs.NewFromConfig(ac, ingest.ClientOptions(c.SQS.Pollers))
 
 	var raw ingest.RawStore
 	if c.Mongo.URI != "" {
