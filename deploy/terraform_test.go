@@ -133,6 +133,7 @@ func TestTerraformParses(t *testing.T) {
 		{"resource", "aws_cloudwatch_metric_alarm", "table_freshness"},
 		{"resource", "aws_cloudwatch_metric_alarm", "scale_out_depth"},
 		{"resource", "aws_cloudwatch_metric_alarm", "scale_out_age"},
+		{"resource", "aws_cloudwatch_metric_alarm", "files_quarantined"},
 	} {
 		if x.block(want[0], want[1:]...) == nil {
 			t.Errorf("no %s %q", want[0], want[1:])

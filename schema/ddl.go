@@ -19,6 +19,7 @@ const (
 const (
 	LedgerTable     = "wharf_loads"
 	WatermarksTable = "wharf_watermarks"
+	QuarantineTable = "wharf_quarantine"
 )
 
 // QualifiedName returns "schema"."name", each part quoted.
@@ -121,7 +122,9 @@ func AddColumnSQL(t *Table, c Column, d Dialect, dbSchema string) string {
 // LedgerSQL creates wharf's own tables in dbSchema if they are missing:
 // wharf_loads, one row per S3 file merged (written in the merge's
 // transaction, so a file is never merged twice), and wharf_watermarks, per
-// table the day before which every file partition is fully loaded.
+// table the day before which every file partition is fully loaded, and
+// wharf_quarantine, the files the loader set aside because they cannot load,
+// each with its reason, until `wharf load --retry-quarantined`.
 func LedgerSQL(d Dialect, dbSchema string) []string {
 	// On Redshift, which enforces no key, the ledger is sorted by file key:
 	// the loader looks keys up and the status page reads key ranges.
@@ -141,6 +144,12 @@ func LedgerSQL(d Dialect, dbSchema string) []string {
   "table_name" varchar(127) PRIMARY KEY,
   "day" date NOT NULL
 )`, QualifiedName(dbSchema, WatermarksTable)),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+  "file_key" varchar(1024) PRIMARY KEY,
+  "table_name" varchar(127) NOT NULL,
+  "reason" varchar(4096) NOT NULL,
+  "quarantined_at" timestamp NOT NULL
+)`, QualifiedName(dbSchema, QuarantineTable)),
 	}
 }
 

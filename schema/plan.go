@@ -129,7 +129,7 @@ func Diff(s *Schema, cat *Catalog, d Dialect, dbSchema string) *Plan {
 	if !cat.Exists {
 		p.Changes = append(p.Changes, Change{Kind: CreateWarehouseSchema, SQL: []string{CreateSchemaSQL(dbSchema)}})
 	}
-	if !cat.HasTable(LedgerTable) || !cat.HasTable(WatermarksTable) {
+	if !cat.HasTable(LedgerTable) || !cat.HasTable(WatermarksTable) || !cat.HasTable(QuarantineTable) {
 		p.Changes = append(p.Changes, Change{Kind: CreateLedger, Table: LedgerTable, SQL: LedgerSQL(d, dbSchema)})
 	}
 	for _, t := range s.All() {

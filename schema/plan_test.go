@@ -36,7 +36,7 @@ func catalogOf(extra ...CatalogColumn) *Catalog {
 	return &Catalog{Exists: true, Tables: map[string][]CatalogColumn{
 		"ev":            append(cols, extra...),
 		LedgerTable:     nil,
-		WatermarksTable: nil,
+		WatermarksTable: nil, QuarantineTable: nil,
 	}}
 }
 
@@ -134,7 +134,7 @@ func TestDiffFreshWarehouse(t *testing.T) {
 		t.Errorf("plan on an empty warehouse: %+v", p)
 	}
 	same := Diff(s, &Catalog{Exists: true, Tables: map[string][]CatalogColumn{
-		LedgerTable: nil, WatermarksTable: nil,
+		LedgerTable: nil, WatermarksTable: nil, QuarantineTable: nil,
 		"ev":    {{Name: "event_id", DataType: "character varying", Length: 64}, {Name: "event_time", DataType: "timestamp without time zone"}, {Name: "received_at", DataType: "timestamp without time zone"}, {Name: "user_id", DataType: "bigint"}, {Name: "url", DataType: "character varying", Length: 256}, {Name: "n", DataType: "bigint"}, {Name: "added", DataType: "numeric", Precision: 12, Scale: 2}},
 		"fresh": {{Name: "event_id", DataType: "character varying", Length: 64}, {Name: "event_time", DataType: "timestamp without time zone"}, {Name: "received_at", DataType: "timestamp without time zone"}, {Name: "a", DataType: "integer"}},
 	}}, Postgres, "wh")

@@ -528,41 +528,64 @@ func TestLateFile(t *testing.T) {
 	})
 }
 
-// TestWatermarkStopsAtPendingFile checks that a file that fails to load
-// stays pending, holds the watermark at its day, and blocks only the files
-// after it; once it is fixed the rest loads.
-func TestWatermarkStopsAtPendingFile(t *testing.T) {
+// TestQuarantine: a file that cannot load (not Parquet) is set aside with
+// its reason and never holds back the rest of its table; the watermark
+// moves on; released after a fix, it loads. The test fails without the
+// quarantine: the corrupt file blocked every file after it.
+func TestQuarantine(t *testing.T) {
 	eachDialect(t, testTables, func(t *testing.T, e *env) {
-		l := e.loader(func(c *Config) { c.MaxFilesPerLoad = 1 })
+		reg := prometheus.NewRegistry()
+		l := e.build(e.store, reg, func(c *Config) { c.MaxFilesPerLoad = 1 })
+		ctx := context.Background()
+		if err := l.Apply(ctx); err != nil {
+			t.Fatal(err)
+		}
 		ev := e.sch.Table("ev")
 		e.put(ev, day(-22), row(ev, "a", 0, nil))
 		bad := e.put(ev, day(-20), row(ev, "b", 0, nil))
 		e.put(ev, day(-18), row(ev, "c", 0, nil))
 		e.putRaw(bad, []byte("not parquet"))
-		ctx := context.Background()
 		res, err := l.Load(ctx, "ev")
-		if err == nil || !strings.Contains(err.Error(), bad) {
-			t.Fatalf("load with a corrupt file: err = %v, want one naming %s", err, bad)
+		if err != nil {
+			t.Fatalf("load with a corrupt file: %v, want it quarantined and no error", err)
 		}
-		if got := res.Tables["ev"]; got.Files != 1 || got.Pending != 2 {
-			t.Errorf("result %+v, want 1 file merged, 2 pending", got)
+		if got := res.Tables["ev"]; got.Files != 2 || got.Quarantined != 1 || got.Pending != 0 {
+			t.Errorf("result %+v, want 2 files merged, 1 quarantined, none pending", got)
 		}
-		if got := e.watermark("ev"); got != day(-20) {
-			t.Errorf("watermark = %q, want %s", got, day(-20))
+		if got := e.ids("ev"); !slices.Equal(got, []string{"a", "c"}) {
+			t.Errorf("ids = %v, want a c", got)
 		}
+		if got := e.watermark("ev"); got != day(-1) {
+			t.Errorf("watermark = %q, want %s (the quarantined file holds nothing back)", got, day(-1))
+		}
+		q, err := l.Quarantined(ctx, "ev")
+		if err != nil || len(q) != 1 || q[0].Key != bad || q[0].Table != "ev" || !strings.Contains(q[0].Reason, bad) {
+			t.Fatalf("quarantine = %+v, %v; want %s with a reason naming it", q, err, bad)
+		}
+		if got := testutil.ToFloat64(l.m.quarantined.WithLabelValues("ev")); got != 1 {
+			t.Errorf("wharf_load_quarantined_total = %v, want 1", got)
+		}
+		if res, err := l.Load(ctx, "ev"); err != nil || res.Files() != 0 || res.Tables["ev"].Quarantined != 0 {
+			t.Errorf("next load: %+v, %v; want nothing (the file stays in quarantine, not retried)", res, err)
+		}
+
+		// Fixed (an upgrade, a rewrite), released, loaded.
 		var buf bytes.Buffer
 		if err := pq.Encode(&buf, ev, []schema.Row{row(ev, "b", 0, nil)}); err != nil {
 			t.Fatal(err)
 		}
 		e.putRaw(bad, buf.Bytes())
-		if res, err := l.Load(ctx, "ev"); err != nil || res.Files() != 2 {
-			t.Fatalf("load after the fix: %+v, %v; want 2 files", res, err)
+		if n, err := l.ReleaseQuarantined(ctx); err != nil || n != 1 {
+			t.Fatalf("release = %d, %v; want 1", n, err)
+		}
+		if res, err := l.Load(ctx, "ev"); err != nil || res.Files() != 1 {
+			t.Fatalf("load after the release: %+v, %v; want the file", res, err)
 		}
 		if got := e.ids("ev"); !slices.Equal(got, []string{"a", "b", "c"}) {
 			t.Errorf("ids = %v", got)
 		}
-		if got := e.watermark("ev"); got != day(-1) {
-			t.Errorf("watermark = %q, want %s", got, day(-1))
+		if q, err := l.Quarantined(ctx); err != nil || len(q) != 0 {
+			t.Errorf("quarantine after the release = %+v, %v; want empty", q, err)
 		}
 	})
 }
@@ -626,8 +649,8 @@ func TestApplyConcurrent(t *testing.T) {
 		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", fresh).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 4 { // ev, ev_tags, wharf_loads, wharf_watermarks
-			t.Errorf("tables = %d, want 4", n)
+		if n != 5 { // ev, ev_tags, wharf_loads, wharf_watermarks, wharf_quarantine
+			t.Errorf("tables = %d, want 5", n)
 		}
 	})
 }

@@ -8,15 +8,16 @@ import (
 )
 
 type metrics struct {
-	files      *prometheus.CounterVec // table
-	rows       *prometheus.CounterVec // table
-	duplicates *prometheus.CounterVec // table
-	pending    *prometheus.GaugeVec   // table
-	seconds    prometheus.Histogram
-	errors     prometheus.Counter
-	lag        *prometheus.HistogramVec // table
-	newest     *prometheus.GaugeVec     // table
-	late       *prometheus.CounterVec   // table
+	files       *prometheus.CounterVec // table
+	rows        *prometheus.CounterVec // table
+	duplicates  *prometheus.CounterVec // table
+	pending     *prometheus.GaugeVec   // table
+	seconds     prometheus.Histogram
+	errors      prometheus.Counter
+	lag         *prometheus.HistogramVec // table
+	newest      *prometheus.GaugeVec     // table
+	late        *prometheus.CounterVec   // table
+	quarantined *prometheus.CounterVec   // table
 
 	newestMu   sync.Mutex
 	newestSeen map[string]float64 // the newest event time set on newest, per table
@@ -55,12 +56,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		late: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_load_late_files_total", Help: "Files found by a reconciliation in a day partition before the table's watermark, not in the ledger, and merged.",
 		}, []string{"table"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_load_quarantined_total", Help: "Files set aside because they cannot load (not Parquet, a newer schema, a value the warehouse refuses); see wharf load.",
+		}, []string{"table"}),
 		newestSeen: map[string]float64{},
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.duplicates, m.pending, m.seconds, m.errors, m.lag, m.newest, m.late} {
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.duplicates, m.pending, m.seconds, m.errors, m.lag, m.newest, m.late, m.quarantined} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register warehouse metrics: %w", err)
 		}

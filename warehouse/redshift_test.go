@@ -479,19 +479,16 @@ func TestRedshiftBatchesBySlices(t *testing.T) {
 	}
 }
 
-// TestRedshiftCopyError: a COPY that fails is reported with what
-// SYS_LOAD_ERROR_DETAIL says of it (file, column, reason), its files stay
-// pending, and the next load loads them.
+// TestRedshiftCopyError: a COPY that refuses a value of one file
+// quarantines that file, with what SYS_LOAD_ERROR_DETAIL says of it (file,
+// column, reason); a COPY that fails without naming a file leaves every
+// file pending; released from quarantine, the file loads.
 func TestRedshiftCopyError(t *testing.T) {
 	e := newRSEnv(t, testTables)
 	l, _ := e.loader(nil)
 	ev := e.sch.Table("ev")
 	key := e.put(ev, today, row(ev, "e1", 0, map[string]schema.Value{"s": str("x")}))
-	fail := true
 	e.copyHook = func(tx pgx.Tx, g redshift.CopyGroup) error {
-		if !fail {
-			return nil
-		}
 		// Redshift records load errors outside the failing transaction.
 		_, err := e.pool.Exec(context.Background(), `INSERT INTO `+pgx.Identifier{e.db}.Sanitize()+`.sys_load_error_detail
 			VALUES ($1, now() AT TIME ZONE 'UTC', $2, 's', 'varchar', '16', 1204, 'String length exceeds DDL length')`,
@@ -501,25 +498,48 @@ func TestRedshiftCopyError(t *testing.T) {
 		}
 		return &pgconn.PgError{Severity: "ERROR", Code: "XX000", Message: "Load into table 'wharf_staging' failed. Check 'sys_load_error_detail' system table for details."}
 	}
-	_, err := l.Load(context.Background(), "ev")
-	if err == nil {
-		t.Fatal("load succeeded, want the COPY's error")
+	ctx := context.Background()
+	res, err := l.Load(ctx, "ev")
+	if err != nil || res.Tables["ev"].Quarantined != 1 || res.Tables["ev"].Files != 0 {
+		t.Fatalf("load with a value COPY refuses: %+v, %v; want the file quarantined, no error", res.Tables["ev"], err)
+	}
+	q, err := l.Quarantined(ctx)
+	if err != nil || len(q) != 1 || q[0].Key != key {
+		t.Fatalf("quarantine = %+v, %v; want %s", q, err, key)
 	}
 	for _, want := range []string{"Load into table 'wharf_staging' failed", "file s3://" + e.store.Bucket() + "/" + key, "column s (varchar(16))", "String length exceeds DDL length", "code 1204"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
+		if !strings.Contains(q[0].Reason, want) {
+			t.Errorf("quarantine reason lacks %q:\n%v", want, q[0].Reason)
 		}
 	}
 	if n := e.count(schema.LedgerTable); n != 0 {
 		t.Errorf("ledger has %d rows after a failed COPY", n)
 	}
-	fail = false
-	res, err := l.Load(context.Background(), "ev")
+
+	// A COPY that fails without naming a file (the role cannot read the
+	// bucket, say) quarantines nothing: the files stay pending.
+	other := e.put(ev, today, row(ev, "e2", 0, nil))
+	e.copyHook = func(pgx.Tx, redshift.CopyGroup) error {
+		return &pgconn.PgError{Severity: "ERROR", Code: "XX000", Message: "S3ServiceException:Access Denied"}
+	}
+	res, err = l.Load(ctx, "ev")
+	if err == nil || !strings.Contains(err.Error(), "Access Denied") || res.Tables["ev"].Pending != 1 || res.Tables["ev"].Quarantined != 0 {
+		t.Errorf("load with a COPY that names no file: %+v, %v; want the error and %s pending", res.Tables["ev"], err, other)
+	}
+
+	e.copyHook = nil
+	if n, err := l.ReleaseQuarantined(ctx, "ev"); err != nil || n != 1 {
+		t.Fatalf("release = %d, %v; want 1", n, err)
+	}
+	res, err = l.Load(ctx, "ev")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Tables["ev"].Rows != 1 {
-		t.Errorf("retry: %+v", res.Tables["ev"])
+	if res.Tables["ev"].Rows != 2 {
+		t.Errorf("after the release: %+v, want both files' rows", res.Tables["ev"])
+	}
+	if q, err := l.Quarantined(ctx); err != nil || len(q) != 0 {
+		t.Errorf("quarantine after the release = %+v, %v; want empty", q, err)
 	}
 }
 

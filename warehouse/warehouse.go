@@ -58,6 +58,9 @@ type TableResult struct {
 	// Late counts the files merged that a reconciliation found in a day
 	// partition before the table's watermark (see Config.ReconcileInterval).
 	Late int
+	// Quarantined counts the files this load set aside because they cannot
+	// load (see Loader.Quarantined).
+	Quarantined int
 }
 
 // Files returns the files merged, across tables.
@@ -276,6 +279,18 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 		}
 		cancel()
 		l.m.seconds.Observe(time.Since(start).Seconds())
+		var fe *dialect.FileError
+		if err != nil && ctx.Err() == nil && errors.As(err, &fe) && slices.ContainsFunc(pending[:n], func(o s3store.Object) bool { return o.Key == fe.Key }) {
+			// One file cannot load: set it aside and merge the rest.
+			if qerr := l.quarantine(ctx, t, fe.Key, err); qerr != nil {
+				err = errors.Join(err, qerr)
+			} else {
+				res.Quarantined++
+				pending = slices.DeleteFunc(pending, func(o s3store.Object) bool { return o.Key == fe.Key })
+				gauge.Set(float64(len(pending)))
+				continue
+			}
+		}
 		if err != nil {
 			res.Pending = len(pending)
 			if l.cfg.OnLoad != nil {
@@ -396,7 +411,11 @@ func (l *Loader) pending(ctx context.Context, t *schema.Table, wm time.Time, has
 	if err != nil {
 		return nil, nil, err
 	}
-	files = slices.DeleteFunc(files, func(o s3store.Object) bool { return done[o.Key] })
+	held, err := l.quarantinedKeys(ctx, t.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	files = slices.DeleteFunc(files, func(o s3store.Object) bool { return done[o.Key] || held[o.Key] })
 	slices.SortFunc(files, func(a, b s3store.Object) int { return strings.Compare(a.Key, b.Key) })
 	var late map[string]bool
 	for _, f := range files {

@@ -149,6 +149,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			},
 			local: func() (batcher.Stats, int) { return bat.Stats(), cons.Held() },
 		}
+		if loader != nil {
+			status.quarantine = func(ctx context.Context) ([]warehouse.QuarantinedFile, error) { return loader.Quarantined(ctx) }
+		}
 		srv, err := serveHTTP(*httpAddr, reg, &ready, status, log)
 		if err != nil {
 			return err

@@ -154,10 +154,13 @@ type statusSource struct {
 	// ledger reads the ledger summary; nil when this process runs no loader.
 	ledger  func(ctx context.Context, since time.Time) ([]warehouse.LoadedMinute, error)
 	backlog func(ctx context.Context) (ingest.Backlog, error)
-	gather  prometheus.Gatherer
-	local   func() (batcher.Stats, int) // the batcher's stats, messages held by the consumer
-	rec     *statusRecorder
-	now     func() time.Time
+	// quarantine reads the files set aside as unloadable; nil when this
+	// process runs no loader.
+	quarantine func(ctx context.Context) ([]warehouse.QuarantinedFile, error)
+	gather     prometheus.Gatherer
+	local      func() (batcher.Stats, int) // the batcher's stats, messages held by the consumer
+	rec        *statusRecorder
+	now        func() time.Time
 
 	mu       sync.Mutex
 	cached   *statusData
@@ -169,21 +172,22 @@ type statusSource struct {
 const statusCacheFor = 2 * time.Second
 
 type statusData struct {
-	GeneratedAt     time.Time           `json:"generated_at"`
-	FreshnessTarget string              `json:"freshness_target"`
-	BucketSeconds   int                 `json:"bucket_seconds"`
-	Tables          []tableStatus       `json:"tables"`
-	LedgerError     string              `json:"ledger_error,omitempty"`
-	Queue           *ingest.Backlog     `json:"queue,omitempty"`
-	QueueError      string              `json:"queue_error,omitempty"`
-	DeadLetters     []reasonCount       `json:"dead_letters"`
-	Process         processStatus       `json:"process"`
-	Batcher         batcher.Stats       `json:"batcher"`
-	MessagesHeld    int                 `json:"messages_held"`
-	RecentLoads     []loadEntry         `json:"recent_loads"`
-	RecentErrors    []logEntry          `json:"recent_errors"`
-	Alerts          []string            `json:"alerts"`
-	counters        map[string]*float64 // not exported
+	GeneratedAt     time.Time                   `json:"generated_at"`
+	FreshnessTarget string                      `json:"freshness_target"`
+	BucketSeconds   int                         `json:"bucket_seconds"`
+	Tables          []tableStatus               `json:"tables"`
+	LedgerError     string                      `json:"ledger_error,omitempty"`
+	Quarantined     []warehouse.QuarantinedFile `json:"quarantined"`
+	Queue           *ingest.Backlog             `json:"queue,omitempty"`
+	QueueError      string                      `json:"queue_error,omitempty"`
+	DeadLetters     []reasonCount               `json:"dead_letters"`
+	Process         processStatus               `json:"process"`
+	Batcher         batcher.Stats               `json:"batcher"`
+	MessagesHeld    int                         `json:"messages_held"`
+	RecentLoads     []loadEntry                 `json:"recent_loads"`
+	RecentErrors    []logEntry                  `json:"recent_errors"`
+	Alerts          []string                    `json:"alerts"`
+	counters        map[string]*float64         // not exported
 }
 
 type tableStatus struct {
@@ -250,6 +254,19 @@ func (s *statusSource) collect(ctx context.Context, now time.Time) *statusData {
 		d.LedgerError = s.scrub(err.Error())
 	} else {
 		minutes = m
+	}
+	if s.quarantine != nil {
+		if q, err := s.quarantine(ctx); err != nil {
+			d.Alerts = append(d.Alerts, "the quarantine cannot be read: "+s.scrub(err.Error()))
+		} else {
+			for _, f := range q {
+				f.Reason = s.scrub(f.Reason)
+				d.Quarantined = append(d.Quarantined, f)
+			}
+			if len(q) > 0 {
+				d.Alerts = append(d.Alerts, fmt.Sprintf("%d files quarantined: they cannot load (see below); fix or upgrade, then wharf load --retry-quarantined", len(q)))
+			}
+		}
 	}
 	if s.backlog != nil {
 		if b, err := s.backlog(ctx); err != nil {
@@ -560,6 +577,12 @@ td.wrap { white-space: normal; word-break: break-word; min-width: 200px; }
 {{else}}<span class="muted">none</span>{{end}}
 </div>
 
+{{if .Quarantined}}<h2>Quarantined files</h2>
+<div class="card scroll" id="quarantine">
+<table><tr><th>since</th><th>table</th><th>file</th><th>reason</th></tr>
+{{range .Quarantined}}<tr><td>{{clock .At}}</td><td>{{.Table}}</td><td class="wrap">{{.Key}}</td><td class="wrap">{{.Reason}}</td></tr>{{end}}</table>
+</div>
+{{end}}
 <h2>Recent loads <span class="muted">(this process)</span></h2>
 <div class="card scroll" id="loads">
 {{if .RecentLoads}}<table><tr><th>time</th><th>table</th><th>files</th><th>rows added</th><th>rows read</th><th>took</th><th>lag</th><th>error</th></tr>

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 func cmdLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("load", stderr)
 	table := fs.String("table", "", "load only this table (default: every table)")
+	retry := fs.Bool("retry-quarantined", false, "take the quarantined files (of --table, or every table) out of quarantine first, and load them again")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,11 +60,26 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return badConfig("%v", err)
 	}
+	if *retry {
+		n, err := loader.ReleaseQuarantined(ctx, tables...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "released %d quarantined files\n", n)
+	}
 	res, err := loader.Load(ctx, tables...)
 	for name, r := range res.Tables {
-		fmt.Fprintf(stdout, "%-32s files %6d  rows in %9d  loaded %9d  duplicates %7d  late files %4d\n", name, r.Files, r.RowsIn, r.Rows, r.Duplicates, r.Late)
+		fmt.Fprintf(stdout, "%-32s files %6d  rows in %9d  loaded %9d  duplicates %7d  late files %4d  quarantined %4d\n",
+			name, r.Files, r.RowsIn, r.Rows, r.Duplicates, r.Late, r.Quarantined)
 	}
-	return err
+	held, qerr := loader.Quarantined(ctx, tables...)
+	for _, f := range held {
+		fmt.Fprintf(stdout, "quarantined %s (%s, since %s): %s\n", f.Key, f.Table, f.At.Format(time.RFC3339), scrub(f.Reason, c.secrets))
+	}
+	if len(held) > 0 {
+		fmt.Fprintf(stdout, "%d files in quarantine: fix or upgrade, then wharf load --retry-quarantined\n", len(held))
+	}
+	return errors.Join(err, qerr)
 }
 
 func cmdSchema(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -142,3 +142,30 @@ resource "aws_cloudwatch_metric_alarm" "load_failures" {
   ok_actions          = [local.alarm_topic]
   tags                = local.tags
 }
+
+resource "aws_cloudwatch_log_metric_filter" "files_quarantined" {
+  name           = "${var.name}-files-quarantined"
+  log_group_name = aws_cloudwatch_log_group.wharf.name
+  pattern        = "{ $.msg = \"file quarantined\" }"
+  metric_transformation {
+    namespace = "wharf"
+    name      = "FilesQuarantined"
+    value     = "1"
+    unit      = "Count"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "files_quarantined" {
+  alarm_name          = "${var.name}-file-quarantined"
+  alarm_description   = "A file could not load and was set aside; the rest of its table loads. See docs/operations.md#alarm-file-quarantined."
+  namespace           = "wharf"
+  metric_name         = "FilesQuarantined"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  tags                = local.tags
+}

@@ -78,3 +78,17 @@ type Dialect interface {
 	// again: a serialization conflict or a deadlock.
 	Retryable(err error) bool
 }
+
+// FileError is the error a dialect returns when one file of a batch cannot
+// load however often it is retried: it is not Parquet, was written by a
+// newer schema, or holds a value the warehouse refuses. The loader
+// quarantines the file with its reason and loads the rest of the batch
+// (docs/design.md §2, guarantee 2). An error that is not a FileError (the
+// warehouse or S3 unreachable, a timeout) leaves every file pending.
+type FileError struct {
+	Key string // the file's S3 key
+	Err error  // why it cannot load; its message names the file
+}
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -338,7 +339,7 @@ func (p *Dialect) copyFiles(ctx context.Context, tx pgx.Tx, t *schema.Table, fil
 		}
 		r, err := pq.Open(f.data, t)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.obj.Key, err)
+			return nil, &dialect.FileError{Key: f.obj.Key, Err: fmt.Errorf("%s: %w", f.obj.Key, err)}
 		}
 		src.reset(r)
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, cols, src)
@@ -346,14 +347,27 @@ func (p *Dialect) copyFiles(ctx context.Context, tx pgx.Tx, t *schema.Table, fil
 			err = cerr
 		}
 		if err != nil {
-			return nil, fmt.Errorf("copy %s into staging for %s: %w", f.obj.Key, t.Name, err)
+			err = fmt.Errorf("copy %s into staging for %s: %w", f.obj.Key, t.Name, err)
+			if src.err != nil || dataException(err) {
+				// The file's own fault: a page that does not decode, or a
+				// value PostgreSQL refuses.
+				err = &dialect.FileError{Key: f.obj.Key, Err: err}
+			}
+			return nil, err
 		}
 		if n != r.NumRows() {
-			return nil, fmt.Errorf("copy %s into staging for %s: copied %d rows of %d", f.obj.Key, t.Name, n, r.NumRows())
+			return nil, &dialect.FileError{Key: f.obj.Key, Err: fmt.Errorf("copy %s into staging for %s: copied %d rows of %d", f.obj.Key, t.Name, n, r.NumRows())}
 		}
 		counts = append(counts, n)
 	}
 	return counts, nil
+}
+
+// dataException reports PostgreSQL's class 22 (data exception: a value too
+// long, out of range, invalid text): the value's fault, not the server's.
+func dataException(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22")
 }
 
 // rowSource feeds one Parquet file's rows to CopyFrom, converting each value

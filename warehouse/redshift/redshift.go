@@ -192,10 +192,15 @@ func (r *Dialect) runDDL(ctx context.Context, q string) error {
 func (r *Dialect) Apply(ctx context.Context, tables []*schema.Table) error {
 	for attempt := 1; ; attempt++ {
 		err := r.applyOnce(ctx, tables)
-		if err == nil || attempt == 3 || !alreadyExists(err) {
+		if err == nil || attempt == applyAttempts || !alreadyExists(err) {
 			return err
 		}
 		r.log.Info("schema apply raced another process; reading the catalog again", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(dialect.Backoff(applyBackoff, attempt)):
+		}
 	}
 }
 
@@ -238,6 +243,13 @@ func (r *Dialect) applyOnce(ctx context.Context, tables []*schema.Table) error {
 	}
 	return nil
 }
+
+// Attempts of Apply that raced another process: each loses at most one
+// race per object, so a handful of processes settle in a few attempts.
+const (
+	applyAttempts = 8
+	applyBackoff  = 20 * time.Millisecond
+)
 
 // alreadyExists reports a duplicate table, column or schema.
 func alreadyExists(err error) bool {
@@ -365,9 +377,14 @@ func (r *Dialect) layout(ctx context.Context, t *schema.Table, f s3store.Object)
 	if ok {
 		return l, nil
 	}
-	l, err := pq.ReadLayout(&rangeReader{ctx: ctx, store: r.store, key: f.Key, size: f.Size}, f.Size, t)
+	rr := &rangeReader{ctx: ctx, store: r.store, key: f.Key, size: f.Size}
+	l, err := pq.ReadLayout(rr, f.Size, t)
 	if err != nil {
-		return l, fmt.Errorf("%s: %w", f.Key, err)
+		err = fmt.Errorf("%s: %w", f.Key, err)
+		if rr.storeErr == nil { // the footer was read, and is not one the table can take
+			err = &dialect.FileError{Key: f.Key, Err: err}
+		}
+		return l, err
 	}
 	r.mu.Lock()
 	if len(r.layouts) >= r.layoutsMaxLen {
@@ -388,6 +405,9 @@ type rangeReader struct {
 	size    int64
 	tail    []byte
 	tailOff int64
+	// storeErr is the first error S3 answered, if any: a footer that could
+	// not be read is not a file that cannot load.
+	storeErr error
 }
 
 const footerGuess = 64 << 10
@@ -400,6 +420,7 @@ func (rr *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 		rr.tailOff = max(0, rr.size-footerGuess)
 		b, err := rr.store.GetRange(rr.ctx, rr.key, rr.tailOff, rr.size-rr.tailOff)
 		if err != nil {
+			rr.storeErr = err
 			return 0, err
 		}
 		rr.tail = b
@@ -411,6 +432,7 @@ func (rr *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	n := min(int64(len(p)), rr.size-off)
 	b, err := rr.store.GetRange(rr.ctx, rr.key, off, n)
 	if err != nil {
+		rr.storeErr = err
 		return 0, err
 	}
 	c := copy(p, b)
@@ -690,7 +712,17 @@ func (r *Dialect) copyError(ctx context.Context, conn *pgx.Conn, t *schema.Table
 			zap.String("column", d.Column), zap.String("column_type", d.Type), zap.Int64("code", d.Code), zap.String("reason", d.Message))
 		parts = append(parts, d.String())
 	}
-	return fmt.Errorf("%w; load errors: %s", err, strings.Join(parts, "; "))
+	err = fmt.Errorf("%w; load errors: %s", err, strings.Join(parts, "; "))
+	// SYS_LOAD_ERROR_DETAIL names the file whose value COPY refused (as
+	// its s3:// URL): that file cannot load.
+	for _, d := range details {
+		for _, f := range g.Files {
+			if d.File == f.Key || strings.HasSuffix(d.File, "/"+f.Key) {
+				return &dialect.FileError{Key: f.Key, Err: err}
+			}
+		}
+	}
+	return err
 }
 
 func readLoadErrors(ctx context.Context, conn *pgx.Conn, since time.Time) ([]LoadError, error) {

@@ -52,3 +52,10 @@ CREATE TABLE IF NOT EXISTS "analytics"."wharf_watermarks" (
   "day" date NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS "analytics"."wharf_quarantine" (
+  "file_key" varchar(1024) PRIMARY KEY,
+  "table_name" varchar(127) NOT NULL,
+  "reason" varchar(4096) NOT NULL,
+  "quarantined_at" timestamp NOT NULL
+);
+

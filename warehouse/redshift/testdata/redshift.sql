@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS "wh"."wharf_watermarks" (
   "day" date NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS "wh"."wharf_quarantine" (
+  "file_key" varchar(1024) PRIMARY KEY,
+  "table_name" varchar(127) NOT NULL,
+  "reason" varchar(4096) NOT NULL,
+  "quarantined_at" timestamp NOT NULL
+);
+
 -- pending files
 SELECT "file_key" FROM "wh"."wharf_loads" WHERE "file_key" IN ($1, $2, $3);
 
