@@ -3,8 +3,12 @@ package deadletter
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -21,7 +25,47 @@ const (
 	// (design §3), so it wins over any id in the body, and the consumer
 	// writes no raw document for it: the document is in Mongo already.
 	AttrMongoID = "wharf.mongo_id"
+	// AttrSignature signs the other wharf.* attributes and the body (see
+	// Sign): the consumer honours them only when it holds, so that no
+	// sender but replay can choose an event's id, receive time or _id.
+	AttrSignature = "wharf.signature"
 )
+
+// AttrPrefix begins every attribute that wharf itself reads.
+const AttrPrefix = "wharf."
+
+// Sign returns the signature (hex HMAC-SHA256 under key) of the wharf.*
+// attributes in attrs (every one but AttrSignature, by name; other
+// attributes are not signed) and of the SHA-256 of body. Each part is
+// length-prefixed, so no two sets of attributes and body sign alike.
+func Sign(key []byte, attrs map[string]string, body string) string {
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		if strings.HasPrefix(k, AttrPrefix) && k != AttrSignature {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "wharf-replay-v1\n%d\n", len(names))
+	for _, k := range names {
+		fmt.Fprintf(mac, "%d:%s\n%d:%s\n", len(k), k, len(attrs[k]), attrs[k])
+	}
+	sum := sha256.Sum256([]byte(body))
+	fmt.Fprintf(mac, "body:%x\n", sum)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify reports whether attrs carry a signature (AttrSignature) of their
+// wharf.* attributes and body under key. An empty key verifies nothing.
+func Verify(key []byte, attrs map[string]string, body string) bool {
+	sig, ok := attrs[AttrSignature]
+	if len(key) == 0 || !ok {
+		return false
+	}
+	want := Sign(key, attrs, body)
+	return hmac.Equal([]byte(sig), []byte(want))
+}
 
 // ReplayDir is the folder of the replay markers under prefix. A marker says
 // that the records of one reason in one dead-letter file were re-sent; its

@@ -50,6 +50,8 @@ type Config struct {
 	// batch received, nothing written) and "after_mongo" (its raw documents
 	// written, no row given to the sink); see internal/fault. nil does nothing.
 	Fault func(point string)
+
+	Replay *ReplayAuth // honours wharf.* attributes only when signed by replay (replay.go); nil honours none
 }
 
 func (c Config) fault(point string) {
@@ -326,6 +328,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		it := &items[i]
 		it.msg = msg
 		it.receipt = aws.ToString(msg.ReceiptHandle)
+		msg = c.cfg.Replay.Trusted(msg) // wharf.* attributes only from a signed replay
 		fallbackID, received := envelopeFallbacks(msg, now)
 		body := []byte(aws.ToString(msg.Body))
 		before := dec.Truncated

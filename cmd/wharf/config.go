@@ -97,6 +97,12 @@ type Config struct {
 		MaxPending         int      `yaml:"max_pending"`
 		QueryTimeout       Duration `yaml:"query_timeout"`
 	} `yaml:"backfill"`
+	Deadletter struct {
+		// ReplayKey signs the wharf.* attributes of a replayed message;
+		// serve honours them only when signed with it. A secret: never
+		// printed. At least 16 bytes; serve and replay must share it.
+		ReplayKey string `yaml:"replay_key"`
+	} `yaml:"deadletter"`
 	Schema       string   `yaml:"schema"`
 	DrainTimeout Duration `yaml:"drain_timeout"`
 	Log          struct {
@@ -241,6 +247,9 @@ func (c *Config) warehouseConfig() warehouse.Config {
 	return wc
 }
 
+// minReplayKey is the shortest deadletter.replay_key.
+const minReplayKey = 16
+
 // need says which parts a command uses, so that only those are validated.
 type need struct{ sqs, s3, warehouse, mongo bool }
 
@@ -278,6 +287,9 @@ func (c *Config) validate(n need) error {
 	}
 	if n.mongo && c.Mongo.URI != "" && c.Mongo.Database == "" {
 		return badConfig("mongo.database is required when mongo.uri is set")
+	}
+	if k := c.Deadletter.ReplayKey; k != "" && len(k) < minReplayKey {
+		return badConfig("deadletter.replay_key must be at least %d bytes (it is %d)", minReplayKey, len(k))
 	}
 	if c.DrainTimeout <= 0 || time.Duration(c.DrainTimeout) > 115*time.Second {
 		return badConfig("drain_timeout must be between 0s and 115s (ECS stops a task after at most 120s), not %s", time.Duration(c.DrainTimeout))

@@ -131,3 +131,42 @@ func TestFlattenCommand(t *testing.T) {
 		t.Fatalf("exit %d, output %q", code, out)
 	}
 }
+
+// deadletter.replay_key comes from the file or WHARF_DEADLETTER_REPLAY_KEY,
+// is a secret (scrubbed from every log line, never in an error) and must be
+// long enough.
+func TestReplayKeyConfig(t *testing.T) {
+	const key = "replay-key-from-env-0123"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		wantErr    string
+	}{
+		{"from the environment", "schema: t.yaml\n", map[string]string{"WHARF_DEADLETTER_REPLAY_KEY": key}, ""},
+		{"from the file", "schema: t.yaml\ndeadletter: {replay_key: " + key + "}\n", nil, ""},
+		{"too short", "schema: t.yaml\ndeadletter: {replay_key: short-key}\n", nil, "deadletter.replay_key must be at least 16 bytes (it is 9)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, t.TempDir(), "wharf.yaml", tc.yaml)
+			c, err := loadConfig(cfg, envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.validate(need{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "short-key") {
+					t.Fatalf("validate: %v, want %q without the key", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.Deadletter.ReplayKey != key {
+				t.Fatalf("key %q, %v", c.Deadletter.ReplayKey, err)
+			}
+			var buf strings.Builder
+			newLogger(c, &buf).Warn("signing with " + key)
+			if strings.Contains(buf.String(), key) || !strings.Contains(buf.String(), "signing with xxxxx") {
+				t.Fatalf("log line: %s", buf.String())
+			}
+		})
+	}
+}

@@ -30,7 +30,8 @@ const maxSQSMessage = 1 << 20
 // skips it unless --again. A replayed event is deduped like any redelivery:
 // by its own id, or, when it has none, by the id it was first given, which
 // the replay carries in a message attribute along with its first receive
-// time. Records are never deleted: the dead-letter files stay as they are.
+// time, signed with deadletter.replay_key (serve ignores unsigned ones).
+// Records are never deleted: the dead-letter files stay as they are.
 func cmdDeadletterReplay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("deadletter replay", stderr)
 	since := fs.String("since", "", "first day (YYYY-MM-DD) of dead-letter files to replay")
@@ -114,11 +115,15 @@ func cmdDeadletterReplay(ctx context.Context, args []string, getenv func(string)
 		}
 		fmt.Fprintln(stdout)
 	}
+	key := []byte(c.Deadletter.ReplayKey)
+	if len(todo) > 0 && !*dryRun && len(key) == 0 {
+		return badConfig("deadletter.replay_key is required to replay (or WHARF_DEADLETTER_REPLAY_KEY): serve honours the event id, receive time and Mongo _id a replay carries only when they are signed with the key it shares")
+	}
 	client := newSQS(ac)
 	for _, g := range todo {
 		n, big := len(g.Records), 0
 		if !*dryRun {
-			n, big, err = replayGroup(ctx, client, c.SQS.QueueURL, g.Records)
+			n, big, err = replayGroup(ctx, client, c.SQS.QueueURL, key, g.Records)
 			sent += n
 			tooLarge += big
 			byReason[g.Reason] += n
@@ -173,9 +178,11 @@ type replayEntry struct {
 // replayAttributes returns the attributes a record is re-sent with: the
 // event id and first receive time it had (deadletter.AttrEventID and
 // AttrReceivedAt), for a backfill dead letter its document's _id
-// (AttrMongoID), then its own string attributes, in name order, as many as
-// SQS allows (ten in all).
-func replayAttributes(r deadletter.Record) map[string]types.MessageAttributeValue {
+// (AttrMongoID), their signature under key with the body
+// (AttrSignature: serve honours them only when it holds), then the
+// record's own string attributes but wharf.* ones, in name order, as many
+// as SQS allows (ten in all).
+func replayAttributes(r deadletter.Record, key []byte) map[string]types.MessageAttributeValue {
 	attrs := map[string]types.MessageAttributeValue{}
 	str := func(v string) types.MessageAttributeValue {
 		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
@@ -191,9 +198,14 @@ func replayAttributes(r deadletter.Record) map[string]types.MessageAttributeValu
 	if r.Source == "backfill" && r.EventID != "" {
 		attrs[deadletter.AttrMongoID] = str(r.EventID)
 	}
+	signed := make(map[string]string, len(attrs))
+	for k, v := range attrs {
+		signed[k] = aws.ToString(v.StringValue)
+	}
+	attrs[deadletter.AttrSignature] = str(deadletter.Sign(key, signed, r.Body))
 	names := make([]string, 0, len(r.Attributes))
 	for k, v := range r.Attributes {
-		if v != "" && !strings.HasPrefix(k, "wharf.") {
+		if v != "" && !strings.HasPrefix(k, deadletter.AttrPrefix) {
 			names = append(names, k)
 		}
 	}
@@ -210,7 +222,7 @@ func replayAttributes(r deadletter.Record) map[string]types.MessageAttributeValu
 // replayGroup sends records in batches of up to ten (and 256 KiB), retrying
 // only the entries that failed. It returns how many were sent and how many
 // were skipped as larger than an SQS message.
-func replayGroup(ctx context.Context, client sqsBatchSender, queueURL string, recs []deadletter.Record) (sent, tooLarge int, err error) {
+func replayGroup(ctx context.Context, client sqsBatchSender, queueURL string, key []byte, recs []deadletter.Record) (sent, tooLarge int, err error) {
 	var batch []replayEntry
 	size := 0
 	flush := func() error {
@@ -225,7 +237,7 @@ func replayGroup(ctx context.Context, client sqsBatchSender, queueURL string, re
 		return err
 	}
 	for _, r := range recs {
-		e := replayEntry{body: r.Body, attrs: replayAttributes(r), size: len(r.Body)}
+		e := replayEntry{body: r.Body, attrs: replayAttributes(r, key), size: len(r.Body)}
 		for k, v := range e.attrs {
 			e.size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
 		}

@@ -14,8 +14,8 @@ import (
 // keep them out: redact (config.go) hides anything shaped like a password
 // in a DSN, a URI or key=value text, and scrub also hides, wherever they
 // appear and however escaped, the values known to be secret: the passwords
-// of warehouse.dsn and mongo.uri, and the AWS secret key and session token
-// of the environment. Every log line goes through scrub (newLogger), and so
+// of warehouse.dsn and mongo.uri, deadletter.replay_key, and the AWS secret
+// key and session token of the environment. Every log line goes through scrub (newLogger), and so
 // does the error that run prints.
 
 // minSecret is the shortest value scrubbed by value: a shorter one would
@@ -28,6 +28,7 @@ func secretValues(c *Config, getenv func(string) string) []string {
 	vals := envSecrets(getenv)
 	vals = append(vals, dsnPasswords(c.Warehouse.DSN)...)
 	vals = append(vals, dsnPasswords(c.Mongo.URI)...)
+	vals = append(vals, c.Deadletter.ReplayKey)
 	return secretForms(vals)
 }
 
@@ -35,7 +36,7 @@ func secretValues(c *Config, getenv func(string) string) []string {
 // DSNs of WHARF_WAREHOUSE_DSN and WHARF_MONGO_URI, PGPASSWORD), in every
 // form scrub looks for.
 func envSecrets(getenv func(string) string) []string {
-	vals := []string{getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"), getenv("PGPASSWORD")}
+	vals := []string{getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"), getenv("PGPASSWORD"), getenv("WHARF_DEADLETTER_REPLAY_KEY")}
 	vals = append(vals, dsnPasswords(getenv("WHARF_WAREHOUSE_DSN"))...)
 	vals = append(vals, dsnPasswords(getenv("WHARF_MONGO_URI"))...)
 	return secretForms(vals)

@@ -130,6 +130,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, store, log, reg)
 	ic := c.ingestConfig()
 	ic.Fault = inj.Hook()
+	ic.Replay = ingest.NewReplayAuth([]byte(c.Deadletter.ReplayKey), log, reg)
 	cons, err := ingest.New(bg, ic, sqsClient, sch, c.envelope(), raw, bat, dl, log, reg)
 	if err != nil {
 		return err

@@ -75,6 +75,9 @@ type e2e struct {
 	cfg     string
 }
 
+// testReplayKey is deadletter.replay_key of every e2e deployment.
+const testReplayKey = "e2e-replay-key-0123456789"
+
 func newE2E(t *testing.T) *e2e {
 	st := stacktest.Get(t)
 	wharf, gen := binaries(t)
@@ -85,7 +88,7 @@ func newE2E(t *testing.T) *e2e {
 	e.cfg = filepath.Join(stacktest.RepoRoot(), "deploy", "local", "wharf.yaml")
 	e.env = st.Environ("WHARF_SQS_QUEUE_URL="+queue, "WHARF_S3_PREFIX="+e.prefix, "WHARF_WAREHOUSE_SCHEMA="+e.schema,
 		"WHARF_MONGO_DATABASE="+e.mongoDB, "WHARF_WAREHOUSE_LOAD_INTERVAL=1s", "WHARF_BATCH_MAX_AGE=1s", "WHARF_SQS_WAIT_TIME=2s",
-		"WHARF_DRAIN_TIMEOUT=15s", "WHARF_LOG_FORMAT=json")
+		"WHARF_DRAIN_TIMEOUT=15s", "WHARF_LOG_FORMAT=json", "WHARF_DEADLETTER_REPLAY_KEY="+testReplayKey)
 	return e
 }
 
