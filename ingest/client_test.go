@@ -30,21 +30,22 @@ import (
 // stay invisible until their visibility timeout.
 //
 // slowConn makes the scheduling that a busy process gets now and then
-// happen every time: each write returns late, each read is slow, so the
-// write loop's last look at the request body comes after the response
-// headers and before the end of the response body.
+// happen every time: each write returns late (200 ms), each read of at most
+// 4 KiB is slow (40 ms), so the write loop's last look at the request body
+// comes after the response headers (one read) and before the end of a
+// 20 KiB response body (six reads), with wide margins either side.
 type slowConn struct {
 	net.Conn
 }
 
 func (c slowConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	return n, err
 }
 
 func (c slowConn) Read(p []byte) (int, error) {
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(40 * time.Millisecond)
 	return c.Conn.Read(p[:min(len(p), 4096)])
 }
 
@@ -112,9 +113,9 @@ func receiveThrough(t *testing.T, client *http.Client, calls int) (answers int64
 func TestReceiveAnswerNotLost(t *testing.T) {
 	client := NewHTTPClient(8)
 	client.Transport.(ownedBody).next.(*http.Transport).DialContext = slowDial
-	answers, got, logged := receiveThrough(t, client, 10)
-	if answers != 10 || got != 100 || len(logged) > 0 {
-		t.Fatalf("10 receives: the server answered %d times, %d of its %d messages arrived; the SDK logged %q", answers, got, answers*10, logged)
+	answers, got, logged := receiveThrough(t, client, 5)
+	if answers != 5 || got != 50 || len(logged) > 0 {
+		t.Fatalf("5 receives: the server answered %d times, %d of its %d messages arrived; the SDK logged %q", answers, got, answers*10, logged)
 	}
 }
 
@@ -123,7 +124,7 @@ func TestReceiveAnswerNotLost(t *testing.T) {
 // net/http fixes the race, this test fails: drop ownedBody then.)
 func TestSDKClientLosesAnswers(t *testing.T) {
 	client := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.DialContext = slowDial })
-	answers, got, logged := receiveThrough(t, &http.Client{Transport: client.GetTransport()}, 10)
+	answers, got, logged := receiveThrough(t, &http.Client{Transport: client.GetTransport()}, 5)
 	t.Logf("SDK default client: %d answers, %d of %d messages arrived; logged %d lines (first %q)", answers, got, answers*10, len(logged), append(logged, "")[0])
 	if int64(got) == answers*10 {
 		t.Fatalf("every answer arrived through the SDK's default client: the race ownedBody works around is gone")
