@@ -143,6 +143,8 @@ func (n *Naive) Flatten(body []byte, fallbackID string, receivedAt time.Time, ds
 						vals[i] = schema.Value{I: micros}
 					case schema.FromIndex:
 						vals[i] = schema.Value{I: int64(idx)}
+					case schema.FromReceivedAt:
+						vals[i] = schema.Value{I: receivedAt.UnixMicro()}
 					case schema.FromPath:
 						vals[i], err = column(walk(elem, split(c.Path)), c)
 					}

@@ -469,6 +469,10 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, Expand: -1},
 			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, Expand: -1},
 			Column{Name: ColIndex, Type: Type{Kind: Integer}, Source: FromIndex, Expand: -1},
+			// The delivery a child row came from, as its parent's
+			// received_at: the loader keeps a parent and all of its
+			// children from the same delivery (docs/design.md §2).
+			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, Expand: -1},
 		)
 	}
 	if len(ft.Columns) == 0 && parent != nil {

@@ -142,6 +142,8 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 					vals[i] = Value{I: micros}
 				case FromIndex:
 					vals[i] = Value{I: int64(idx)}
+				case FromReceivedAt:
+					vals[i] = Value{I: ev.ReceivedAt.UnixMicro()}
 				case FromPath:
 					var b []byte
 					var str bool

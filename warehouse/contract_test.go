@@ -46,7 +46,7 @@ func TestInspectAndReplace(t *testing.T) {
 			withEventTime(row(ev, "a", 0, nil), base.Add(-90*time.Minute)),
 			withEventTime(row(ev, "b", 7, nil), base.Add(10*time.Minute)),
 			withEventTime(row(ev, "c", 3, nil), base.Add(50*time.Minute)))
-		e.put(tags, today, schema.Row{Table: tags, Values: []schema.Value{str("a"), num(base.UnixMicro()), num(0), str("x")}})
+		e.put(tags, today, row(tags, "a", 0, map[string]schema.Value{"idx": num(0), "tag": str("x")}))
 		if _, err := l.Load(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -104,6 +104,78 @@ func TestInspectAndReplace(t *testing.T) {
 		}
 		if n := e.count("ev_tags"); n != 0 {
 			t.Errorf("ev_tags holds %d rows, want 0 (its event a is in the rebuild, without tags)", n)
+		}
+	})
+}
+
+// TestChildrenFollowParent: a parent and all of its children come from the
+// same delivery of an event, whichever files load first. An event id sent
+// twice with different arrays: the later delivery's longer array adds no
+// child under the first parent (this failed before children carried their
+// delivery); children loaded before their parent are removed when the
+// parent loads from another delivery.
+func TestChildrenFollowParent(t *testing.T) {
+	eachDialect(t, testTables, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		l := e.loader(nil)
+		ev, tags := e.sch.Table("ev"), e.sch.Table("ev_tags")
+		tag := func(id string, sec int, idx int64, v string) schema.Row {
+			return row(tags, id, sec, map[string]schema.Value{"idx": num(idx), "tag": str(v)})
+		}
+		tagsOf := func(id string) []string {
+			var out []string
+			for _, r := range e.query(`SELECT idx::text || '=' || tag FROM `+schema.QualifiedName(e.db, "ev_tags")+` WHERE event_id = $1 ORDER BY idx, tag`, id) {
+				out = append(out, r[0])
+			}
+			return out
+		}
+
+		// x: delivery A (1 s, two tags) loads; then delivery B (5 s, three).
+		e.put(ev, today, row(ev, "x", 1, map[string]schema.Value{"s": str("A")}))
+		e.put(tags, today, tag("x", 1, 0, "a0"), tag("x", 1, 1, "a1"))
+		if _, err := l.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.put(ev, today, row(ev, "x", 5, map[string]schema.Value{"s": str("B")}))
+		e.put(tags, today, tag("x", 5, 0, "b0"), tag("x", 5, 1, "b1"), tag("x", 5, 2, "b2"))
+		if _, err := l.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := tagsOf("x"), []string{"0=a0", "1=a1"}; !slices.Equal(got, want) {
+			t.Errorf("x's tags = %v, want %v (all from delivery A, like its parent)", got, want)
+		}
+
+		// y: the children of delivery C (9 s) load before any parent; then
+		// the parents of C and of D (7 s), of which D wins (earliest), whose
+		// children load last.
+		e.put(tags, today, tag("y", 9, 0, "c0"), tag("y", 9, 1, "c1"))
+		if _, err := l.Load(ctx, "ev_tags"); err != nil {
+			t.Fatal(err)
+		}
+		e.put(ev, today, row(ev, "y", 9, map[string]schema.Value{"s": str("C")}), row(ev, "y", 7, map[string]schema.Value{"s": str("D")}))
+		if _, err := l.Load(ctx, "ev"); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.query("SELECT s FROM " + schema.QualifiedName(e.db, "ev") + " WHERE event_id = 'y'"); len(got) != 1 || got[0][0] != "D" {
+			t.Fatalf("y's parent = %q, want D", got)
+		}
+		if got := tagsOf("y"); len(got) != 0 {
+			t.Errorf("y's tags after its parent loaded = %v, want none (C's were another delivery's)", got)
+		}
+		e.put(tags, today, tag("y", 7, 0, "d0"))
+		if _, err := l.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := tagsOf("y"), []string{"0=d0"}; !slices.Equal(got, want) {
+			t.Errorf("y's tags = %v, want %v (delivery D's only)", got, want)
+		}
+		// A replay of C's children afterwards adds nothing.
+		e.put(tags, today, tag("y", 9, 0, "c0"), tag("y", 9, 1, "c1"))
+		if _, err := l.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := tagsOf("y"), []string{"0=d0"}; !slices.Equal(got, want) {
+			t.Errorf("y's tags after a replay = %v, want %v", got, want)
 		}
 	})
 }

@@ -222,8 +222,8 @@ func TestLoadValues(t *testing.T) {
 			row(ev, "nulls", 0, nil),
 		)
 		e.put(tags, today,
-			schema.Row{Table: tags, Values: []schema.Value{str("max"), num(base.UnixMicro()), num(0), str("a")}},
-			schema.Row{Table: tags, Values: []schema.Value{str("max"), num(base.UnixMicro()), num(1), schema.NullValue}},
+			row(tags, "max", 0, map[string]schema.Value{"idx": num(0), "tag": str("a")}),
+			row(tags, "max", 0, map[string]schema.Value{"idx": num(1)}),
 		)
 		res, err := l.Load(context.Background())
 		if err != nil {
@@ -277,11 +277,12 @@ func TestLoadDedupe(t *testing.T) {
 
 		e.put(ev, today, row(ev, "e1", 1, v("first")), row(ev, "e2", 5, v("later")), row(ev, "e2", 2, v("first")))
 		e.put(ev, today, row(ev, "e2", 9, v("latest")), row(ev, "e3", 3, v("first")), row(ev, "e1", 0, v("earliest")))
-		tagRow := func(id string, idx int64, tag string) schema.Row {
-			return schema.Row{Table: tags, Values: []schema.Value{str(id), num(base.UnixMicro()), num(idx), str(tag)}}
+		// The tags of each event's first delivery (e1 at 0 s, e2 at 2 s).
+		tagRow := func(id string, sec int, idx int64, tag string) schema.Row {
+			return row(tags, id, sec, map[string]schema.Value{"idx": num(idx), "tag": str(tag)})
 		}
-		e.put(tags, today, tagRow("e1", 0, "a"), tagRow("e1", 1, "b"), tagRow("e1", 0, "a"))
-		e.put(tags, today, tagRow("e1", 1, "b"), tagRow("e2", 0, "c"))
+		e.put(tags, today, tagRow("e1", 0, 0, "a"), tagRow("e1", 0, 1, "b"), tagRow("e1", 0, 0, "a"))
+		e.put(tags, today, tagRow("e1", 0, 1, "b"), tagRow("e2", 2, 0, "c"))
 		res, err := l.Load(ctx)
 		if err != nil {
 			t.Fatal(err)

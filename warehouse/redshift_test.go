@@ -305,7 +305,7 @@ func TestRedshiftLoadOnPostgres(t *testing.T) {
 	)
 	e.put(ev, today, row(ev, "dup", 9, map[string]schema.Value{"s": str("latest")}), row(ev, "max", 9, nil))
 	tagRow := func(id string, idx int64, tag string) schema.Row {
-		return schema.Row{Table: tags, Values: []schema.Value{str(id), num(base.UnixMicro()), num(idx), str(tag)}}
+		return row(tags, id, 0, map[string]schema.Value{"idx": num(idx), "tag": str(tag)})
 	}
 	e.put(tags, today, tagRow("max", 0, "a"), tagRow("max", 1, "b"), tagRow("max", 0, "a"))
 	res, err := l.Load(ctx)

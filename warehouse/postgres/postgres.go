@@ -245,6 +245,15 @@ func (p *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, _, _ ti
 	if err != nil {
 		return 0, fmt.Errorf("merge into %s: %w", t.Name, err)
 	}
+	for _, c := range t.Children {
+		gone, err := tx.Exec(ctx, childCleanupSQL(c, p.schema))
+		if err != nil {
+			return 0, fmt.Errorf("remove rows of %s from another delivery than their parent: %w", c.Name, err)
+		}
+		if n := gone.RowsAffected(); n > 0 {
+			p.log.Info("removed child rows of another delivery than their parent", zap.String("table", c.Name), zap.Int64("rows", n))
+		}
+	}
 	return tag.RowsAffected(), nil
 }
 
@@ -468,8 +477,14 @@ func Converter(t schema.Type) func(schema.Value) (any, error) {
 
 // --- SQL text ---
 
+// lockSQL locks t, and a parent's child tables, whose rows of another
+// delivery its merge deletes.
 func lockSQL(t *schema.Table, dbSchema string) string {
-	return "LOCK TABLE " + schema.QualifiedName(dbSchema, t.Name) + " IN SHARE ROW EXCLUSIVE MODE"
+	names := []string{schema.QualifiedName(dbSchema, t.Name)}
+	for _, c := range t.Children {
+		names = append(names, schema.QualifiedName(dbSchema, c.Name))
+	}
+	return "LOCK TABLE " + strings.Join(names, ", ") + " IN SHARE ROW EXCLUSIVE MODE"
 }
 
 func stagingSQL(t *schema.Table, dbSchema string) string {
@@ -482,9 +497,12 @@ func stagingSQL(t *schema.Table, dbSchema string) string {
 const rankColumn = `"Wharf_Rank"`
 
 // mergeSQL inserts the staged rows that rank first for their key and whose
-// key the target does not hold. A parent keeps its earliest delivery
-// (received_at); a child row, whose deliveries carry the same values, any one.
+// key the target does not hold: a parent keeps its earliest delivery
+// (received_at). A child table's rows follow their parent (childMergeSQL).
 func mergeSQL(t *schema.Table, dbSchema string) string {
+	if t.IsChild() {
+		return childMergeSQL(t, dbSchema)
+	}
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = schema.QuoteIdent(c.Name)
@@ -513,6 +531,46 @@ WHERE d.%s = 1
 		strings.Join(key, ", "), strings.Join(order, ", "), rankColumn,
 		schema.QuoteIdent(stagingTable),
 		rankColumn, target, strings.Join(match, " AND "))
+}
+
+// childMergeSQL inserts the staged rows of a child table that are first for
+// their key and delivery (received_at) and whose parent, when the target
+// holds it, came from the same delivery; a row of another delivery is a
+// duplicate. A row whose parent is not loaded yet goes in, and the parent's
+// merge deletes it if the parent came from another delivery
+// (childCleanupSQL): so a parent and all of its children come from one
+// delivery, whichever file loads first. A row of a file written before
+// child tables carried received_at (NULL) is deduplicated on its key alone.
+func childMergeSQL(t *schema.Table, dbSchema string) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = schema.QuoteIdent(c.Name)
+	}
+	list := strings.Join(cols, ", ")
+	id, idx, rec := schema.QuoteIdent(schema.ColEventID), schema.QuoteIdent(schema.ColIndex), schema.QuoteIdent(schema.ColReceivedAt)
+	target, parent := schema.QualifiedName(dbSchema, t.Name), schema.QualifiedName(dbSchema, t.Parent.Name)
+	return fmt.Sprintf(`INSERT INTO %[1]s (%[2]s)
+SELECT %[2]s
+FROM (
+  SELECT s.*, row_number() OVER (PARTITION BY %[3]s, %[4]s, %[5]s ORDER BY %[6]s) AS %[7]s
+  FROM pg_temp.%[8]s s
+) d
+WHERE d.%[7]s = 1
+  AND NOT EXISTS (SELECT 1 FROM %[1]s t WHERE t.%[3]s = d.%[3]s AND t.%[4]s = d.%[4]s
+    AND (d.%[5]s IS NULL OR t.%[5]s IS NULL OR t.%[5]s = d.%[5]s))
+  AND (d.%[5]s IS NULL OR NOT EXISTS (SELECT 1 FROM %[9]s p WHERE p.%[3]s = d.%[3]s AND p.%[5]s <> d.%[5]s))`,
+		target, list, id, idx, rec, schema.QuoteIdent(schema.ColEventTime), rankColumn, schema.QuoteIdent(stagingTable), parent)
+}
+
+// childCleanupSQL deletes, after a parent's merge, the rows of child table c
+// whose parent (an event of this batch) came from another delivery: rows
+// that loaded before their parent.
+func childCleanupSQL(c *schema.Table, dbSchema string) string {
+	id, rec := schema.QuoteIdent(schema.ColEventID), schema.QuoteIdent(schema.ColReceivedAt)
+	child, parent := schema.QualifiedName(dbSchema, c.Name), schema.QualifiedName(dbSchema, c.Parent.Name)
+	return fmt.Sprintf(`DELETE FROM %[1]s USING %[2]s p
+WHERE %[1]s.%[3]s = p.%[3]s AND %[1]s.%[4]s <> p.%[4]s
+  AND p.%[3]s IN (SELECT %[3]s FROM pg_temp.%[5]s)`, child, parent, id, rec, schema.QuoteIdent(stagingTable))
 }
 
 // ledgerInsertSQL records files ($1 keys, $3 rows, $4 bytes) of table $2.

@@ -55,6 +55,9 @@ func TestSQLGolden(t *testing.T) {
 		for _, q := range []string{lockSQL(tb, "wh"), stagingSQL(tb, "wh"), mergeSQL(tb, "wh")} {
 			out.WriteString(q + ";\n\n")
 		}
+		for _, c := range tb.Children {
+			out.WriteString(childCleanupSQL(c, "wh") + ";\n\n")
+		}
 	}
 	out.WriteString("-- ledger\n" + ledgerInsertSQL("wh") + ";\n")
 	golden := "testdata/postgres.sql"

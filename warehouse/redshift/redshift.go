@@ -569,6 +569,15 @@ func (r *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, oldest,
 	if err != nil {
 		return 0, fmt.Errorf("merge into %s: %w", t.Name, err)
 	}
+	for _, c := range t.Children {
+		gone, err := tx.Exec(ctx, rsChildCleanupSQL(c, r.schema), dialect.Timestamp(oldest), dialect.Timestamp(newest))
+		if err != nil {
+			return 0, fmt.Errorf("remove rows of %s from another delivery than their parent: %w", c.Name, err)
+		}
+		if n := gone.RowsAffected(); n > 0 {
+			r.log.Info("removed child rows of another delivery than their parent", zap.String("table", c.Name), zap.Int64("rows", n))
+		}
+	}
 	return tag.RowsAffected(), nil
 }
 
@@ -911,6 +920,9 @@ func rsWindowSQL() string {
 // window finds it, and with event_time leading the sort key Redshift reads
 // only the blocks of that window. A parent keeps its earliest delivery.
 func rsMergeSQL(t *schema.Table, dbSchema string) string {
+	if t.IsChild() {
+		return rsChildMergeSQL(t, dbSchema)
+	}
 	cols := make([]string, len(t.Columns))
 	sel := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
@@ -952,6 +964,57 @@ WHERE d.%s = 1
 		et,
 		strings.Join(match, " AND "),
 		rsRankColumn, key[0])
+}
+
+// rsChildMergeSQL is rsMergeSQL for a child table: the staged rows first
+// for their key and delivery (received_at) that the target does not hold
+// from that delivery, and whose parent, when the target holds it (within the
+// window), came from the same delivery. A row whose parent is not loaded
+// yet goes in; the parent's merge deletes it if the parent came from
+// another delivery (rsChildCleanupSQL). A row of a file written before
+// child tables carried received_at (NULL) is deduplicated on its key alone.
+func rsChildMergeSQL(t *schema.Table, dbSchema string) string {
+	cols := make([]string, len(t.Columns))
+	sel := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = schema.QuoteIdent(c.Name)
+		sel[i] = "d." + cols[i]
+		if c.Type.Kind == schema.JSON {
+			sel[i] = "JSON_PARSE(" + sel[i] + ")"
+		}
+	}
+	id, idx, rec, et := schema.QuoteIdent(schema.ColEventID), schema.QuoteIdent(schema.ColIndex), schema.QuoteIdent(schema.ColReceivedAt), schema.QuoteIdent(schema.ColEventTime)
+	return fmt.Sprintf(`INSERT INTO %[1]s (%[2]s)
+SELECT %[3]s
+FROM (
+  SELECT s.*, ROW_NUMBER() OVER (PARTITION BY %[4]s, %[5]s, %[6]s ORDER BY %[7]s) AS %[8]s
+  FROM %[9]s s
+) d
+LEFT JOIN (
+  SELECT %[4]s, %[5]s, %[6]s FROM %[1]s
+  WHERE %[7]s BETWEEN CAST($1 AS timestamp) AND CAST($2 AS timestamp)
+) t ON t.%[4]s = d.%[4]s AND t.%[5]s = d.%[5]s AND (d.%[6]s IS NULL OR t.%[6]s IS NULL OR t.%[6]s = d.%[6]s)
+LEFT JOIN (
+  SELECT %[4]s, %[6]s FROM %[10]s
+  WHERE %[7]s BETWEEN CAST($1 AS timestamp) AND CAST($2 AS timestamp)
+) p ON p.%[4]s = d.%[4]s AND d.%[6]s IS NOT NULL AND p.%[6]s <> d.%[6]s
+WHERE d.%[8]s = 1
+  AND t.%[4]s IS NULL
+  AND p.%[4]s IS NULL`,
+		schema.QualifiedName(dbSchema, t.Name), strings.Join(cols, ", "), strings.Join(sel, ", "),
+		id, idx, rec, et, rsRankColumn, schema.QuoteIdent(rsStagingTable), schema.QualifiedName(dbSchema, t.Parent.Name))
+}
+
+// rsChildCleanupSQL deletes, after a parent's merge, the rows of child
+// table c whose parent (an event of this batch, within its window) came from
+// another delivery: rows that loaded before their parent.
+func rsChildCleanupSQL(c *schema.Table, dbSchema string) string {
+	id, rec, et := schema.QuoteIdent(schema.ColEventID), schema.QuoteIdent(schema.ColReceivedAt), schema.QuoteIdent(schema.ColEventTime)
+	child, parent := schema.QualifiedName(dbSchema, c.Name), schema.QualifiedName(dbSchema, c.Parent.Name)
+	return fmt.Sprintf(`DELETE FROM %[1]s USING %[2]s
+WHERE %[1]s.%[3]s = %[2]s.%[3]s AND %[1]s.%[4]s <> %[2]s.%[4]s
+  AND %[2]s.%[5]s BETWEEN CAST($1 AS timestamp) AND CAST($2 AS timestamp)
+  AND %[2]s.%[3]s IN (SELECT %[3]s FROM %[6]s)`, child, parent, id, rec, et, schema.QuoteIdent(rsStagingTable))
 }
 
 // rsLedgerInsertSQL records n files: per file $k file_key, $k+1 table,

@@ -108,6 +108,9 @@ func TestRedshiftSQLGolden(t *testing.T) {
 		}
 		stmt(rsWindowSQL())
 		stmt(rsMergeSQL(tb, "wh"))
+		for _, c := range tb.Children {
+			stmt(rsChildCleanupSQL(c, "wh"))
+		}
 		stmt(rsLedgerInsertSQL("wh", 2))
 		stmt(rsDropStagingSQL())
 	}

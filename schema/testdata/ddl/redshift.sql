@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS "analytics"."actions_taken_tags" (
   "event_id" varchar(64) NOT NULL,
   "event_time" timestamp,
   "idx" integer NOT NULL,
+  "received_at" timestamp,
   "tag" varchar(64)
 )
 DISTSTYLE AUTO

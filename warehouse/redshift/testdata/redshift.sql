@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS "wh"."ev_tags" (
   "event_id" varchar(64) NOT NULL,
   "event_time" timestamp,
   "idx" integer NOT NULL,
+  "received_at" timestamp,
   "tag" varchar(8)
 )
 DISTSTYLE AUTO
@@ -134,6 +135,11 @@ LEFT JOIN (
 WHERE d."wharf rank" = 1
   AND t."event_id" IS NULL;
 
+DELETE FROM "wh"."ev_tags" USING "wh"."ev"
+WHERE "wh"."ev_tags"."event_id" = "wh"."ev"."event_id" AND "wh"."ev_tags"."received_at" <> "wh"."ev"."received_at"
+  AND "wh"."ev"."event_time" BETWEEN CAST($1 AS timestamp) AND CAST($2 AS timestamp)
+  AND "wh"."ev"."event_id" IN (SELECT "event_id" FROM "wharf_staging");
+
 INSERT INTO "wh"."wharf_loads" ("file_key", "table_name", "rows", "bytes", "loaded_at") VALUES
 ($1, $2, $3, $4, CAST($5 AS timestamp)),
 ($6, $7, $8, $9, CAST($10 AS timestamp));
@@ -149,17 +155,18 @@ CREATE TEMP TABLE "wharf_staging" (
   "event_id" varchar(64),
   "event_time" timestamp,
   "idx" integer,
+  "received_at" timestamp,
   "tag" varchar(8)
 );
 
-COPY "wharf_staging" ("event_id", "event_time", "idx", "tag")
+COPY "wharf_staging" ("event_id", "event_time", "idx", "received_at", "tag")
 FROM 's3://bucket/events/_manifests/ev_tags/01JDX0000000000000000000.manifest'
 IAM_ROLE 'arn:aws:iam::123456789012:role/wharf-copy'
 FORMAT AS PARQUET
 MANIFEST
 STATUPDATE OFF;
 
-COPY "wharf_staging" ("event_id", "event_time", "idx", "tag")
+COPY "wharf_staging" ("event_id", "event_time", "idx", "received_at", "tag")
 FROM 's3://bucket/events/_manifests/ev_tags/01JDX0000000000000000000.manifest'
 IAM_ROLE default
 FORMAT AS PARQUET
@@ -168,18 +175,23 @@ STATUPDATE OFF;
 
 SELECT min("event_time"), max("event_time"), count(*) FROM "wharf_staging";
 
-INSERT INTO "wh"."ev_tags" ("event_id", "event_time", "idx", "tag")
-SELECT d."event_id", d."event_time", d."idx", d."tag"
+INSERT INTO "wh"."ev_tags" ("event_id", "event_time", "idx", "received_at", "tag")
+SELECT d."event_id", d."event_time", d."idx", d."received_at", d."tag"
 FROM (
-  SELECT s.*, ROW_NUMBER() OVER (PARTITION BY "event_id", "idx" ORDER BY "event_time") AS "wharf rank"
+  SELECT s.*, ROW_NUMBER() OVER (PARTITION BY "event_id", "idx", "received_at" ORDER BY "event_time") AS "wharf rank"
   FROM "wharf_staging" s
 ) d
 LEFT JOIN (
-  SELECT "event_id", "idx" FROM "wh"."ev_tags"
+  SELECT "event_id", "idx", "received_at" FROM "wh"."ev_tags"
   WHERE "event_time" BETWEEN CAST($1 AS timestamp) AND CAST($2 AS timestamp)
-) t ON t."event_id" = d."event_id" AND t."idx" = d."idx"
+) t ON t."event_id" = d."event_id" AND t."idx" = d."idx" AND (d."received_at" IS NULL OR t."received_at" IS NULL OR t."received_at" = d."received_at")
+LEFT JOIN (
+  SELECT "event_id", "received_at" FROM "wh"."ev"
+  WHERE "event_time" BETWEEN CAST($1 AS timestamp) AND CAST($2 AS timestamp)
+) p ON p."event_id" = d."event_id" AND d."received_at" IS NOT NULL AND p."received_at" <> d."received_at"
 WHERE d."wharf rank" = 1
-  AND t."event_id" IS NULL;
+  AND t."event_id" IS NULL
+  AND p."event_id" IS NULL;
 
 INSERT INTO "wh"."wharf_loads" ("file_key", "table_name", "rows", "bytes", "loaded_at") VALUES
 ($1, $2, $3, $4, CAST($5 AS timestamp)),
