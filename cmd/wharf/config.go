@@ -79,6 +79,9 @@ type Config struct {
 		LoadInterval    Duration `yaml:"load_interval"`
 		MaxFilesPerLoad int      `yaml:"max_files_per_load"`
 		MergeTimeout    Duration `yaml:"merge_timeout"`
+		// MaxConnections is the size of the process's warehouse connection
+		// pool; the warehouse sees this many from every task at most.
+		MaxConnections int `yaml:"max_connections"`
 		// ReconcileInterval: how often a load also lists the days before
 		// the watermark (warehouse.Config.ReconcileInterval).
 		ReconcileInterval Duration `yaml:"reconcile_interval"`
@@ -127,6 +130,7 @@ func defaultConfig() *Config {
 	c.Warehouse.Dialect, c.Warehouse.Schema, c.Warehouse.LoadInterval = string(wc.Dialect), wc.Schema, Duration(wc.LoadInterval)
 	c.Warehouse.MaxFilesPerLoad, c.Warehouse.MergeTimeout = wc.MaxFilesPerLoad, Duration(wc.MergeTimeout)
 	c.Warehouse.ReconcileInterval = Duration(wc.ReconcileInterval)
+	c.Warehouse.MaxConnections = 8
 	bc := batcher.DefaultConfig()
 	c.Batch.MaxRows, c.Batch.MaxBytes, c.Batch.MaxAge, c.Batch.FlushConcurrency = bc.MaxRows, ByteSize(bc.MaxBytes), Duration(bc.MaxAge), bc.FlushConcurrency
 	fc := backfill.DefaultConfig()
@@ -283,6 +287,9 @@ func (c *Config) validate(n need) error {
 		}
 		if err := c.warehouseConfig().Validate(); err != nil {
 			return badConfig("%v", err)
+		}
+		if c.Warehouse.MaxConnections < 1 || c.Warehouse.MaxConnections > 1000 {
+			return badConfig("warehouse.max_connections must be 1..1000 (got %d)", c.Warehouse.MaxConnections)
 		}
 	}
 	if n.mongo && c.Mongo.URI != "" && c.Mongo.Database == "" {

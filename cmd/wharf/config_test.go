@@ -170,3 +170,39 @@ func TestReplayKeyConfig(t *testing.T) {
 		})
 	}
 }
+
+// warehouse.max_connections sizes the warehouse pool (8 by default, as it
+// was hard-coded), from the file or WHARF_WAREHOUSE_MAX_CONNECTIONS, which
+// the Terraform sets; 0 is refused with the field's name.
+func TestConfigWarehouseMaxConnections(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "tables.yaml", okTables)
+	cfg := writeFile(t, dir, "wharf.yaml", "s3: {bucket: b}\nwarehouse: {dialect: postgres, dsn: 'postgres://wharf@127.0.0.1:1/db'}\n")
+	for _, c := range []struct {
+		env  map[string]string
+		want int32
+	}{
+		{nil, 8},
+		{map[string]string{"WHARF_WAREHOUSE_MAX_CONNECTIONS": "3"}, 3},
+	} {
+		conf, err := loadConfig(cfg, envOf(c.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conf.validate(need{warehouse: true}); err != nil {
+			t.Fatal(err)
+		}
+		pool, err := newPool(context.Background(), conf) // connects lazily: nothing listens on port 1
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pool.Config().MaxConns; got != c.want {
+			t.Errorf("env %v: pool of %d connections, want %d", c.env, got, c.want)
+		}
+		pool.Close()
+	}
+	code, _, stderr := runWharf(t, map[string]string{"WHARF_WAREHOUSE_MAX_CONNECTIONS": "0"}, "", "load", "-c", cfg)
+	if code != 2 || !strings.Contains(stderr, "warehouse.max_connections must be 1..1000") {
+		t.Fatalf("max_connections 0: exit %d, %q; want exit 2 naming warehouse.max_connections", code, stderr)
+	}
+}

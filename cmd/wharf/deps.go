@@ -105,7 +105,7 @@ func newPool(ctx context.Context, c *Config) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, badConfig("warehouse.dsn: %s", redact(err.Error()))
 	}
-	pc.MaxConns = 8
+	pc.MaxConns = int32(c.Warehouse.MaxConnections)
 	if schema.Dialect(c.Warehouse.Dialect) == schema.Redshift {
 		warehouse.RedshiftPoolConfig(pc)
 	}
