@@ -6,6 +6,12 @@ variable "deadletter_alarm_per_hour" {
   default     = 100
 }
 
+variable "memory_alarm_percent" {
+  description = "Memory use of one serve task (percent of its memory) above which the memory alarm fires."
+  type        = number
+  default     = 85
+}
+
 resource "aws_sns_topic" "alarms" {
   count = var.alarm_topic_arn == "" ? 1 : 0
   name  = "${var.name}-alarms"
@@ -167,5 +173,130 @@ resource "aws_cloudwatch_metric_alarm" "files_quarantined" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [local.alarm_topic]
+  tags                = local.tags
+}
+
+# Tasks that keep stopping: fewer running than desired, for longer than a
+# start or a scale-out takes (a task starts within two minutes). A
+# crash-looping task is mostly not running, so the average shortfall stays
+# near one task. From Container Insights (the cluster made here has it).
+resource "aws_cloudwatch_metric_alarm" "tasks_not_running" {
+  alarm_name          = "${var.name}-tasks-not-running"
+  alarm_description   = "Fewer ${aws_ecs_service.serve.name} tasks run than ECS wants, for 15 minutes: tasks crash or fail their health check. See docs/operations.md#alarm-tasks-not-running."
+  evaluation_periods  = 3
+  threshold           = 0.5
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
+  tags                = local.tags
+
+  metric_query {
+    id          = "shortfall"
+    expression  = "desired - running"
+    label       = "Tasks desired but not running"
+    return_data = true
+  }
+  metric_query {
+    id = "desired"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "DesiredTaskCount"
+      dimensions  = { ClusterName = local.cluster_name, ServiceName = aws_ecs_service.serve.name }
+      stat        = "Average"
+      period      = 300
+    }
+  }
+  metric_query {
+    id = "running"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "RunningTaskCount"
+      dimensions  = { ClusterName = local.cluster_name, ServiceName = aws_ecs_service.serve.name }
+      stat        = "Average"
+      period      = 300
+    }
+  }
+}
+
+# A task near its memory limit is about to be OOM-killed (its held
+# messages then wait out their visibility timeout). Maximum: the
+# fullest task, not the service's average.
+resource "aws_cloudwatch_metric_alarm" "memory" {
+  alarm_name          = "${var.name}-memory-high"
+  alarm_description   = "A ${aws_ecs_service.serve.name} task used more than ${var.memory_alarm_percent}% of its memory for 10 minutes. See docs/operations.md#alarm-memory-high."
+  namespace           = "AWS/ECS"
+  metric_name         = "MemoryUtilization"
+  dimensions          = { ClusterName = local.cluster_name, ServiceName = aws_ecs_service.serve.name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 10
+  datapoints_to_alarm = 8
+  threshold           = var.memory_alarm_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
+  tags                = local.tags
+}
+
+# Raw writes to Mongo that failed, from the consumer's log lines (ingest:
+# "raw write failed; …"). Each leaves its message for redelivery.
+resource "aws_cloudwatch_log_metric_filter" "raw_write_errors" {
+  name           = "${var.name}-raw-write-errors"
+  log_group_name = aws_cloudwatch_log_group.wharf.name
+  pattern        = "{ ($.msg = \"raw write failed; message left for redelivery\") || ($.msg = \"raw write failed: Mongo unreachable; retrying\") }"
+  metric_transformation {
+    namespace = "wharf"
+    name      = "RawWriteErrors"
+    value     = "1"
+    unit      = "Count"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "raw_write_errors" {
+  alarm_name          = "${var.name}-raw-writes-failing"
+  alarm_description   = "Raw writes to Mongo have failed for 15 minutes; messages are redelivered and may reach the DLQ. See docs/operations.md#alarm-raw-writes-failing."
+  namespace           = "wharf"
+  metric_name         = "RawWriteErrors"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
+  tags                = local.tags
+}
+
+# Flushes that did not reach S3 after their retries (batcher: "flush
+# failed", "flush failed: cannot encode", "flush failed: no file name").
+resource "aws_cloudwatch_log_metric_filter" "flush_failures" {
+  name           = "${var.name}-flush-failures"
+  log_group_name = aws_cloudwatch_log_group.wharf.name
+  pattern        = "{ ($.msg = \"flush failed\") || ($.msg = \"flush failed: cannot encode\") || ($.msg = \"flush failed: no file name\") }"
+  metric_transformation {
+    namespace = "wharf"
+    name      = "FlushFailures"
+    value     = "1"
+    unit      = "Count"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "flush_failures" {
+  alarm_name          = "${var.name}-flush-failing"
+  alarm_description   = "Parquet files could not be written to S3 (after retries) in 2 of the last 3 5-minute periods; their messages are redelivered. See docs/operations.md#alarm-flush-failing."
+  namespace           = "wharf"
+  metric_name         = "FlushFailures"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
   tags                = local.tags
 }

@@ -13,20 +13,39 @@ resource "aws_ecs_cluster" "this" {
 locals {
   cluster_arn = var.cluster_arn != "" ? var.cluster_arn : aws_ecs_cluster.this[0].arn
 
-  environment = [for k, v in merge({
-    AWS_REGION                    = local.region
-    WHARF_SQS_QUEUE_URL           = aws_sqs_queue.main.id
-    WHARF_S3_BUCKET               = aws_s3_bucket.data.bucket
-    WHARF_S3_PREFIX               = local.prefix
-    WHARF_WAREHOUSE_DIALECT       = var.warehouse_dialect
-    WHARF_WAREHOUSE_SCHEMA        = var.warehouse_schema
-    WHARF_WAREHOUSE_IAM_ROLE      = aws_iam_role.redshift_copy.arn
-    WHARF_WAREHOUSE_LOAD_INTERVAL = var.load_interval
-    WHARF_MONGO_DATABASE          = var.mongo_database
-    WHARF_DRAIN_TIMEOUT           = "${var.drain_timeout_seconds}s"
-    WHARF_LOG_FORMAT              = "json"
-    WHARF_LOG_LEVEL               = "info"
-  }, var.extra_environment) : { name = k, value = v }]
+  # SQS allows about 120,000 messages in flight per queue, across every
+  # consumer. The most serve tasks that poll at once is max_tasks, times
+  # deployment_maximum_percent during a deploy (old tasks poll until the new
+  # ones are healthy); each may hold sqs_max_in_flight, so together they
+  # stay within sqs_in_flight_budget.
+  peak_tasks        = ceil(var.max_tasks * var.deployment_maximum_percent / 100)
+  sqs_max_in_flight = floor(var.sqs_in_flight_budget / local.peak_tasks)
+
+  base_environment = {
+    AWS_REGION                      = local.region
+    WHARF_SQS_QUEUE_URL             = aws_sqs_queue.main.id
+    WHARF_S3_BUCKET                 = aws_s3_bucket.data.bucket
+    WHARF_S3_PREFIX                 = local.prefix
+    WHARF_WAREHOUSE_DIALECT         = var.warehouse_dialect
+    WHARF_WAREHOUSE_SCHEMA          = var.warehouse_schema
+    WHARF_WAREHOUSE_IAM_ROLE        = aws_iam_role.redshift_copy.arn
+    WHARF_WAREHOUSE_LOAD_INTERVAL   = var.load_interval
+    WHARF_WAREHOUSE_MAX_CONNECTIONS = tostring(var.warehouse_max_connections)
+    WHARF_MONGO_DATABASE            = var.mongo_database
+    WHARF_DRAIN_TIMEOUT             = "${var.drain_timeout_seconds}s"
+    WHARF_LOG_FORMAT                = "json"
+    WHARF_LOG_LEVEL                 = "info"
+  }
+
+  # The backfill task's environment. It reads no queue, so sqs.max_in_flight
+  # only bounds what its batcher holds: the application's default.
+  backfill_environment = [for k, v in merge(local.base_environment, var.extra_environment) : { name = k, value = v }]
+
+  # The serve tasks': the derived in-flight limit comes last, so that
+  # extra_environment cannot raise it (its validation refuses it too).
+  serve_environment = [for k, v in merge(local.base_environment, var.extra_environment, {
+    WHARF_SQS_MAX_IN_FLIGHT = tostring(local.sqs_max_in_flight)
+  }) : { name = k, value = v }]
 
   # Secrets reach the container as environment variables, injected by ECS
   # with the execution role; wharf never logs them (design §8).
@@ -61,7 +80,7 @@ resource "aws_ecs_task_definition" "serve" {
   task_role_arn            = aws_iam_role.task.arn
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
+    cpu_architecture        = var.cpu_architecture
   }
   container_definitions = jsonencode([{
     name      = "wharf"
@@ -71,7 +90,7 @@ resource "aws_ecs_task_definition" "serve" {
     command                = ["serve", "--http", ":8080"]
     user                   = "65532:65532"
     readonlyRootFilesystem = true
-    environment            = local.environment
+    environment            = local.serve_environment
     secrets                = local.secrets
     portMappings           = [{ containerPort = 8080, protocol = "tcp" }]
     # /healthz: the poll loop and the batcher are alive; it does not depend
@@ -99,9 +118,10 @@ resource "aws_ecs_service" "serve" {
   launch_type     = "FARGATE"
 
   # A deploy starts new tasks before it stops old ones; each old task
-  # drains on SIGTERM, so nothing is lost or redelivered late.
+  # drains on SIGTERM, so nothing is lost or redelivered late. The surge
+  # counts in local.peak_tasks (the in-flight budget).
   deployment_minimum_healthy_percent = 100
-  deployment_maximum_percent         = 200
+  deployment_maximum_percent         = var.deployment_maximum_percent
   deployment_circuit_breaker {
     enable   = true
     rollback = true
@@ -135,7 +155,7 @@ resource "aws_ecs_task_definition" "backfill" {
   task_role_arn            = aws_iam_role.backfill.arn
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
+    cpu_architecture        = var.cpu_architecture
   }
   container_definitions = jsonencode([{
     name                   = "wharf"
@@ -144,7 +164,7 @@ resource "aws_ecs_task_definition" "backfill" {
     command                = ["backfill", "--help"]
     user                   = "65532:65532"
     readonlyRootFilesystem = true
-    environment            = local.environment
+    environment            = local.backfill_environment
     secrets                = local.secrets
     # A stopped backfill resumes from its checkpoint; give it time to write one.
     stopTimeout      = local.stop_timeout

@@ -130,7 +130,8 @@ data "aws_iam_policy_document" "backfill" {
   }
 }
 
-# --- the execution role: ECS pulls the image, writes logs, reads the secrets ---
+# --- the execution role: ECS pulls the image, writes logs, reads the secrets
+# (from Secrets Manager or SSM Parameter Store) ---
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
@@ -149,11 +150,50 @@ resource "aws_iam_role_policy" "execution_secrets" {
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
 
+# Each secret is a Secrets Manager secret or an SSM parameter, told apart by
+# its ARN's service. A Secrets Manager valueFrom may name a JSON key
+# (ARN:json-key:version-stage:version-id): IAM wants the secret's own ARN,
+# its first seven fields.
+locals {
+  secret_arns                = compact([var.warehouse_dsn_secret_arn, var.mongo_uri_secret_arn])
+  secretsmanager_secret_arns = distinct([for a in local.secret_arns : join(":", slice(split(":", a), 0, 7)) if split(":", a)[2] == "secretsmanager"])
+  ssm_parameter_arns         = distinct([for a in local.secret_arns : a if split(":", a)[2] == "ssm"])
+}
+
 data "aws_iam_policy_document" "execution_secrets" {
-  statement {
-    sid       = "ReadSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = compact([var.warehouse_dsn_secret_arn, var.mongo_uri_secret_arn])
+  dynamic "statement" {
+    for_each = length(local.secretsmanager_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.secretsmanager_secret_arns
+    }
+  }
+
+  # ECS reads parameters with GetParameters (SecureString values decrypted).
+  dynamic "statement" {
+    for_each = length(local.ssm_parameter_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadParameters"
+      actions   = ["ssm:GetParameters"]
+      resources = local.ssm_parameter_arns
+    }
+  }
+
+  # A secret or SecureString under a customer-managed key needs kms:Decrypt
+  # on that key, and only through the two services that hold the secrets.
+  dynamic "statement" {
+    for_each = length(var.secrets_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = var.secrets_kms_key_arns
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com", "ssm.${local.region}.amazonaws.com"]
+      }
+    }
   }
 }
 

@@ -8,8 +8,29 @@ output "dlq_url" {
   value       = aws_sqs_queue.dlq.id
 }
 
+output "queue_arn" {
+  description = "The queue's ARN: for a producer's IAM policy (sqs:SendMessage) or an SNS subscription."
+  value       = aws_sqs_queue.main.arn
+}
+
+output "dlq_arn" {
+  description = "SQS's dead-letter queue's ARN (docs/operations.md#alarm-dlq-not-empty)."
+  value       = aws_sqs_queue.dlq.arn
+}
+
 output "bucket" {
-  value = aws_s3_bucket.data.bucket
+  description = "The bucket wharf writes Parquet files, dead letters and checkpoints to (WHARF_S3_BUCKET)."
+  value       = aws_s3_bucket.data.bucket
+}
+
+output "bucket_arn" {
+  description = "The bucket's ARN."
+  value       = aws_s3_bucket.data.arn
+}
+
+output "ecr_repository_url" {
+  description = "Where to push the image (create_ecr_repository = true); null otherwise."
+  value       = one(aws_ecr_repository.wharf[*].repository_url)
 }
 
 output "redshift_copy_role_arn" {

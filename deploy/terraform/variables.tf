@@ -49,9 +49,12 @@ variable "drain_timeout_seconds" {
 }
 
 variable "warehouse_dialect" {
-  description = "WHARF_WAREHOUSE_DIALECT: redshift or postgres."
+  description = "WHARF_WAREHOUSE_DIALECT: redshift or postgres. No default, as in wharf: loading into the wrong kind of warehouse fails late."
   type        = string
-  default     = "redshift"
+  validation {
+    condition     = contains(["redshift", "postgres"], var.warehouse_dialect)
+    error_message = "warehouse_dialect must be redshift or postgres."
+  }
 }
 
 variable "warehouse_schema" {
@@ -61,14 +64,38 @@ variable "warehouse_schema" {
 }
 
 variable "warehouse_dsn_secret_arn" {
-  description = "Secrets Manager secret holding the warehouse DSN (WHARF_WAREHOUSE_DSN). Read by the execution role at task start, never by wharf."
+  description = "The warehouse DSN (WHARF_WAREHOUSE_DSN): the ARN of a Secrets Manager secret (optionally with :json-key:: after it) or of an SSM Parameter Store parameter (a SecureString). Read by the execution role at task start, never by wharf."
   type        = string
+  validation {
+    condition     = can(regex("^arn:[^:]+:(secretsmanager:[^:]*:[0-9]+:secret:|ssm:[^:]*:[0-9]+:parameter/)", var.warehouse_dsn_secret_arn))
+    error_message = "warehouse_dsn_secret_arn must be the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or of an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)."
+  }
 }
 
 variable "mongo_uri_secret_arn" {
-  description = "Secrets Manager secret holding the Mongo URI (WHARF_MONGO_URI); empty to run without raw writes."
+  description = "The Mongo URI (WHARF_MONGO_URI), as warehouse_dsn_secret_arn: a Secrets Manager secret or an SSM parameter ARN; empty to run without raw writes."
   type        = string
   default     = ""
+  validation {
+    condition     = var.mongo_uri_secret_arn == "" || can(regex("^arn:[^:]+:(secretsmanager:[^:]*:[0-9]+:secret:|ssm:[^:]*:[0-9]+:parameter/)", var.mongo_uri_secret_arn))
+    error_message = "mongo_uri_secret_arn must be empty, or the ARN of a Secrets Manager secret or of an SSM parameter."
+  }
+}
+
+variable "secrets_kms_key_arns" {
+  description = "Customer-managed KMS keys that encrypt the secrets or SecureString parameters above; the execution role may decrypt with them, through Secrets Manager and SSM only. Empty when they use the AWS-managed keys (aws/secretsmanager, aws/ssm)."
+  type        = list(string)
+  default     = []
+}
+
+variable "warehouse_max_connections" {
+  description = "WHARF_WAREHOUSE_MAX_CONNECTIONS: the warehouse connection pool of each task (serve and backfill). The warehouse sees up to this many from each task: keep max_tasks × deployment_maximum_percent/100 × it, plus the backfill shards', under its connection limit (Redshift: 500)."
+  type        = number
+  default     = 8
+  validation {
+    condition     = var.warehouse_max_connections >= 1 && var.warehouse_max_connections <= 100 && floor(var.warehouse_max_connections) == var.warehouse_max_connections
+    error_message = "warehouse_max_connections must be a whole number, 1..100."
+  }
 }
 
 variable "mongo_database" {
@@ -84,9 +111,13 @@ variable "load_interval" {
 }
 
 variable "extra_environment" {
-  description = "More WHARF_* variables for both task definitions, such as WHARF_BATCH_MAX_AGE."
+  description = "More WHARF_* variables for both task definitions, such as WHARF_BATCH_MAX_AGE. Not WHARF_SQS_MAX_IN_FLIGHT (derived from max_tasks) nor WHARF_WAREHOUSE_MAX_CONNECTIONS (warehouse_max_connections)."
   type        = map(string)
   default     = {}
+  validation {
+    condition     = !contains(keys(var.extra_environment), "WHARF_SQS_MAX_IN_FLIGHT") && !contains(keys(var.extra_environment), "WHARF_WAREHOUSE_MAX_CONNECTIONS")
+    error_message = "extra_environment must not set WHARF_SQS_MAX_IN_FLIGHT (Terraform derives it from max_tasks and sqs_in_flight_budget) or WHARF_WAREHOUSE_MAX_CONNECTIONS (set warehouse_max_connections)."
+  }
 }
 
 variable "cluster_arn" {
@@ -118,33 +149,85 @@ variable "memory" {
 }
 
 variable "min_tasks" {
-  description = "Fewest serve tasks."
+  description = "Fewest serve tasks (at least 1: the backlog per task divides by the task count)."
   type        = number
   default     = 2
+  validation {
+    condition     = var.min_tasks >= 1
+    error_message = "min_tasks must be at least 1."
+  }
 }
 
 variable "max_tasks" {
-  description = "Most serve tasks. Each holds up to sqs.max_in_flight messages; SQS allows about 120,000 in flight per queue across all of them."
+  description = "Most serve tasks. Each task's WHARF_SQS_MAX_IN_FLIGHT is derived from it: sqs_in_flight_budget / (max_tasks × deployment_maximum_percent / 100)."
   type        = number
   default     = 8
+  validation {
+    condition     = var.max_tasks >= 1 && var.max_tasks <= 100
+    error_message = "max_tasks must be 1..100 (each task's in-flight share of the queue shrinks with it)."
+  }
 }
 
-variable "scale_out_backlog" {
-  description = "Visible messages above which the service adds a task."
+variable "deployment_maximum_percent" {
+  description = "ECS's deployment_maximum_percent: a deploy runs up to this share of the task count, old and new tasks together, each polling. Counted in the in-flight budget; lower it (above 100) for a larger in-flight share per task at the cost of slower deploys."
   type        = number
-  default     = 50000
+  default     = 200
+  validation {
+    condition     = var.deployment_maximum_percent > 100 && var.deployment_maximum_percent <= 200
+    error_message = "deployment_maximum_percent must be 101..200 (deployment_minimum_healthy_percent is 100, so a deploy needs room above it)."
+  }
 }
 
-variable "scale_in_backlog" {
-  description = "Visible messages below which (for 15 minutes) the service removes a task."
+variable "sqs_in_flight_budget" {
+  description = "Messages all serve tasks may hold in flight together. SQS refuses receives (OverLimit) past about 120,000 in flight per standard queue; the default leaves 10,000 of margin for other consumers and redelivery races."
+  type        = number
+  default     = 110000
+  validation {
+    condition     = var.sqs_in_flight_budget >= 1000 && var.sqs_in_flight_budget <= 120000
+    error_message = "sqs_in_flight_budget must be 1,000..120,000 (SQS's in-flight limit per standard queue)."
+  }
+}
+
+variable "task_events_per_second" {
+  description = "Events one serve task moves per second at full load, as measured on your data (the task's wharf_messages_deleted_total rate while a backlog drains). With acceptable_latency_seconds it sets the autoscaling target: the backlog one task clears in that time."
   type        = number
   default     = 1000
+  validation {
+    condition     = var.task_events_per_second > 0
+    error_message = "task_events_per_second must be positive."
+  }
 }
 
-variable "scale_out_oldest_age_seconds" {
-  description = "Age of the oldest message above which the service adds a task."
+variable "acceptable_latency_seconds" {
+  description = "How long an event may wait in the queue under load. The service scales to keep the visible backlog per task at task_events_per_second × this."
   type        = number
-  default     = 600
+  default     = 300
+  validation {
+    condition     = var.acceptable_latency_seconds >= 60
+    error_message = "acceptable_latency_seconds must be at least 60 (SQS's metrics come once a minute)."
+  }
+}
+
+variable "scale_out_cooldown_seconds" {
+  description = "Seconds after a scale-out before the next: about the time a new task takes to start and poll."
+  type        = number
+  default     = 60
+}
+
+variable "scale_in_cooldown_seconds" {
+  description = "Seconds after a scale-in before the next; raised to the task's stopTimeout when below it, so that a removed task finishes its drain first."
+  type        = number
+  default     = 300
+}
+
+variable "cpu_architecture" {
+  description = "The tasks' CPU (runtime_platform): X86_64 or ARM64. Build the image for the same platform: make image PLATFORM=linux/amd64 or linux/arm64."
+  type        = string
+  default     = "X86_64"
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
 }
 
 variable "backfill_cpu" {
