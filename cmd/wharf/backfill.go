@@ -317,7 +317,7 @@ func runBackfill(ctx, bg context.Context, c *Config, sch *schema.Schema, bc back
 	case "log":
 		pctx, cancel := context.WithCancel(bg)
 		done := make(chan struct{})
-		go func() { defer close(done); logProgress(pctx, bf.Progress, log, every) }()
+		go func() { defer close(done); logProgress(pctx, bf.Progress, progressLog(log, bc), every) }()
 		stopProgress = func(bool) { cancel(); <-done }
 	default:
 		stopProgress = func(bool) {}

@@ -107,6 +107,13 @@ func (m *rateMeter) eta(remaining int64) (time.Duration, bool) {
 // progressFunc is what the reporters poll.
 type progressFunc func() backfill.Progress
 
+// progressLog scopes the progress lines to their job and shard, so that
+// the lines of N shards logging to one place can be told apart and summed
+// (docs/operations.md groups them by job and shard).
+func progressLog(log *zap.Logger, bc backfill.Config) *zap.Logger {
+	return log.With(zap.String("job", bc.Job), zap.Int("shard", bc.Shard), zap.Int("shards", bc.Shards))
+}
+
 // logProgress writes a structured progress line every interval until ctx
 // ends.
 func logProgress(ctx context.Context, get progressFunc, log *zap.Logger, interval time.Duration) {

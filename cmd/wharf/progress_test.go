@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wharfdata/wharf/backfill"
 )
@@ -101,5 +105,32 @@ func TestProgressETAUnknownWhilePlanning(t *testing.T) {
 		if _, ok := m.eta(1000); ok || m.rate() != 0 {
 			t.Fatalf("at %ds: rate %v, an ETA while planning", s, m.rate())
 		}
+	}
+}
+
+// Each "backfill progress" line names its job and shard, which the
+// runbook's Logs Insights query groups by, with the shard's done count.
+func TestProgressLogNamesJobAndShard(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	bc := backfill.Config{Job: "orders-2019", Shard: 3, Shards: 8}
+	get := func() backfill.Progress {
+		return backfill.Progress{Read: 10, Ranges: []backfill.RangeProgress{{Done: 40, Estimate: 100}, {Done: 2, Estimate: 50}}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); logProgress(ctx, get, progressLog(zap.New(core), bc), time.Millisecond) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.FilterMessage("backfill progress").Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	lines := logs.FilterMessage("backfill progress").All()
+	if len(lines) == 0 {
+		t.Fatal("no progress line")
+	}
+	f := lines[0].ContextMap()
+	if f["job"] != "orders-2019" || f["shard"] != int64(3) || f["shards"] != int64(8) || f["done"] != int64(42) {
+		t.Errorf("progress line fields %v, want job orders-2019, shard 3, shards 8, done 42", f)
 	}
 }
