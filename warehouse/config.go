@@ -46,6 +46,10 @@ type Config struct {
 	// listing stays cheap; a reconciliation costs one S3 LIST per 1,000
 	// files kept under the table's prefix. Default 1 h.
 	ReconcileInterval time.Duration
+	// LoadConcurrency is how many tables one load merges at once (YAML
+	// warehouse.load_concurrency), each on a connection of its own; keep it
+	// within the pool's size. Default 4.
+	LoadConcurrency int
 	// IAMRole is the role Redshift's COPY assumes to read S3 (YAML
 	// warehouse.iam_role); redshift only.
 	IAMRole string
@@ -77,6 +81,7 @@ func DefaultConfig() Config {
 		MergeTimeout:    15 * time.Minute,
 
 		ReconcileInterval: time.Hour,
+		LoadConcurrency:   4,
 	}
 }
 
@@ -97,6 +102,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("warehouse.max_files_per_load must be positive (got %d)", c.MaxFilesPerLoad)
 	case c.MergeTimeout <= 0:
 		return fmt.Errorf("warehouse.merge_timeout must be positive (got %s)", c.MergeTimeout)
+	case c.LoadConcurrency <= 0:
+		return fmt.Errorf("warehouse.load_concurrency must be positive (got %d)", c.LoadConcurrency)
 	case c.ReconcileInterval <= 0:
 		return fmt.Errorf("warehouse.reconcile_interval must be positive (got %s)", c.ReconcileInterval)
 	case c.Dialect == schema.Redshift && c.IAMRole == "":

@@ -179,3 +179,67 @@ func TestChildrenFollowParent(t *testing.T) {
 		}
 	})
 }
+
+// TestTablesLoadConcurrently: a table stuck on a lock does not hold up the
+// others. Table a is locked by another session; table b, listed after it,
+// loads while a's merge still waits (sequential loading would load b only
+// after a's merge timed out, long after this test's bound); a loads once
+// the lock is gone.
+func TestTablesLoadConcurrently(t *testing.T) {
+	const two = `
+tables:
+  - name: a
+    events: [a]
+    columns: [{name: v, path: v, type: integer}]
+  - name: b
+    events: [b]
+    columns: [{name: v, path: v, type: integer}]
+`
+	eachDialect(t, two, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		l := e.loader(func(c *Config) { c.MergeTimeout = time.Minute })
+		ta, tb := e.sch.Table("a"), e.sch.Table("b")
+		e.put(ta, today, row(ta, "a1", 0, nil))
+		e.put(tb, today, row(tb, "b1", 0, nil))
+		lock, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = lock.Rollback(ctx) }()
+		if _, err := lock.Exec(ctx, "LOCK TABLE "+schema.QualifiedName(e.db, "a")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		type loaded struct {
+			res Result
+			err error
+		}
+		done := make(chan loaded, 1)
+		go func() {
+			res, err := l.Load(ctx)
+			done <- loaded{res, err}
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for e.count("b") == 0 {
+			select {
+			case r := <-done:
+				t.Fatalf("the load ended (%+v, %v) before b loaded", r.res, r.err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("b did not load while a was locked: the tables load one after another")
+			}
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the load ended (%+v, %v) while a was still locked", r.res, r.err)
+		default:
+		}
+		if err := lock.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || r.res.Tables["a"].Rows != 1 || r.res.Tables["b"].Rows != 1 {
+			t.Errorf("load: %+v, %v; want a and b loaded", r.res, r.err)
+		}
+	})
+}

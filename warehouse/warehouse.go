@@ -185,9 +185,11 @@ func (l *Loader) Apply(ctx context.Context) error {
 }
 
 // Load merges the pending files of the named tables (every table when none
-// is named) now, once, and returns what it did. A table whose load fails
-// does not stop the others; the error joins every table's error, and a
-// failed table's files stay pending for the next load.
+// is named) now, once, and returns what it did. Up to LoadConcurrency
+// tables load at once (a parent and its children one after another), so a
+// table stuck on a lock or a slow COPY does not hold up the others. A table
+// whose load fails does not stop the others; the error joins every table's
+// error, and a failed table's files stay pending for the next load.
 func (l *Loader) Load(ctx context.Context, tables ...string) (Result, error) {
 	var list []*schema.Table
 	if len(tables) == 0 {
@@ -201,19 +203,65 @@ func (l *Loader) Load(ctx context.Context, tables ...string) (Result, error) {
 		list = append(list, t)
 	}
 	res := Result{Tables: make(map[string]TableResult, len(list))}
-	var errs []error
-	for _, t := range list {
-		tr, err := l.loadTable(ctx, t)
-		res.Tables[t.Name] = tr
-		if err != nil {
-			l.m.errors.Inc()
-			errs = append(errs, fmt.Errorf("load %s: %w", t.Name, err))
-			if ctx.Err() != nil {
-				break
-			}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, l.cfg.LoadConcurrency)
+	)
+	for _, family := range families(list) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, t := range family {
+				tr, err := l.loadTable(ctx, t)
+				mu.Lock()
+				res.Tables[t.Name] = tr
+				if err != nil {
+					l.m.errors.Inc()
+					errs = append(errs, fmt.Errorf("load %s: %w", t.Name, err))
+				}
+				mu.Unlock()
+				if ctx.Err() != nil {
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil && len(errs) == 0 {
+		errs = append(errs, err)
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return res, errors.Join(errs...)
+}
+
+// families groups tables by parent, in order: a parent and then its
+// children are loaded one after another (a child's merge reads its parent's
+// rows), the families side by side (Config.LoadConcurrency).
+func families(list []*schema.Table) [][]*schema.Table {
+	var out [][]*schema.Table
+	index := map[*schema.Table]int{}
+	for _, t := range list {
+		root := t
+		if t.Parent != nil {
+			root = t.Parent
+		}
+		i, ok := index[root]
+		if !ok {
+			i = len(out)
+			index[root] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], t)
+	}
+	return out
 }
 
 // Run loads every LoadInterval, starting at once, until ctx ends, and then

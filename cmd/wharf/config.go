@@ -85,6 +85,8 @@ type Config struct {
 		// ReconcileInterval: how often a load also lists the days before
 		// the watermark (warehouse.Config.ReconcileInterval).
 		ReconcileInterval Duration `yaml:"reconcile_interval"`
+		// LoadConcurrency: tables one load merges at once.
+		LoadConcurrency int `yaml:"load_concurrency"`
 	} `yaml:"warehouse"`
 	Batch struct {
 		MaxRows          int      `yaml:"max_rows"`
@@ -129,7 +131,7 @@ func defaultConfig() *Config {
 	wc := warehouse.DefaultConfig()
 	c.Warehouse.Dialect, c.Warehouse.Schema, c.Warehouse.LoadInterval = string(wc.Dialect), wc.Schema, Duration(wc.LoadInterval)
 	c.Warehouse.MaxFilesPerLoad, c.Warehouse.MergeTimeout = wc.MaxFilesPerLoad, Duration(wc.MergeTimeout)
-	c.Warehouse.ReconcileInterval = Duration(wc.ReconcileInterval)
+	c.Warehouse.ReconcileInterval, c.Warehouse.LoadConcurrency = Duration(wc.ReconcileInterval), wc.LoadConcurrency
 	c.Warehouse.MaxConnections = 8
 	bc := batcher.DefaultConfig()
 	c.Batch.MaxRows, c.Batch.MaxBytes, c.Batch.MaxAge, c.Batch.FlushConcurrency = bc.MaxRows, ByteSize(bc.MaxBytes), Duration(bc.MaxAge), bc.FlushConcurrency
@@ -247,7 +249,7 @@ func (c *Config) warehouseConfig() warehouse.Config {
 	wc.Dialect, wc.Schema, wc.Prefix = schema.Dialect(c.Warehouse.Dialect), c.Warehouse.Schema, c.S3.Prefix
 	wc.LoadInterval, wc.IAMRole = time.Duration(c.Warehouse.LoadInterval), c.Warehouse.IAMRole
 	wc.MaxFilesPerLoad, wc.MergeTimeout = c.Warehouse.MaxFilesPerLoad, time.Duration(c.Warehouse.MergeTimeout)
-	wc.ReconcileInterval = time.Duration(c.Warehouse.ReconcileInterval)
+	wc.ReconcileInterval, wc.LoadConcurrency = time.Duration(c.Warehouse.ReconcileInterval), c.Warehouse.LoadConcurrency
 	return wc
 }
 

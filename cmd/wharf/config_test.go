@@ -54,6 +54,7 @@ func TestBadConfigNamesField(t *testing.T) {
 		{"log level", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\nlog: {level: loud}\n", nil, "log.level"},
 		{"merge timeout", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres, merge_timeout: 0s}\n", nil, "warehouse.merge_timeout must be positive"},
 		{"reconcile interval", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres, reconcile_interval: 0s}\n", nil, "warehouse.reconcile_interval must be positive"},
+		{"load concurrency", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres, load_concurrency: 0}\n", nil, "warehouse.load_concurrency must be positive"},
 		{"files per load", "sqs: {queue_url: q}\ns3: {bucket: b}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n", map[string]string{"WHARF_WAREHOUSE_MAX_FILES_PER_LOAD": "0"}, "warehouse.max_files_per_load must be positive"},
 	}
 	writeFile(t, dir, "bad.yaml", "tables:\n- name: Bad\n  events: [x]\n")
