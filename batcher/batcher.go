@@ -104,6 +104,7 @@ type Batcher struct {
 	maxBack time.Duration
 	ids     *idSource
 	writers writerPool
+	hb      heartbeat
 
 	ctx    context.Context // ends at Close; aborts put retries
 	cancel context.CancelFunc
@@ -159,6 +160,7 @@ func newBatcher(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.R
 		stop: make(chan struct{}), loopEnd: make(chan struct{}),
 	}
 	b.work = sync.NewCond(&b.mu)
+	b.hb.pass(b.clock.Now())
 	tick, stopTick := b.clock.Ticker(ageTick(cfg.MaxAge))
 	go b.ageLoop(tick, stopTick)
 	b.workers.Add(cfg.FlushConcurrency)
@@ -461,6 +463,7 @@ func (b *Batcher) ageLoop(tick <-chan time.Time, stopTick func()) {
 			}
 			b.gaugesLocked()
 			b.mu.Unlock()
+			b.hb.pass(now)
 		}
 	}
 }

@@ -43,6 +43,8 @@ func (b *Batcher) worker() {
 func (b *Batcher) run(j *job, buf *bytes.Buffer) {
 	start := time.Now()
 	log := b.log.With(zap.String("table", j.table.Name), zap.Int("rows", j.nrows), zap.String("reason", j.reason))
+	b.hb.begin(j, b.clock.Now())
+	defer b.hb.end(j)
 	if err := b.ctx.Err(); err != nil {
 		b.finish(j, ErrClosed, 0)
 		return
@@ -61,7 +63,7 @@ func (b *Batcher) run(j *job, buf *bytes.Buffer) {
 		return
 	}
 	size := int64(buf.Len())
-	attempts, err := b.put(key, buf.Bytes(), log)
+	attempts, err := b.put(j, key, buf.Bytes(), log)
 	took := time.Since(start)
 	b.m.flushSeconds.Observe(took.Seconds())
 	if err != nil {
@@ -85,10 +87,11 @@ func (b *Batcher) run(j *job, buf *bytes.Buffer) {
 // jitter until it succeeds or the batcher closes. Each attempt has
 // FlushTimeout. Retries reuse the key, so an attempt that succeeded
 // unbeknown to us is overwritten, not duplicated.
-func (b *Batcher) put(key string, body []byte, log *zap.Logger) (attempts int, err error) {
+func (b *Batcher) put(j *job, key string, body []byte, log *zap.Logger) (attempts int, err error) {
 	delay := b.backoff
 	for {
 		attempts++
+		b.hb.begin(j, b.clock.Now())
 		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.FlushTimeout)
 		err = b.store.Put(ctx, key, bytes.NewReader(body), int64(len(body)))
 		cancel()
