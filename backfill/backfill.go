@@ -1,5 +1,5 @@
 // Package backfill streams historical MongoDB documents through the same
-// flatten → batcher → S3 → loader path as live events (design §1), so that
+// flatten → batcher → S3 → loader path as live events (docs/design.md §1), so that
 // history and live data land in the same tables by the same rules.
 //
 // Each of the table's collections is split into half-open _id ranges (from a
@@ -16,7 +16,7 @@
 // document before it in the range, are in S3: it moves only on acks, which
 // arrive after the S3 put. A job killed at any instant and run again with the
 // same name resumes each range after its checkpoint; documents re-read are
-// duplicates the loader's merge removes (design §2, guarantee 2).
+// duplicates the loader's merge removes (docs/design.md §2, guarantee 2).
 package backfill
 
 import (
@@ -626,7 +626,7 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		b.deadLetter(st, doc, body, id, err, recv, ack)
 		return nil
 	}
-	ev.ID = id // design §3: in backfill the event id is the _id
+	ev.ID = id // docs/design.md §3: in backfill the event id is the _id
 	routed := false
 	for _, t := range ev.Tables {
 		routed = routed || t == b.table

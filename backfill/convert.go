@@ -25,11 +25,11 @@ type converter struct {
 // schema's time parsing accepts), ObjectIds {"$oid": "…"}. The _id is left
 // out because it is the event id, not a field of the event: the streaming
 // path stores the event's own fields with _id and its receive time added
-// (design §3).
+// (docs/design.md §3).
 //
 // When typePath is set and the document has no value (or null) there, the
 // event type typ is put there: a document of history written before wharf
-// carries no type, its collection is its type (design §3). It reports
+// carries no type, its collection is its type (docs/design.md §3). It reports
 // whether it did.
 func (c *converter) eventJSON(doc bson.Raw, typePath []string, typ string) ([]byte, bool, error) {
 	if typ == "" {

@@ -273,7 +273,7 @@ func numberFloat(v bson.RawValue) float64 {
 }
 
 // idString is the event id of a document: an ObjectId as its 24-digit hex
-// string (design §3), a string as it is, an integer in decimal. Other _id
+// string (docs/design.md §3), a string as it is, an integer in decimal. Other _id
 // types have no event id.
 func idString(v bson.RawValue) (string, error) {
 	switch v.Type {

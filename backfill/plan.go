@@ -79,7 +79,7 @@ type ObjectStore interface {
 
 var _ ObjectStore = (*s3store.Store)(nil)
 
-// Dir is the folder of a job's plan and checkpoints under prefix (design §5).
+// Dir is the folder of a job's plan and checkpoints under prefix (docs/design.md §5).
 func Dir(prefix, job string) string { return prefix + "_backfill/" + job + "/" }
 
 func (b *Backfill) planDir() string { return Dir(b.cfg.Prefix, b.cfg.Job) + "plan/" }

@@ -1,6 +1,6 @@
 // Package batcher buffers warehouse rows per table and writes them to S3 as
 // Parquet files, calling each message's ack only once every row it produced
-// is in an object in S3 (design §2, guarantees 1 and 4).
+// is in an object in S3 (docs/design.md §2, guarantees 1 and 4).
 //
 // A buffer is flushed when it holds MaxRows rows ("rows"), when the bytes
 // held would exceed MaxBytes (the largest buffers first, "bytes"), when the

@@ -40,7 +40,7 @@ type Config struct {
 	Fault func(point string)
 }
 
-// DefaultConfig returns the defaults of design §8.
+// DefaultConfig returns the defaults of docs/design.md §8.
 func DefaultConfig() Config {
 	return Config{
 		MaxRows:          500_000,

@@ -17,7 +17,7 @@ import (
 )
 
 // TestS3 writes a few hundred flattened events to the local S3 (fauxqs) and
-// reads the files back: the keys follow design §5 and every row is there.
+// reads the files back: the keys follow docs/design.md §5 and every row is there.
 func TestS3(t *testing.T) {
 	st := stacktest.Get(t)
 	store := s3store.New(st.S3(t), st.Bucket)

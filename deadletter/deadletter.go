@@ -1,4 +1,4 @@
-// Package deadletter is the dead-letter store of design §5: messages that can
+// Package deadletter is the dead-letter store of docs/design.md §5: messages that can
 // never be loaded as they are, each kept with its reason in gzipped JSON
 // lines under PREFIX/_deadletter/dt=YYYY-MM-DD/, so that nothing is lost and
 // an operator can replay them after a schema fix.

@@ -22,7 +22,7 @@ const (
 	AttrReceivedAt = "wharf.received_at" // when it was first received, RFC 3339 with nanoseconds
 	// AttrMongoID marks a replayed backfill dead letter with the _id of the
 	// Mongo document it was read from. In backfill the event id is the _id
-	// (design §3), so it wins over any id in the body, and the consumer
+	// (docs/design.md §3), so it wins over any id in the body, and the consumer
 	// writes no raw document for it: the document is in Mongo already.
 	AttrMongoID = "wharf.mongo_id"
 	// AttrSignature signs the other wharf.* attributes and the body (see

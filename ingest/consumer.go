@@ -60,7 +60,7 @@ func (c Config) fault(point string) {
 	}
 }
 
-// DefaultConfig returns the defaults of design §8.
+// DefaultConfig returns the defaults of docs/design.md §8.
 func DefaultConfig() Config {
 	return Config{Pollers: 8, MaxInFlight: 100000, WaitTime: 20 * time.Second}
 }

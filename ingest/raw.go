@@ -10,7 +10,7 @@ import (
 )
 
 // ReceivedAtField holds, in every raw document, the time serve received the
-// event (design §3): a BSON date, which no JSON value can become, so a
+// event (docs/design.md §3): a BSON date, which no JSON value can become, so a
 // backfill tells it from an event's own field. Backfill reads it as the
 // event's received_at, and as its event time when the event has none.
 const ReceivedAtField = "_wharf_received_at"

@@ -16,7 +16,7 @@ import (
 )
 
 // envelopeFallbacks returns the event id and receive time that a message's
-// event takes when it has none of its own (design §3): the SQS message id
+// event takes when it has none of its own (docs/design.md §3): the SQS message id
 // and its first receive time, so that a redelivery keeps both. A message
 // re-sent by `wharf deadletter replay` carries the original message's in
 // attributes, and they win: a replayed event keeps its id and time, and the

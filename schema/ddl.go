@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Dialect is a warehouse's SQL dialect (design §6).
+// Dialect is a warehouse's SQL dialect (docs/design.md §6).
 type Dialect string
 
 // The warehouse dialects.
@@ -15,7 +15,7 @@ const (
 	Redshift Dialect = "redshift"
 )
 
-// Names of wharf's own warehouse tables (design §5).
+// Names of wharf's own warehouse tables (docs/design.md §5).
 const (
 	LedgerTable     = "wharf_loads"
 	WatermarksTable = "wharf_watermarks"

@@ -75,14 +75,14 @@ func Reason(err error) string {
 	return ""
 }
 
-// Envelope names where the envelope fields are in an event (design §3).
+// Envelope names where the envelope fields are in an event (docs/design.md §3).
 type Envelope struct {
 	TypePath string `yaml:"type_path"`
 	IDPath   string `yaml:"id_path"`
 	TimePath string `yaml:"time_path"`
 }
 
-// DefaultEnvelope is the envelope of design §3.
+// DefaultEnvelope is the envelope of docs/design.md §3.
 func DefaultEnvelope() Envelope {
 	return Envelope{TypePath: "event", IDPath: "id", TimePath: "timestamp"}
 }

@@ -42,7 +42,7 @@ var fuzzReceived = time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.UTC)
 
 // Decode never panics; it returns an event (with Body) for any input, and
 // either an *InvalidError with a reason, or an event whose envelope obeys
-// design §3: a routed type, an id of at most 64 bytes of UTF-8, and a UTC
+// docs/design.md §3: a routed type, an id of at most 64 bytes of UTF-8, and a UTC
 // time within years 1..9999 at microsecond precision. A reused Decoder
 // agrees with a fresh one.
 func FuzzDecode(f *testing.F) {
@@ -88,7 +88,7 @@ func checkTime(t *testing.T, what string, tm time.Time) {
 }
 
 // Flatten never panics, and every value it returns is one the warehouse
-// takes for its column (design §6: Parquet COPY has no MAXERROR): strings
+// takes for its column (docs/design.md §6: Parquet COPY has no MAXERROR): strings
 // valid UTF-8 without NUL within their byte length, JSON that parses with
 // every number fitting a double, integers within their type, finite floats,
 // decimals within their precision, times within years 1..9999. A failure is

@@ -10,7 +10,7 @@ import (
 // Kind is the warehouse type family of a column.
 type Kind uint8
 
-// The column kinds of design §4.
+// The column kinds of docs/design.md §4.
 const (
 	Boolean Kind = iota + 1
 	Smallint

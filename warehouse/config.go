@@ -72,7 +72,7 @@ const IAMRoleDefault = redshift.IAMRoleDefault
 // iamRoleRE matches one IAM role ARN, or several chained with commas.
 var iamRoleRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+(,arn:aws[a-z-]*:iam::\d{12}:role/[\w+=.@/-]+)*$`)
 
-// DefaultConfig returns the defaults of design §8. Dialect has no default.
+// DefaultConfig returns the defaults of docs/design.md §8. Dialect has no default.
 func DefaultConfig() Config {
 	return Config{
 		Schema:          "public",

@@ -23,7 +23,7 @@ const readerBound = 5 * time.Second
 // stand-in), an analyst's SELECT on a target table against a merge into it:
 // a SELECT made while a merge is in its transaction answers without waiting
 // for it, and a merge that starts while a long SELECT holds the table
-// commits without waiting for the SELECT (design §6: the loaders serialise
+// commits without waiting for the SELECT (docs/design.md §6: the loaders serialise
 // on the ledger, never on an exclusive lock of a target).
 func TestReadersNeverWait(t *testing.T) {
 	eachDialect(t, testTables, func(t *testing.T, e *env) {

@@ -1,5 +1,5 @@
 // Package warehouse loads the batcher's Parquet files from S3 into the
-// warehouse (design §1, §6).
+// warehouse (docs/design.md §1, §6).
 //
 // A table's pending files are the objects under PREFIX/TABLE/dt=DAY/ that the
 // ledger (wharf_loads) does not name. A load merges them in batches, each in
@@ -8,7 +8,7 @@
 // target, and record every file in the ledger. So a row reaches its table
 // once however often its event was delivered, its file was replayed or the
 // load was retried, and a crash at any point leaves each file either merged
-// and recorded, or neither (design §2, guarantee 2).
+// and recorded, or neither (docs/design.md §2, guarantee 2).
 package warehouse
 
 import (

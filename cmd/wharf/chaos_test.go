@@ -30,7 +30,7 @@ import (
 	"github.com/wharfdata/wharf/schema"
 )
 
-// The fault harness of issue 3 (design §2, guarantees 1 and 2): the real
+// The fault harness of issue 3 (docs/design.md §2, guarantees 1 and 2): the real
 // binary on the local stack, killed with SIGKILL at each fault point of
 // internal/fault (WHARF_FAULT), restarted until every event is loaded; then
 // the set of event ids sent is compared with the sets in the warehouse and

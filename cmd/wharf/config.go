@@ -49,7 +49,7 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// Config is the configuration file of design §8.
+// Config is the configuration file of docs/design.md §8.
 type Config struct {
 	Events struct {
 		TypePath string `yaml:"type_path"`
@@ -119,7 +119,7 @@ type Config struct {
 	secrets []string // values never to print: passwords, AWS keys (see secrets.go)
 }
 
-// defaultConfig returns every default of design §8.
+// defaultConfig returns every default of docs/design.md §8.
 func defaultConfig() *Config {
 	c := &Config{}
 	env := schema.DefaultEnvelope()

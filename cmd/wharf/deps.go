@@ -69,7 +69,7 @@ func loadSchema(c *Config) (*schema.Schema, error) {
 // The global endpoint is set on the loaded config, not with
 // WithBaseEndpoint: the SDK takes a load option's endpoint before
 // AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS, which would make those
-// per-service variables (design §8) silently lose to AWS_ENDPOINT_URL.
+// per-service variables (docs/design.md §8) silently lose to AWS_ENDPOINT_URL.
 func awsConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if r := getenv("AWS_REGION"); r != "" {

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Secrets never appear in logs, errors or /status (design §8). Two layers
+// Secrets never appear in logs, errors or /status (docs/design.md §8). Two layers
 // keep them out: redact (config.go) hides anything shaped like a password
 // in a DSN, a URI or key=value text, and scrub also hides, wherever they
 // appear and however escaped, the values known to be secret: the passwords

@@ -1,6 +1,6 @@
 // Package fault kills the process with SIGKILL at named points of the
 // pipeline, so that crash tests can run the real binary and check that no
-// event is lost or duplicated (design §2, guarantees 1 and 2).
+// event is lost or duplicated (docs/design.md §2, guarantees 1 and 2).
 //
 // An Injector is built from a spec, which cmd/wharf reads from the
 // environment variable WHARF_FAULT (and nothing else reads). The spec is a

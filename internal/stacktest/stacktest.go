@@ -1,4 +1,4 @@
-// Package stacktest gives integration tests the local stack of design §9:
+// Package stacktest gives integration tests the local stack of docs/design.md §9:
 // fauxqs (SQS and S3), FerretDB and PostgreSQL. Addresses come from the
 // environment or, failing that, from the repository's .stack/env, written by
 // `make stack-up`. When the stack is missing a test skips, unless

@@ -611,7 +611,7 @@ func (r *Dialect) runTx(ctx context.Context, tx pgx.Tx, q string) error {
 	return err
 }
 
-// Manifest is a COPY manifest (design §6): every file mandatory, with its
+// Manifest is a COPY manifest (docs/design.md §6): every file mandatory, with its
 // length, which COPY of Parquet requires.
 type Manifest struct {
 	Entries []ManifestEntry `json:"entries"`
