@@ -19,6 +19,7 @@ import (
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse/dialect"
+	"github.com/wharfdata/wharf/warehouse/internal/whtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -30,38 +31,9 @@ func TestMain(m *testing.M) {
 const testRole = "arn:aws:iam::123456789012:role/wharf-copy"
 
 // testTables has a column of every type, and a child table.
-const testTables = `
-tables:
-  - name: ev
-    events: [ev]
-    columns:
-      - {name: b,       path: b,       type: boolean}
-      - {name: i16,     path: i16,     type: smallint}
-      - {name: i32,     path: i32,     type: integer}
-      - {name: i64,     path: i64,     type: bigint}
-      - {name: f32,     path: f32,     type: real}
-      - {name: f64,     path: f64,     type: double}
-      - {name: d_small, path: d_small, type: "decimal(12,2)"}
-      - {name: d_big,   path: d_big,   type: "decimal(38,4)"}
-      - {name: s,       path: s,       type: varchar(16)}
-      - {name: ts,      path: ts,      type: timestamp}
-      - {name: day,     path: day,     type: date}
-      - {name: j,       path: j,       type: json}
-    children:
-      - name: ev_tags
-        path: tags
-        columns:
-          - {name: tag, path: ., type: varchar(8)}
-`
+const testTables = whtest.Tables
 
-func parseSchema(t testing.TB, yaml string) *schema.Schema {
-	t.Helper()
-	s, err := schema.Parse([]byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func parseSchema(t testing.TB, yaml string) *schema.Schema { return whtest.Schema(t, yaml) }
 
 // TestRedshiftSQLGolden pins every statement the redshift dialect issues,
 // COPY included, and the manifest; refresh with -update.
