@@ -33,6 +33,8 @@ import (
 // dockerfile is what the test reads from deploy/Dockerfile.
 type dockerfile struct {
 	froms      []string // the image of each FROM, in order
+	fromFlags  []string // the flags of each FROM (--platform=…)
+	labels     map[string]string // the final stage's LABELs, unexpanded
 	run        []string // RUN lines
 	user       string   // the final stage's USER
 	entrypoint []string // exec form only
@@ -49,7 +51,7 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := dockerfile{env: map[string]string{}, args: map[string]string{}}
+	d := dockerfile{env: map[string]string{}, args: map[string]string{}, labels: map[string]string{}}
 	var lines []string
 	var cur strings.Builder
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -78,8 +80,15 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 		rest = strings.TrimSpace(rest)
 		switch strings.ToUpper(instr) {
 		case "FROM":
-			d.froms = append(d.froms, strings.Fields(rest)[0])
+			var flags []string
+			f := strings.Fields(rest)
+			for len(f) > 0 && strings.HasPrefix(f[0], "--") {
+				flags, f = append(flags, f[0]), f[1:]
+			}
+			d.froms = append(d.froms, f[0])
+			d.fromFlags = append(d.fromFlags, strings.Join(flags, " "))
 			d.env = map[string]string{}
+			d.labels = map[string]string{}
 			d.user = ""
 		case "RUN":
 			d.run = append(d.run, rest)
@@ -92,8 +101,14 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 		case "EXPOSE":
 			d.expose = append(d.expose, strings.Fields(rest)...)
 		case "ARG":
-			k, v, _ := strings.Cut(rest, "=")
-			d.args[k] = v
+			for _, a := range strings.Fields(rest) {
+				k, v, _ := strings.Cut(a, "=")
+				d.args[k] = v
+			}
+		case "LABEL":
+			for _, m := range labelRE.FindAllStringSubmatch(rest, -1) {
+				d.labels[m[1]] = m[2]
+			}
 		case "ENV":
 			for _, kv := range strings.Fields(rest) {
 				k, v, _ := strings.Cut(kv, "=")
@@ -104,8 +119,14 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 	return d
 }
 
+// labelRE is one key="value" of a LABEL.
+var labelRE = regexp.MustCompile(`([\w.-]+)="([^"]*)"`)
+
 // The Dockerfile is multi-stage, builds a static binary, runs it as the
 // distroless nonroot user, and starts it in exec form so that it is PID 1.
+// Issue 13, item 5: it builds for the platform asked (Go cross-compiles to
+// TARGETOS/TARGETARCH on the builder's platform), stamps the version and
+// commit into the binary and the OCI labels, and bakes in no demo schema.
 func TestDockerfile(t *testing.T) {
 	d := parseDockerfile(t, "Dockerfile")
 	if len(d.froms) < 2 {
@@ -126,15 +147,128 @@ func TestDockerfile(t *testing.T) {
 	if len(d.cmd) == 0 || d.cmd[0] != "serve" {
 		t.Errorf("CMD %q, want serve …", d.cmd)
 	}
+
+	if d.fromFlags[0] != "--platform=$BUILDPLATFORM" {
+		t.Errorf("build stage FROM flags %q, want --platform=$BUILDPLATFORM (cross-compile, no emulation)", d.fromFlags[0])
+	}
+	build := ""
+	for _, r := range d.run {
+		if strings.Contains(r, "go build") {
+			build = r
+		}
+	}
+	for _, want := range []string{"GOOS=${TARGETOS}", "GOARCH=${TARGETARCH}", "-X main.version=${VERSION}", "-X main.commit=${COMMIT}"} {
+		if !strings.Contains(build, want) {
+			t.Errorf("the go build lacks %s: %s", want, build)
+		}
+	}
+	for k, want := range map[string]string{
+		"org.opencontainers.image.version":  "${VERSION}",
+		"org.opencontainers.image.revision": "${COMMIT}",
+		"org.opencontainers.image.source":   "https://github.com/wharfdata/wharf",
+	} {
+		if d.labels[k] != want {
+			t.Errorf("LABEL %s=%q, want %q", k, d.labels[k], want)
+		}
+	}
+	if v, ok := d.args["TABLES"]; !ok || v != "" {
+		t.Errorf("ARG TABLES default %q: the image must have no default schema", v)
+	}
+	data, _ := os.ReadFile("Dockerfile")
+	if bytes.Contains(data, []byte("deploy/local/tables.yaml")) {
+		t.Error("the Dockerfile names the demo's schema")
+	}
+}
+
+// Issue 13, item 5: the build context leaves out the repository's history,
+// the local stack's state, binaries, node_modules and Terraform's state and
+// variables, and keeps what the build needs.
+func TestDockerignore(t *testing.T) {
+	root := stacktest.RepoRoot()
+	data, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, l)
+		}
+	}
+	for path, want := range map[string]bool{
+		".git/HEAD": true, ".stack/env": true, ".stack/artifacts/wharf-image.tar": true, "wharf": true,
+		"deploy/local/node_modules/x/index.js": true, "deploy/terraform/terraform.tfstate": true,
+		"deploy/terraform/prod.tfvars": true, "cmd/wharf/wharf.test": true,
+		"go.mod": false, "go.sum": false, "cmd/wharf/main.go": false, "schema/schema.go": false,
+		"deploy/Dockerfile": false, "deploy/local/tables.yaml": false, "internal/stacktest/stack.go": false,
+	} {
+		if got := dockerIgnored(t, patterns, path); got != want {
+			t.Errorf(".dockerignore: %s ignored %v, want %v", path, got, want)
+		}
+	}
+}
+
+// dockerIgnored applies .dockerignore patterns as the builder does: each
+// pattern matches the path or a directory above it, ** any number of
+// directories, and a later !pattern takes a path back.
+func dockerIgnored(t *testing.T, patterns []string, path string) bool {
+	t.Helper()
+	ignored := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(strings.TrimPrefix(p, "!"), "/")
+		re := "^" + strings.NewReplacer(`\*\*/`, "(.*/)?", `\*\*`, ".*", `\*`, "[^/]*", `\?`, "[^/]").Replace(regexp.QuoteMeta(p)) + "(/.*)?$"
+		if regexp.MustCompile(re).MatchString(path) {
+			ignored = !neg
+		}
+	}
+	return ignored
+}
+
+// imagePlatform is the platform make image builds for by default
+// (Makefile PLATFORM), which must be the task definitions' runtime_platform
+// (Terraform's cpu_architecture default).
+func imagePlatform(t *testing.T) (goos, goarch string) {
+	t.Helper()
+	mk, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^PLATFORM \?= (\w+)/(\w+)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("the Makefile sets no default PLATFORM (PLATFORM ?= os/arch)")
+	}
+	return string(m[1]), string(m[2])
+}
+
+// Issue 13, item 5: make image builds for the platform the task
+// definitions run on, and both task definitions take it from one variable.
+func TestImagePlatformMatchesTaskDefinition(t *testing.T) {
+	goos, goarch := imagePlatform(t)
+	x := parseTerraform(t)
+	def, _ := x.block("variable", "cpu_architecture").Body.Attributes["default"].Expr.Value(nil)
+	want := map[string]string{"X86_64": "amd64", "ARM64": "arm64"}[def.AsString()]
+	if goos != "linux" || goarch != want {
+		t.Errorf("make image builds %s/%s; the task definitions run %s (linux/%s)", goos, goarch, def.AsString(), want)
+	}
+	for _, name := range []string{"serve", "backfill"} {
+		b := x.block("resource", "aws_ecs_task_definition", name)
+		if got := x.src(b.Range()); !strings.Contains(got, "cpu_architecture        = var.cpu_architecture") || !strings.Contains(got, `operating_system_family = "LINUX"`) {
+			t.Errorf("task definition %s: runtime_platform is not LINUX/var.cpu_architecture", name)
+		}
+	}
 }
 
 // TestImageOffline builds the Dockerfile's image without Docker: the same
-// static binary (CGO_ENABLED=0) in one layer on an empty base, with the
-// Dockerfile's entrypoint, command, user and environment. It checks the
-// binary is static, the image config, that the image holds no shell, and
-// (as root) runs the image's file system in a chroot as user 65532:
-// `wharf help`, and, with the local stack, `wharf serve` until SIGTERM.
-// The image is written as a `docker load` tarball where the log says.
+// static binary (CGO_ENABLED=0, for make image's platform, version and
+// commit stamped) in one layer on an empty base, with the Dockerfile's
+// entrypoint, command, user, environment and labels. It checks the binary
+// is static, the image config, that the image holds no shell and no
+// schema, and (as root) runs the image's file system in a chroot as user
+// 65532: `wharf help`, `wharf version`, `wharf serve` refusing to start
+// without a schema, and, with a schema added as TABLES would and the local
+// stack, `wharf serve` until SIGTERM. The image with the demo's schema is
+// written as a `docker load` tarball where the log says.
 func TestImageOffline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -143,23 +277,28 @@ func TestImageOffline(t *testing.T) {
 	root := stacktest.RepoRoot()
 	work := t.TempDir()
 
+	goos, goarch := imagePlatform(t)
+	const testVersion, testCommit = "v0.0.0-offline", "0123456789abcdef"
+	// As the Dockerfile's RUN, with its ARGs substituted.
+	args := map[string]string{"VERSION": testVersion, "COMMIT": testCommit, "TARGETOS": goos, "TARGETARCH": goarch}
+	ldflags := regexp.MustCompile(`-ldflags="([^"]*)"`).FindStringSubmatch(strings.Join(d.run, "\n"))
+	if ldflags == nil {
+		t.Fatal("no -ldflags=\"…\" in the Dockerfile's go build")
+	}
+	expand := func(v string) string { return os.Expand(v, func(k string) string { return args[k] }) }
+
 	bin := filepath.Join(work, "wharf")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/wharf")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags="+expand(ldflags[1]), "-o", bin, "./cmd/wharf")
 	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	assertStatic(t, bin)
 
-	tables := d.args["TABLES"]
-	if tables == "" {
-		t.Fatal("Dockerfile has no ARG TABLES default")
-	}
 	schemaPath := d.env["WHARF_SCHEMA"]
 	files := []imageFile{
 		{path: strings.TrimPrefix(d.entrypoint[0], "/"), src: bin, mode: 0o755},
-		{path: strings.TrimPrefix(schemaPath, "/"), src: filepath.Join(root, tables), mode: 0o644},
 		// What distroless/static adds that wharf uses: CA roots for TLS to
 		// AWS, and the nonroot user.
 		{path: "etc/ssl/certs/ca-certificates.crt", src: "/etc/ssl/certs/ca-certificates.crt", mode: 0o644, optional: true},
@@ -176,7 +315,10 @@ func TestImageOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := v1.Config{Entrypoint: d.entrypoint, Cmd: d.cmd, User: d.user, ExposedPorts: map[string]struct{}{}}
+	cfg := v1.Config{Entrypoint: d.entrypoint, Cmd: d.cmd, User: d.user, ExposedPorts: map[string]struct{}{}, Labels: map[string]string{}}
+	for k, v := range d.labels {
+		cfg.Labels[k] = expand(v)
+	}
 	for k, v := range d.env {
 		cfg.Env = append(cfg.Env, k+"="+v)
 	}
@@ -193,8 +335,20 @@ func TestImageOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.OS, cf.Architecture = goos, goarch
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	bare := img // as built without TABLES
+
+	// As built with --build-arg TABLES=deploy/local/tables.yaml.
+	schemaTar := filepath.Join(work, "schema.tar")
+	writeLayer(t, schemaTar, []imageFile{{path: strings.TrimPrefix(schemaPath, "/"), src: filepath.Join(root, "deploy", "local", "tables.yaml"), mode: 0o644}})
+	schemaLayer, err := tarball.LayerFromFile(schemaTar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.Append(bare, mutate.Addendum{Layer: schemaLayer, History: v1.History{CreatedBy: "wharf deploy/image_test.go", Comment: "TABLES=deploy/local/tables.yaml"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -227,8 +381,13 @@ func TestImageOffline(t *testing.T) {
 	if got.Config.User != "65532:65532" {
 		t.Errorf("user %q, want 65532:65532", got.Config.User)
 	}
-	if got.OS != "linux" {
-		t.Errorf("os %q", got.OS)
+	if got.OS != "linux" || got.Architecture != goarch {
+		t.Errorf("platform %s/%s, want linux/%s", got.OS, got.Architecture, goarch)
+	}
+	for k, want := range map[string]string{"org.opencontainers.image.version": testVersion, "org.opencontainers.image.revision": testCommit} {
+		if got.Config.Labels[k] != want {
+			t.Errorf("label %s = %q, want %q", k, got.Config.Labels[k], want)
+		}
 	}
 	if _, ok := got.Config.ExposedPorts["8080/tcp"]; !ok {
 		t.Errorf("exposed ports %v, want 8080/tcp", got.Config.ExposedPorts)
@@ -244,14 +403,30 @@ func TestImageOffline(t *testing.T) {
 		t.Fatalf("the image lacks /wharf or %s: %v", schemaPath, entries)
 	}
 
-	if os.Geteuid() != 0 {
-		t.Log("not root: the image's file system is not run in a chroot")
+	bareRootfs := filepath.Join(work, "rootfs-bare")
+	if bareEntries := extract(t, bare, bareRootfs); bareEntries[strings.TrimPrefix(schemaPath, "/")] {
+		t.Errorf("the image built without TABLES holds a schema at %s", schemaPath)
+	}
+
+	if os.Geteuid() != 0 || goarch != runtime.GOARCH {
+		t.Logf("not root, or the image is for %s: its file system is not run in a chroot", goarch)
 		return
 	}
 	// The image's file system alone runs wharf, as nonroot.
 	help := imageCommand(rootfs, got.Config, nil, "help")
 	if outp, err := help.CombinedOutput(); err != nil || !strings.Contains(string(outp), "usage: wharf") {
 		t.Fatalf("wharf help in the image's file system as 65532: %v\n%s", err, outp)
+	}
+	ver, err := imageCommand(rootfs, got.Config, nil, "--version").Output()
+	if want := "wharf " + testVersion + " commit " + testCommit + " "; err != nil || !strings.HasPrefix(string(ver), want) {
+		t.Errorf("wharf --version in the image: %v %q, want %q…", err, ver, want)
+	}
+	// Without a schema, serve refuses to start and says what it lacks.
+	noSchema := imageCommand(bareRootfs, got.Config, []string{"WHARF_SQS_QUEUE_URL=q", "WHARF_S3_BUCKET=b",
+		"WHARF_WAREHOUSE_DIALECT=postgres", "WHARF_WAREHOUSE_DSN=postgres://wharf@127.0.0.1:1/db"}, got.Config.Cmd...)
+	outp, err := noSchema.CombinedOutput()
+	if code := noSchema.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(outp), "no schema file at "+schemaPath) {
+		t.Errorf("serve from the image without TABLES: exit %d (%v), want 2 and a missing schema named\n%s", code, err, outp)
 	}
 	runServeInImage(t, rootfs, got.Config)
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -52,6 +54,11 @@ func newLogger(c *Config, w io.Writer) *zap.Logger {
 // loadSchema reads the schema file named by the config.
 func loadSchema(c *Config) (*schema.Schema, error) {
 	data, err := os.ReadFile(c.Schema)
+	if errors.Is(err, fs.ErrNotExist) {
+		// wharf has no schema of its own (nor has its image, unless built
+		// with one): say what to give.
+		return nil, badConfig("schema: no schema file at %s: set schema in the config file or WHARF_SCHEMA to your tables.yaml", c.Schema)
+	}
 	if err != nil {
 		return nil, badConfig("schema: %v", err)
 	}

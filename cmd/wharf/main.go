@@ -34,6 +34,7 @@ commands:
   backfill    -c wharf.yaml --table T [--since TIME|warehouse] [--until TIME] [--filter JSON]
               [--shard i/N] [--workers K] [--job NAME]   stream Mongo history through the same path, resumably
   audit       -c wharf.yaml --table T --since TIME [--until TIME] [--repair]   hourly counts, Mongo vs warehouse
+  version     (or --version)   wharf's version, commit and Go version
 
 exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config
 `
@@ -98,6 +99,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdDeadletter(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		return cmdVersion(rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
