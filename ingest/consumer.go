@@ -82,9 +82,11 @@ func (c Config) Validate() error {
 
 type metrics struct {
 	received, deleted, extensions, truncated prometheus.Counter
+	overLimit                                prometheus.Counter
 	calls, failedEntries, rawErrors          *prometheus.CounterVec
 	rawRetries                               *prometheus.CounterVec
 	held, oldestHeld                         prometheus.Gauge
+	rawDenied                                prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -93,15 +95,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deleted:       prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_messages_deleted_total", Help: "SQS messages deleted after their rows were durable."}),
 		extensions:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_visibility_extensions_total", Help: "Visibility extensions of held messages."}),
 		truncated:     prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_truncations_total", Help: "Strings cut to their column's byte length."}),
+		overLimit:     prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_sqs_over_limit_total", Help: "Receives SQS refused with OverLimit (the queue's in-flight limit reached)."}),
 		calls:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_calls_total", Help: "SQS API calls by kind (what SQS bills)."}, []string{"call"}),
 		failedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_failed_entries_total", Help: "Failed entries of batch calls."}, []string{"call"}),
 		rawErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_errors_total", Help: "Raw documents not written to Mongo (left for redelivery)."}, []string{"collection"}),
 		rawRetries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_retries_total", Help: "Raw writes retried because Mongo could not be reached (the messages stay held)."}, []string{"collection"}),
 		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_sqs_messages_held", Help: "SQS messages received and not yet deleted."}),
 		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_seconds", Help: "Age of the oldest held message."}),
+		rawDenied:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_raw_store_denied", Help: "1 while Mongo refuses wharf's credentials or permissions: polling stops and held messages are kept, extended."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.deleted, m.extensions, m.truncated, m.calls, m.failedEntries, m.rawErrors, m.rawRetries, m.held, m.oldestHeld)
+		reg.MustRegister(m.received, m.deleted, m.extensions, m.truncated, m.overLimit, m.calls, m.failedEntries, m.rawErrors, m.rawRetries, m.held, m.oldestHeld)
+		reg.MustRegister(m.rawDenied)
 	}
 	return m
 }
@@ -123,6 +128,22 @@ type Consumer struct {
 	deleter, extender       sync.WaitGroup
 	drained                 sync.Once
 	stoppedAt               atomic.Int64 // when Run returned, in Unix nanoseconds
+
+	// denied is nil while raw writes may go on, and a channel closed when
+	// they go through again while Mongo refuses wharf's credentials or
+	// permissions (ErrDenied): pollers wait on it before they receive.
+	deniedMu sync.Mutex
+	denied   chan struct{}
+
+	now func() time.Time // the heartbeats' clock; tests replace it
+	// beats holds, per poller, when the step it is in began (Unix
+	// nanoseconds), or 0 while it waits by design (see Heartbeat).
+	beats []atomic.Int64
+	// overLimit is set while SQS refuses receives with OverLimit: the
+	// episode is logged once when it starts and once when it ends.
+	overLimit      atomic.Bool
+	overLimitCount atomic.Int64  // refusals in the current episode
+	overLimitWait  time.Duration // the first wait after OverLimit; tests shorten it
 }
 
 // New returns a consumer. raw may be nil to disable raw writes. The queue's
@@ -142,7 +163,8 @@ func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env sc
 	m := newMetrics(reg)
 	c := &Consumer{cfg: cfg, api: api, schema: sch, env: env, raw: raw, sink: sink, dl: dl, log: log, m: m,
 		l:           newLedger(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m),
-		stopDeletes: make(chan struct{}), stopExtend: make(chan struct{})}
+		stopDeletes: make(chan struct{}), stopExtend: make(chan struct{}),
+		now: time.Now, beats: make([]atomic.Int64, cfg.Pollers), overLimitWait: overLimitBackoff}
 	c.l.deleters = deleteWorkers(cfg.Pollers)
 	c.deleter.Add(1)
 	c.extender.Add(1)
@@ -154,6 +176,41 @@ func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env sc
 
 // Held returns how many messages the consumer holds.
 func (c *Consumer) Held() int { return c.l.count() }
+
+// Heartbeat returns when the oldest step a poller is in began — a receive,
+// or the handling of a received batch (decoding, raw writes, each attempt
+// of a raw write Mongo could not take) — and false when no poller is in
+// one: polling has not started or has ended, or every poller waits by
+// design, for room under sqs.max_in_flight or in the sink (the batcher's
+// own heartbeat answers for a sink that never makes room) or out a backoff.
+// A receive SQS answers ends within the poll wait time, so a step much
+// older than that is a poll loop that has stopped.
+func (c *Consumer) Heartbeat() (time.Time, bool) {
+	var oldest int64
+	for i := range c.beats {
+		if b := c.beats[i].Load(); b != 0 && (oldest == 0 || b < oldest) {
+			oldest = b
+		}
+	}
+	if oldest == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, oldest), true
+}
+
+// step marks the start of a poller's step (nil: no heartbeat to keep).
+func (c *Consumer) step(beat *atomic.Int64) {
+	if beat != nil {
+		beat.Store(c.now().UnixNano())
+	}
+}
+
+// idle marks a poller as waiting by design.
+func idle(beat *atomic.Int64) {
+	if beat != nil {
+		beat.Store(0)
+	}
+}
 
 // Run polls until ctx ends, then returns once every poller has handed what
 // it received to the sink or the dead-letter store.
@@ -186,7 +243,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.poll(ctx, recvCtx)
+			c.poll(ctx, recvCtx, &c.beats[i])
 		}()
 	}
 	wg.Wait()
@@ -251,14 +308,20 @@ func (c *Consumer) drain(ctx context.Context) {
 
 // poll receives while ctx lasts; calls run under recvCtx, which outlives ctx
 // by the shutdown grace.
-func (c *Consumer) poll(ctx, recvCtx context.Context) {
+func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 	dec := schema.NewDecoder(c.schema, c.env)
 	backoff := 100 * time.Millisecond
+	defer idle(beat)
 	for ctx.Err() == nil {
+		idle(beat) // waiting for room under max_in_flight
+		if c.waitAccess(ctx) != nil {
+			return
+		}
 		got, err := c.l.acquire(ctx, 10)
 		if err != nil {
 			return
 		}
+		c.step(beat)
 		out, err := c.api.ReceiveMessage(recvCtx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(c.cfg.QueueURL),
 			MaxNumberOfMessages:         10,
@@ -272,27 +335,52 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 			if ctx.Err() != nil || recvCtx.Err() != nil {
 				return
 			}
-			// SQS may have handed out messages in a response that did not
-			// arrive: they stay invisible until their visibility timeout
-			// ends, then come back (delayed, not lost; each such loss
-			// counts one receive towards the queue's maxReceiveCount).
-			c.log.Warn("receive failed; messages of a lost answer reappear after the visibility timeout; backing off",
-				zap.Error(err), zap.Duration("visibility", c.cfg.Visibility), zap.Duration("backoff", backoff))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
+			wait, ceiling := backoff, 10*time.Second
+			if errors.As(err, new(*types.OverLimit)) {
+				// The queue holds as many messages in flight as SQS allows
+				// (about 120,000, across every consumer): room comes only as
+				// messages are deleted or time out, so asking again at once
+				// only spends calls. Logged once per episode.
+				wait, ceiling = max(backoff, c.overLimitWait), overLimitMaxBackoff
+				c.m.overLimit.Inc()
+				c.overLimitCount.Add(1)
+				if c.overLimit.CompareAndSwap(false, true) {
+					c.log.Warn("receive refused: the queue is at SQS's in-flight limit (OverLimit); backing off until messages are deleted or time out",
+						zap.Error(err), zap.Duration("backoff", wait))
+				}
+			} else {
+				// SQS may have handed out messages in a response that did
+				// not arrive: they stay invisible until their visibility
+				// timeout ends, then come back (delayed, not lost; each such
+				// loss counts one receive towards the queue's
+				// maxReceiveCount).
+				c.log.Warn("receive failed; messages of a lost answer reappear after the visibility timeout; backing off",
+					zap.Error(err), zap.Duration("visibility", c.cfg.Visibility), zap.Duration("backoff", wait))
 			}
-			backoff = min(backoff*2, 10*time.Second)
+			idle(beat)
+			if !sleepCtx(ctx, wait) {
+				return
+			}
+			backoff = min(wait*2, ceiling)
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if c.overLimit.CompareAndSwap(true, false) {
+			c.log.Info("receives accepted again after OverLimit", zap.Int64("refused", c.overLimitCount.Swap(0)))
+		}
 		c.l.releaseSlots(got - len(out.Messages))
 		if len(out.Messages) > 0 {
-			c.handle(recvCtx, dec, out.Messages)
+			c.handle(recvCtx, dec, out.Messages, beat)
 		}
 	}
 }
+
+// The backoff of receives refused with OverLimit: from a second, doubling,
+// at most half a minute.
+const (
+	overLimitBackoff    = time.Second
+	overLimitMaxBackoff = 30 * time.Second
+)
 
 // receiveOnce makes ReceiveMessage a single attempt: the poll loop retries
 // with its own backoff, and a failure is logged, not hidden inside the SDK.
@@ -306,6 +394,7 @@ type item struct {
 	ev      *schema.Event
 	rows    []schema.Row
 	bad     error // dead-letter it
+	refused bool  // the raw store rejected its document for good (ErrRejected): dead-letter it
 	coll    string
 	stored  bool // the raw document is in Mongo (or raw writes are off)
 	rawWant bool // a raw document was written for it
@@ -315,8 +404,10 @@ type item struct {
 // handle processes one received batch: decode and flatten each message, write
 // the raw documents, then hand rows to the sink and bad messages to the
 // dead-letter store. A message whose raw write failed is left for
-// redelivery while the rest of its batch goes on.
-func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message) {
+// redelivery while the rest of its batch goes on; one whose raw document the
+// store rejects for good (ErrRejected) is dead-lettered with
+// ReasonRawWriteRejected, and its rows are not loaded.
+func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message, beat *atomic.Int64) {
 	c.cfg.fault("after_receive")
 	now := time.Now()
 	items := make([]item, len(msgs))
@@ -362,7 +453,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		}
 	}
 	for coll, idx := range byColl {
-		perDoc, err := c.storeRaw(ctx, coll, docs[coll])
+		perDoc, err := c.storeRaw(ctx, coll, docs[coll], beat)
 		for j, i := range idx {
 			if err == nil && perDoc[j] == nil {
 				items[i].stored = true
@@ -371,6 +462,17 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			e := err
 			if e == nil {
 				e = perDoc[j]
+			}
+			if err == nil && errors.Is(e, ErrRejected) {
+				it := &items[i]
+				detail := e.Error()
+				if it.bad != nil {
+					detail += "; the event is also invalid: " + it.bad.Error()
+				}
+				it.bad = &schema.InvalidError{Reason: ReasonRawWriteRejected, Detail: detail}
+				it.refused, it.rows = true, nil
+				c.log.Warn("raw write rejected; message dead-lettered", zap.String("collection", coll), zap.String("event_id", it.ev.ID), zap.Error(e))
+				continue
 			}
 			c.m.rawErrors.WithLabelValues(coll).Inc()
 			c.log.Warn("raw write failed; message left for redelivery", zap.String("collection", coll), zap.String("event_id", items[i].ev.ID), zap.Error(e))
@@ -389,7 +491,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			c.l.ack(receipt)
 		}
 		if it.bad != nil {
-			if it.rawWant && !it.stored {
+			if it.rawWant && !it.stored && !it.refused {
 				// The raw write of a known-type event failed: retry the whole message later.
 				c.l.nack(receipt)
 				continue
@@ -401,7 +503,10 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			c.l.nack(receipt)
 			continue
 		}
-		if err := c.sink.Add(ctx, it.rows, ack); err != nil {
+		idle(beat) // the sink may hold us at its cap
+		err := c.sink.Add(ctx, it.rows, ack)
+		c.step(beat)
+		if err != nil {
 			// Shutting down while the sink is full: Drain releases the message.
 			return
 		}
@@ -414,17 +519,31 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 // ctx ends. Leaving them for redelivery instead would spend a receive of each
 // on every try, so that an outage of a few minutes would push live messages
 // to the queue's dead-letter queue; retrying here also stops this poller
-// from taking more messages meanwhile. Any other error is returned at once.
-func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw) ([]error, error) {
+// from taking more messages meanwhile. A call Mongo refuses for wharf's
+// credentials or permissions (ErrDenied) is retried the same way, and also
+// stops every poller (waitAccess) until a write goes through: no write can
+// succeed meanwhile, so messages taken would only spend receives. Any other
+// error is returned at once.
+func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw, beat *atomic.Int64) ([]error, error) {
 	backoff := 200 * time.Millisecond
 	for {
+		c.step(beat) // each attempt is a step: an outage is not a stall
 		perDoc, err := c.raw.Store(ctx, coll, docs)
-		if err == nil || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		denied := errors.Is(err, ErrDenied)
+		if err == nil {
+			c.allow()
+		}
+		if err == nil || !denied && !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
 			return perDoc, err
 		}
 		c.m.rawRetries.WithLabelValues(coll).Inc()
-		c.log.Warn("raw write failed: Mongo unreachable; retrying", zap.String("collection", coll),
-			zap.Int("documents", len(docs)), zap.Duration("retry_in", backoff), zap.Error(err))
+		if denied {
+			c.deny(coll, err)
+		} else if !c.isDenied() { // during a denial, the pool's refusals are part of it
+			c.log.Warn("raw write failed: Mongo unreachable; retrying", zap.String("collection", coll),
+				zap.Int("documents", len(docs)), zap.Duration("retry_in", backoff), zap.Error(err))
+		}
+		idle(beat)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -433,6 +552,66 @@ func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw) (
 		case <-t.C:
 		}
 		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// ReasonRawWriteRejected is the dead-letter reason of a message whose raw
+// document Mongo refuses for good (ErrRejected: a validator, a document too
+// large, a key or value it cannot store, a duplicate on another unique
+// index); the detail carries Mongo's code and message. Replay it once the
+// cause is fixed.
+const ReasonRawWriteRejected = "raw_write_rejected"
+
+// deny records that Mongo refuses wharf's credentials or permissions: the
+// first time, it stops polling (waitAccess), sets wharf_raw_store_denied
+// and logs one error.
+func (c *Consumer) deny(coll string, err error) {
+	c.deniedMu.Lock()
+	first := c.denied == nil
+	if first {
+		c.denied = make(chan struct{})
+	}
+	c.deniedMu.Unlock()
+	if first {
+		c.m.rawDenied.Set(1)
+		c.log.Error("Mongo refuses wharf's credentials or permissions: polling stopped; held messages are kept and extended until a raw write goes through",
+			zap.String("collection", coll), zap.Error(err))
+	}
+}
+
+// isDenied reports whether raw writes are denied now.
+func (c *Consumer) isDenied() bool {
+	c.deniedMu.Lock()
+	defer c.deniedMu.Unlock()
+	return c.denied != nil
+}
+
+// allow ends a denial: polling resumes.
+func (c *Consumer) allow() {
+	c.deniedMu.Lock()
+	ch := c.denied
+	c.denied = nil
+	c.deniedMu.Unlock()
+	if ch != nil {
+		close(ch)
+		c.m.rawDenied.Set(0)
+		c.log.Info("Mongo accepts raw writes again: polling resumed")
+	}
+}
+
+// waitAccess returns once raw writes are not denied, or ctx has ended.
+func (c *Consumer) waitAccess(ctx context.Context) error {
+	c.deniedMu.Lock()
+	ch := c.denied
+	c.deniedMu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -45,7 +45,7 @@ func TestStoreRawRetriesOnlyUnavailable(t *testing.T) {
 			c := &Consumer{raw: raw, log: zap.NewNop(), m: newMetrics(nil)}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			perDoc, err := c.storeRaw(ctx, "c", docs)
+			perDoc, err := c.storeRaw(ctx, "c", docs, nil)
 			if (err != nil) != tc.wantErr || raw.calls != tc.wantCalls {
 				t.Fatalf("err %v after %d calls; want error %v after %d", err, raw.calls, tc.wantErr, tc.wantCalls)
 			}
@@ -60,7 +60,7 @@ func TestStoreRawRetriesOnlyUnavailable(t *testing.T) {
 	c := &Consumer{raw: raw, log: zap.NewNop(), m: newMetrics(nil)}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := c.storeRaw(ctx, "c", docs); !errors.Is(err, ErrUnavailable) {
+	if _, err := c.storeRaw(ctx, "c", docs, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("after ctx ended: %v, want ErrUnavailable", err)
 	}
 }
