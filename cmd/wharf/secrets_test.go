@@ -167,6 +167,10 @@ func TestSecretsNotInStatusOrLogs(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		checkNoLeak(t, path, string(body))
+		if path == "/healthz" && resp.StatusCode != http.StatusOK {
+			// A warehouse that refuses connections is not a stalled loader.
+			t.Errorf("/healthz with the warehouse down: %s %q, want 200", resp.Status, body)
+		}
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -94,6 +94,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	var loader *warehouse.Loader
+	var lb *loaderBeat
 	var ledger func(context.Context, time.Time) ([]warehouse.LoadedMinute, error)
 	if !*noLoad {
 		pool, err := newPool(bg, c)
@@ -105,9 +106,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return warehouse.LedgerSummary(ctx, pool, c.warehouseConfig(), tableNames(sch), since)
 		}
 		wc := c.warehouseConfig()
-		wc.OnLoad = rec.onLoad
+		lb = &loaderBeat{now: time.Now}
+		wc.OnLoad = lb.onLoad(rec.onLoad)
 		wc.Fault = inj.Hook()
-		loader, err = warehouse.New(wc, pool, store, sch, log, reg)
+		loader, err = warehouse.New(wc, pool, beatingStore{store, lb.beat}, sch, log, reg)
 		if err != nil {
 			return badConfig("%v", err)
 		}
@@ -137,6 +139,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	var ready atomic.Bool
+	health := &health{now: time.Now, beats: healthChecks(c, cons, bat, lb)}
 	if *httpAddr != "" {
 		target := *freshness
 		if target <= 0 {
@@ -153,7 +156,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if loader != nil {
 			status.quarantine = func(ctx context.Context) ([]warehouse.QuarantinedFile, error) { return loader.Quarantined(ctx) }
 		}
-		srv, err := serveHTTP(*httpAddr, reg, &ready, status, log)
+		srv, err := serveHTTP(*httpAddr, reg, &ready, health, status, log)
 		if err != nil {
 			return err
 		}
@@ -168,7 +171,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loader.Run(loadCtx)
+			lb.run(loadCtx, loader.Run)
 		}()
 	}
 
@@ -178,6 +181,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	context.AfterFunc(ctx, func() { signalledAt.Store(time.Now().UnixNano()) })
 	cons.Run(ctx)
 	ready.Store(false)
+	health.draining.Store(true)
 
 	// A second signal exits at once: held messages are only redelivered.
 	sigs := make(chan os.Signal, 1)
@@ -218,9 +222,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // serveHTTP serves the health, readiness, metrics and status endpoints.
-func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, status http.Handler, log *zap.Logger) (*http.Server, error) {
+func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, health, status http.Handler, log *zap.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/healthz", health)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
