@@ -469,6 +469,24 @@ func TestTerraformSecretsSources(t *testing.T) {
 			t.Errorf("%s, %s: SSM resources %v, want %v", c.dsn, c.mongo, got, c.wantSSM)
 		}
 	}
+	// The replay key, when set, is read like the others.
+	replayKey := "arn:aws:ssm:eu-west-1:123456789012:parameter/wharf/replay-key"
+	e := x.eval(t, map[string]cty.Value{"warehouse_dsn_secret_arn": cty.StringVal(sm), "replay_key_secret_arn": cty.StringVal(replayKey)})
+	if !e.valid(t, "replay_key_secret_arn") {
+		t.Errorf("replay_key_secret_arn %s refused", replayKey)
+	}
+	if got := strs(e.local(t, "ssm_parameter_arns")); !slices.Equal(got, []string{replayKey}) {
+		t.Errorf("SSM resources with a replay key = %v, want %v", got, []string{replayKey})
+	}
+	passed := false
+	for _, b := range x.blocks {
+		if a, ok := b.Body.Attributes["secrets"]; ok && b.Type == "locals" {
+			passed = strings.Contains(x.src(a.Expr.Range()), `"WHARF_DEADLETTER_REPLAY_KEY", valueFrom = var.replay_key_secret_arn`)
+		}
+	}
+	if !passed {
+		t.Error("the task's secrets do not pass the replay key (WHARF_DEADLETTER_REPLAY_KEY)")
+	}
 	for _, bad := range []string{"wharf/dsn", "arn:aws:s3:::bucket/dsn", "arn:aws:ssm:eu-west-1:123456789012:document/x"} {
 		if x.eval(t, map[string]cty.Value{"warehouse_dsn_secret_arn": cty.StringVal(bad)}).valid(t, "warehouse_dsn_secret_arn") {
 			t.Errorf("warehouse_dsn_secret_arn %q accepted", bad)

@@ -48,10 +48,11 @@ locals {
   }) : { name = k, value = v }]
 
   # Secrets reach the container as environment variables, injected by ECS
-  # with the execution role; wharf never logs them (design §8).
+  # with the execution role; wharf never logs them (docs/design.md §8).
   secrets = concat(
     [{ name = "WHARF_WAREHOUSE_DSN", valueFrom = var.warehouse_dsn_secret_arn }],
     var.mongo_uri_secret_arn == "" ? [] : [{ name = "WHARF_MONGO_URI", valueFrom = var.mongo_uri_secret_arn }],
+    var.replay_key_secret_arn == "" ? [] : [{ name = "WHARF_DEADLETTER_REPLAY_KEY", valueFrom = var.replay_key_secret_arn }],
   )
 
   log_configuration = {

@@ -155,7 +155,7 @@ resource "aws_iam_role_policy" "execution_secrets" {
 # (ARN:json-key:version-stage:version-id): IAM wants the secret's own ARN,
 # its first seven fields.
 locals {
-  secret_arns                = compact([var.warehouse_dsn_secret_arn, var.mongo_uri_secret_arn])
+  secret_arns                = compact([var.warehouse_dsn_secret_arn, var.mongo_uri_secret_arn, var.replay_key_secret_arn])
   secretsmanager_secret_arns = distinct([for a in local.secret_arns : join(":", slice(split(":", a), 0, 7)) if split(":", a)[2] == "secretsmanager"])
   ssm_parameter_arns         = distinct([for a in local.secret_arns : a if split(":", a)[2] == "ssm"])
 }

@@ -82,6 +82,16 @@ variable "mongo_uri_secret_arn" {
   }
 }
 
+variable "replay_key_secret_arn" {
+  description = "deadletter.replay_key (WHARF_DEADLETTER_REPLAY_KEY), the key that signs the wharf.* attributes of replayed dead letters, as warehouse_dsn_secret_arn: a Secrets Manager secret or an SSM parameter ARN. Empty: serve ignores every wharf.* attribute, and wharf deadletter replay refuses to send."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.replay_key_secret_arn == "" || can(regex("^arn:[^:]+:(secretsmanager:[^:]*:[0-9]+:secret:|ssm:[^:]*:[0-9]+:parameter/)", var.replay_key_secret_arn))
+    error_message = "replay_key_secret_arn must be empty, or the ARN of a Secrets Manager secret or of an SSM parameter."
+  }
+}
+
 variable "secrets_kms_key_arns" {
   description = "Customer-managed KMS keys that encrypt the secrets or SecureString parameters above; the execution role may decrypt with them, through Secrets Manager and SSM only. Empty when they use the AWS-managed keys (aws/secretsmanager, aws/ssm)."
   type        = list(string)
