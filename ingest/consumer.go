@@ -86,6 +86,7 @@ type metrics struct {
 	calls, failedEntries, rawErrors          *prometheus.CounterVec
 	rawRetries                               *prometheus.CounterVec
 	held, oldestHeld                         prometheus.Gauge
+	rawDenied                                prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -101,9 +102,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rawRetries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_retries_total", Help: "Raw writes retried because Mongo could not be reached (the messages stay held)."}, []string{"collection"}),
 		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_sqs_messages_held", Help: "SQS messages received and not yet deleted."}),
 		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_seconds", Help: "Age of the oldest held message."}),
+		rawDenied:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_raw_store_denied", Help: "1 while Mongo refuses wharf's credentials or permissions: polling stops and held messages are kept, extended."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.received, m.deleted, m.extensions, m.truncated, m.overLimit, m.calls, m.failedEntries, m.rawErrors, m.rawRetries, m.held, m.oldestHeld)
+		reg.MustRegister(m.rawDenied)
 	}
 	return m
 }
@@ -125,6 +128,12 @@ type Consumer struct {
 	deleter, extender       sync.WaitGroup
 	drained                 sync.Once
 	stoppedAt               atomic.Int64 // when Run returned, in Unix nanoseconds
+
+	// denied is nil while raw writes may go on, and a channel closed when
+	// they go through again while Mongo refuses wharf's credentials or
+	// permissions (ErrDenied): pollers wait on it before they receive.
+	deniedMu sync.Mutex
+	denied   chan struct{}
 
 	now func() time.Time // the heartbeats' clock; tests replace it
 	// beats holds, per poller, when the step it is in began (Unix
@@ -305,6 +314,9 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 	defer idle(beat)
 	for ctx.Err() == nil {
 		idle(beat) // waiting for room under max_in_flight
+		if c.waitAccess(ctx) != nil {
+			return
+		}
 		got, err := c.l.acquire(ctx, 10)
 		if err != nil {
 			return
@@ -382,6 +394,7 @@ type item struct {
 	ev      *schema.Event
 	rows    []schema.Row
 	bad     error // dead-letter it
+	refused bool  // the raw store rejected its document for good (ErrRejected): dead-letter it
 	coll    string
 	stored  bool // the raw document is in Mongo (or raw writes are off)
 	rawWant bool // a raw document was written for it
@@ -391,7 +404,9 @@ type item struct {
 // handle processes one received batch: decode and flatten each message, write
 // the raw documents, then hand rows to the sink and bad messages to the
 // dead-letter store. A message whose raw write failed is left for
-// redelivery while the rest of its batch goes on.
+// redelivery while the rest of its batch goes on; one whose raw document the
+// store rejects for good (ErrRejected) is dead-lettered with
+// ReasonRawWriteRejected, and its rows are not loaded.
 func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message, beat *atomic.Int64) {
 	c.cfg.fault("after_receive")
 	now := time.Now()
@@ -448,6 +463,17 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			if e == nil {
 				e = perDoc[j]
 			}
+			if err == nil && errors.Is(e, ErrRejected) {
+				it := &items[i]
+				detail := e.Error()
+				if it.bad != nil {
+					detail += "; the event is also invalid: " + it.bad.Error()
+				}
+				it.bad = &schema.InvalidError{Reason: ReasonRawWriteRejected, Detail: detail}
+				it.refused, it.rows = true, nil
+				c.log.Warn("raw write rejected; message dead-lettered", zap.String("collection", coll), zap.String("event_id", it.ev.ID), zap.Error(e))
+				continue
+			}
 			c.m.rawErrors.WithLabelValues(coll).Inc()
 			c.log.Warn("raw write failed; message left for redelivery", zap.String("collection", coll), zap.String("event_id", items[i].ev.ID), zap.Error(e))
 		}
@@ -465,7 +491,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			c.l.ack(receipt)
 		}
 		if it.bad != nil {
-			if it.rawWant && !it.stored {
+			if it.rawWant && !it.stored && !it.refused {
 				// The raw write of a known-type event failed: retry the whole message later.
 				c.l.nack(receipt)
 				continue
@@ -493,18 +519,30 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 // ctx ends. Leaving them for redelivery instead would spend a receive of each
 // on every try, so that an outage of a few minutes would push live messages
 // to the queue's dead-letter queue; retrying here also stops this poller
-// from taking more messages meanwhile. Any other error is returned at once.
+// from taking more messages meanwhile. A call Mongo refuses for wharf's
+// credentials or permissions (ErrDenied) is retried the same way, and also
+// stops every poller (waitAccess) until a write goes through: no write can
+// succeed meanwhile, so messages taken would only spend receives. Any other
+// error is returned at once.
 func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw, beat *atomic.Int64) ([]error, error) {
 	backoff := 200 * time.Millisecond
 	for {
 		c.step(beat) // each attempt is a step: an outage is not a stall
 		perDoc, err := c.raw.Store(ctx, coll, docs)
-		if err == nil || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		denied := errors.Is(err, ErrDenied)
+		if err == nil {
+			c.allow()
+		}
+		if err == nil || !denied && !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
 			return perDoc, err
 		}
 		c.m.rawRetries.WithLabelValues(coll).Inc()
-		c.log.Warn("raw write failed: Mongo unreachable; retrying", zap.String("collection", coll),
-			zap.Int("documents", len(docs)), zap.Duration("retry_in", backoff), zap.Error(err))
+		if denied {
+			c.deny(coll, err)
+		} else if !c.isDenied() { // during a denial, the pool's refusals are part of it
+			c.log.Warn("raw write failed: Mongo unreachable; retrying", zap.String("collection", coll),
+				zap.Int("documents", len(docs)), zap.Duration("retry_in", backoff), zap.Error(err))
+		}
 		idle(beat)
 		t := time.NewTimer(backoff)
 		select {
@@ -514,6 +552,66 @@ func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw, b
 		case <-t.C:
 		}
 		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// ReasonRawWriteRejected is the dead-letter reason of a message whose raw
+// document Mongo refuses for good (ErrRejected: a validator, a document too
+// large, a key or value it cannot store, a duplicate on another unique
+// index); the detail carries Mongo's code and message. Replay it once the
+// cause is fixed.
+const ReasonRawWriteRejected = "raw_write_rejected"
+
+// deny records that Mongo refuses wharf's credentials or permissions: the
+// first time, it stops polling (waitAccess), sets wharf_raw_store_denied
+// and logs one error.
+func (c *Consumer) deny(coll string, err error) {
+	c.deniedMu.Lock()
+	first := c.denied == nil
+	if first {
+		c.denied = make(chan struct{})
+	}
+	c.deniedMu.Unlock()
+	if first {
+		c.m.rawDenied.Set(1)
+		c.log.Error("Mongo refuses wharf's credentials or permissions: polling stopped; held messages are kept and extended until a raw write goes through",
+			zap.String("collection", coll), zap.Error(err))
+	}
+}
+
+// isDenied reports whether raw writes are denied now.
+func (c *Consumer) isDenied() bool {
+	c.deniedMu.Lock()
+	defer c.deniedMu.Unlock()
+	return c.denied != nil
+}
+
+// allow ends a denial: polling resumes.
+func (c *Consumer) allow() {
+	c.deniedMu.Lock()
+	ch := c.denied
+	c.denied = nil
+	c.deniedMu.Unlock()
+	if ch != nil {
+		close(ch)
+		c.m.rawDenied.Set(0)
+		c.log.Info("Mongo accepts raw writes again: polling resumed")
+	}
+}
+
+// waitAccess returns once raw writes are not denied, or ctx has ended.
+func (c *Consumer) waitAccess(ctx context.Context) error {
+	c.deniedMu.Lock()
+	ch := c.denied
+	c.deniedMu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

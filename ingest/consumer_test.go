@@ -14,7 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/internal/s3store"
@@ -93,9 +96,17 @@ type rig struct {
 	raw    *MongoStore
 	cancel context.CancelFunc
 	done   chan struct{}
+	logs   *observer.ObservedLogs
 }
 
 func newRig(t *testing.T, visibility string, maxInFlight int, autoAck bool) *rig {
+	t.Helper()
+	return newRigRaw(t, visibility, maxInFlight, autoAck, nil)
+}
+
+// newRigRaw is newRig with the consumer's raw store chosen by raw (given the
+// rig's MongoStore); nil uses the MongoStore.
+func newRigRaw(t *testing.T, visibility string, maxInFlight int, autoAck bool, raw func(*rig) RawStore) *rig {
 	t.Helper()
 	st := stacktest.Get(t)
 	r := &rig{st: st, sqs: st.SQS(t), store: s3store.New(st.S3(t), st.Bucket), prefix: st.Prefix(), sink: &holdSink{autoAck: autoAck}, reg: prometheus.NewRegistry()}
@@ -107,11 +118,17 @@ func newRig(t *testing.T, visibility string, maxInFlight int, autoAck bool) *rig
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := zaptest.NewLogger(t)
+	obs, logs := observer.New(zap.InfoLevel)
+	r.logs = logs
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), obs))
 	r.dl = deadletter.NewWriter(deadletter.Config{Prefix: r.prefix, MaxAge: 200 * time.Millisecond}, r.store, log, r.reg)
 	cfg := DefaultConfig()
 	cfg.QueueURL, cfg.Pollers, cfg.MaxInFlight, cfg.WaitTime = r.queue, 2, maxInFlight, time.Second
-	r.c, err = New(context.Background(), cfg, r.sqs, sch, schema.DefaultEnvelope(), r.raw, r.sink, r.dl, log, r.reg)
+	var store RawStore = r.raw
+	if raw != nil {
+		store = raw(r)
+	}
+	r.c, err = New(context.Background(), cfg, r.sqs, sch, schema.DefaultEnvelope(), store, r.sink, r.dl, log, r.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
 // RawStore writes raw event documents. Store returns, per document, nil when
-// it is stored (a duplicate key counts: the document is already there) or
-// the error that kept it out; err is set when the whole call failed, and
-// wraps ErrUnavailable when the store could not be reached.
+// it is stored (a duplicate of its _id counts: the document is already
+// there) or the error that kept it out, wrapping ErrRejected when the store
+// refuses that document for good; err is set when the whole call failed,
+// and wraps ErrUnavailable when the store could not be reached or ErrDenied
+// when it refused wharf's credentials or permissions.
 type RawStore interface {
 	Store(ctx context.Context, collection string, docs []bson.Raw) (perDoc []error, err error)
 }
@@ -24,6 +28,38 @@ type RawStore interface {
 // a write it refused. The consumer retries such a call while it holds the
 // messages, instead of leaving them for redelivery.
 var ErrUnavailable = errors.New("raw store unavailable")
+
+// ErrDenied marks a RawStore error that says the store refused wharf itself:
+// its credentials (authentication failed) or its permissions (not
+// authorized). No write can succeed until an operator fixes them, so the
+// consumer treats it as an outage of the whole process: it stops polling
+// and keeps the messages it holds, extended, until a write goes through.
+var ErrDenied = errors.New("raw store denied access")
+
+// ErrRejected marks a per-document RawStore error: the store refuses that
+// document and would refuse it again (a validator, a document too large,
+// a key or value it cannot store, a duplicate on a unique index other than
+// _id). The consumer dead-letters its message (ReasonRawWriteRejected).
+var ErrRejected = errors.New("raw document rejected")
+
+// deniedCodes are server error codes that refuse wharf's credentials or
+// permissions: Unauthorized, AuthenticationFailed, UserNotFound, and
+// Atlas's AtlasError (a user not allowed an action, a quota exceeded).
+var deniedCodes = []int{13, 18, 11, 8000}
+
+// rejectedCodes are write error codes that refuse one document for good:
+// BadValue (FerretDB: nested arrays, invalid key names), DollarPrefixedFieldName,
+// EmptyFieldName, DottedFieldName, DocumentValidationFailure, KeyTooLong and
+// BSONObjectTooLarge. A write error of any other code leaves the message for
+// redelivery, as a failure that may pass.
+var rejectedCodes = []int{2, 52, 56, 57, 121, 17280, 10334}
+
+// dupCodes are the duplicate-key write error codes.
+var dupCodes = []int{11000, 11001, 12582}
+
+// maxDocument is the largest BSON document MongoDB stores (16 MiB): a larger
+// one is rejected without being sent.
+const maxDocument = 16 << 20
 
 // MongoStore is a RawStore over a MongoDB (or FerretDB) database.
 type MongoStore struct {
@@ -35,26 +71,37 @@ var _ RawStore = (*MongoStore)(nil)
 // NewMongoStore returns a RawStore writing to db.
 func NewMongoStore(db *mongo.Database) *MongoStore { return &MongoStore{db: db} }
 
-// Store inserts docs with one unordered InsertMany. A batch counts as stored
-// only when every write error is a duplicate key and there is no
-// write-concern error.
+// Store inserts docs with one unordered InsertMany. A document counts as
+// stored when it was inserted, or when its write error is a duplicate key
+// and a document with its _id is in the collection (the key may belong to
+// another unique index: neither FerretDB nor every MongoDB version names
+// it, so the _id is looked up). A write-concern error fails the call.
 func (m *MongoStore) Store(ctx context.Context, collection string, docs []bson.Raw) ([]error, error) {
 	perDoc := make([]error, len(docs))
-	if len(docs) == 0 {
+	in := make([]any, 0, len(docs))
+	sent := make([]int, 0, len(docs)) // index in docs of each document sent
+	for i, d := range docs {
+		if len(d) > maxDocument {
+			perDoc[i] = fmt.Errorf("insert into %s: %w: code 10334 (BSONObjectTooLarge): the document is %d bytes, more than %d", collection, ErrRejected, len(d), maxDocument)
+			continue
+		}
+		in = append(in, d)
+		sent = append(sent, i)
+	}
+	if len(in) == 0 {
 		return perDoc, nil
 	}
-	in := make([]any, len(docs))
-	for i, d := range docs {
-		in[i] = d
-	}
-	_, err := m.db.Collection(collection).InsertMany(ctx, in, options.InsertMany().SetOrdered(false))
+	coll := m.db.Collection(collection)
+	_, err := coll.InsertMany(ctx, in, options.InsertMany().SetOrdered(false))
 	if err == nil {
 		return perDoc, nil
 	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) {
-		var sse topology.ServerSelectionError
-		if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) {
+	if se, ok := errors.AsType[mongo.ServerError](err); ok && slices.ContainsFunc(deniedCodes, se.HasErrorCode) {
+		return nil, fmt.Errorf("insert into %s: %w: %w", collection, ErrDenied, err)
+	}
+	bwe, ok := errors.AsType[mongo.BulkWriteException](err)
+	if !ok {
+		if unreachable(err) {
 			return nil, fmt.Errorf("insert into %s: %w: %w", collection, ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("insert into %s: %w", collection, err)
@@ -62,14 +109,68 @@ func (m *MongoStore) Store(ctx context.Context, collection string, docs []bson.R
 	if bwe.WriteConcernError != nil {
 		return nil, fmt.Errorf("insert into %s: write concern: %s", collection, bwe.WriteConcernError.Message)
 	}
+	var dups []int // indexes in docs
 	for _, we := range bwe.WriteErrors {
-		if we.Index < 0 || we.Index >= len(docs) {
+		if we.Index < 0 || we.Index >= len(sent) {
 			return nil, fmt.Errorf("insert into %s: write error for unknown index %d: %s", collection, we.Index, we.Message)
 		}
-		if we.HasErrorCode(11000) || we.HasErrorCode(11001) || we.HasErrorCode(12582) {
-			continue
+		i := sent[we.Index]
+		switch {
+		case slices.ContainsFunc(dupCodes, we.HasErrorCode):
+			dups = append(dups, i)
+		case slices.ContainsFunc(rejectedCodes, we.HasErrorCode):
+			perDoc[i] = fmt.Errorf("insert into %s: %w: code %d: %s", collection, ErrRejected, we.Code, we.Message)
+		default:
+			perDoc[i] = fmt.Errorf("insert into %s: code %d: %s", collection, we.Code, we.Message)
 		}
-		perDoc[we.Index] = fmt.Errorf("insert into %s: code %d: %s", collection, we.Code, we.Message)
+	}
+	if len(dups) == 0 {
+		return perDoc, nil
+	}
+	found, err := m.present(ctx, coll, docs, dups)
+	if err != nil {
+		return nil, fmt.Errorf("insert into %s: look up duplicate _ids: %w", collection, err)
+	}
+	for _, i := range dups {
+		if !found[idKey(docs[i])] {
+			perDoc[i] = fmt.Errorf("insert into %s: %w: code 11000: duplicate key on a unique index other than _id (no document has its _id)", collection, ErrRejected)
+		}
 	}
 	return perDoc, nil
+}
+
+// present returns the keys (idKey) of the _ids of docs[idx] that are in coll.
+func (m *MongoStore) present(ctx context.Context, coll *mongo.Collection, docs []bson.Raw, idx []int) (map[string]bool, error) {
+	ids := make(bson.A, 0, len(idx))
+	for _, i := range idx {
+		ids = append(ids, docs[i].Lookup("_id"))
+	}
+	found := map[string]bool{}
+	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err == nil {
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			found[idKey(cur.Current)] = true
+		}
+		err = cur.Err()
+	}
+	if err != nil && unreachable(err) {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return found, err
+}
+
+// unreachable reports whether err says Mongo could not be reached, or
+// that the driver's connection pool was cleared after another operation
+// failed (a connection error, or a handshake Mongo refused): retryable.
+func unreachable(err error) bool {
+	var sse topology.ServerSelectionError
+	var pce driver.RetryablePoolError
+	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) || errors.As(err, &pce) && pce.Retryable()
+}
+
+// idKey is a document's _id as a comparable key: its BSON type and bytes.
+func idKey(doc bson.Raw) string {
+	v := doc.Lookup("_id")
+	return string(rune(v.Type)) + string(v.Value)
 }
