@@ -24,7 +24,7 @@ const readerBound = 5 * time.Second
 // a SELECT made while a merge is in its transaction answers without waiting
 // for it, and a merge that starts while a long SELECT holds the table
 // commits without waiting for the SELECT (docs/design.md §6: the loaders serialise
-// on the ledger, never on an exclusive lock of a target).
+// on a lock of their own, never on an exclusive lock of a target).
 func TestReadersNeverWait(t *testing.T) {
 	eachDialect(t, testTables, func(t *testing.T, e *env) {
 		ctx := context.Background()

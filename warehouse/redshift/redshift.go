@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strings"
 	"sync"
@@ -42,10 +43,11 @@ var _ Store = (*s3store.Store)(nil)
 // Dialect is the loader's Redshift side (docs/design.md §6). A merge of one
 // batch (the loader runs the steps, in one transaction):
 //
-//  1. LOCK the ledger, never the target, so readers never wait (new
-//     clusters default to snapshot isolation, where two merges would
-//     otherwise both commit or one fail late); re-read the ledger under the
-//     lock;
+//  1. LOCK the table's own lock table (rsLockSQL): never the target, so
+//     readers never wait, and never the ledger, so one stuck table holds up
+//     no other (new clusters default to snapshot isolation, where two
+//     merges would otherwise both commit or one fail late); re-read the
+//     ledger under the lock;
 //  2. write a manifest of the files (mandatory, with content_length, which
 //     Parquet COPY requires) and COPY them into a temporary staging table,
 //     one COPY per file layout (normally one: a schema change makes two,
@@ -84,6 +86,7 @@ type Dialect struct {
 	now     func() time.Time
 
 	mu            sync.Mutex
+	lockTables    map[string]bool      // per table, its lock table exists
 	slices        int                  // the cluster's slice count, once read
 	slicesWarned  bool                 // the slice count could not be read (logged once)
 	layouts       map[string]pq.Layout // per file key; files never change
@@ -172,7 +175,7 @@ func New(pool *pgxpool.Pool, store Store, cfg Config, log *zap.Logger) *Dialect 
 		log = zap.NewNop()
 	}
 	return &Dialect{pool: pool, store: store, schema: cfg.Schema, prefix: cfg.Prefix, iamRole: cfg.IAMRole,
-		log: log, now: time.Now, layouts: map[string]pq.Layout{}, layoutsMaxLen: 100_000}
+		log: log, now: time.Now, layouts: map[string]pq.Layout{}, layoutsMaxLen: 100_000, lockTables: map[string]bool{}}
 }
 
 func (r *Dialect) qualified(name string) string { return schema.QualifiedName(r.schema, name) }
@@ -241,6 +244,29 @@ func (r *Dialect) applyOnce(ctx context.Context, tables []*schema.Table) error {
 			return fmt.Errorf("create ledger: %w", err)
 		}
 	}
+	for _, t := range tables {
+		if err := r.ensureLockTable(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureLockTable creates, once per process, the table whose LOCK
+// serialises the merges into t (rsLockTable).
+func (r *Dialect) ensureLockTable(ctx context.Context, t *schema.Table) error {
+	r.mu.Lock()
+	done := r.lockTables[t.Name]
+	r.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := r.runDDL(ctx, rsCreateLockTableSQL(r.schema, t)); err != nil && !alreadyExists(err) {
+		return fmt.Errorf("create the lock table of %s: %w", t.Name, err)
+	}
+	r.mu.Lock()
+	r.lockTables[t.Name] = true
+	r.mu.Unlock()
 	return nil
 }
 
@@ -464,6 +490,9 @@ func groupFiles(files []s3store.Object, layouts []pq.Layout) []CopyGroup {
 // Prepare reads the footers of files (one ranged GET each, cached), before
 // the merge's transaction begins: no lock is held while S3 answers.
 func (r *Dialect) Prepare(ctx context.Context, t *schema.Table, files []s3store.Object) error {
+	if err := r.ensureLockTable(ctx, t); err != nil {
+		return err
+	}
 	for _, f := range files {
 		if _, err := r.layout(ctx, t, f); err != nil {
 			return err
@@ -476,10 +505,12 @@ func (r *Dialect) Prepare(ctx context.Context, t *schema.Table, files []s3store.
 // clusters, serializable on older ones); Lock serialises the merges.
 func (r *Dialect) TxOptions() pgx.TxOptions { return pgx.TxOptions{} }
 
-// Lock locks the ledger, never the target: Redshift's LOCK is always
-// exclusive, and a lock on the target would make every reader wait.
-func (r *Dialect) Lock(ctx context.Context, tx pgx.Tx, _ *schema.Table) error {
-	_, err := tx.Exec(ctx, rsLockSQL(r.schema))
+// Lock locks t's own lock table, never the target: Redshift's LOCK is
+// always exclusive, and a lock on the target would make every reader wait;
+// nor the ledger, which would make every table's merge wait for the
+// slowest.
+func (r *Dialect) Lock(ctx context.Context, tx pgx.Tx, t *schema.Table) error {
+	_, err := tx.Exec(ctx, rsLockSQL(r.schema, t))
 	return err
 }
 
@@ -806,13 +837,33 @@ const rsRankColumn = `"wharf rank"`
 // JSON_PARSE by the merge.
 const rsJSONStaging = "varchar(65535)"
 
-// rsLockSQL serialises wharf's own merges on the ledger. Redshift's LOCK is
-// always exclusive, so the target is never named: an analyst's SELECT on it
-// neither waits for a merge nor holds one up (the merge's INSERT takes only
-// a write lock, which readers do not conflict with). Every write wharf makes
-// to a target happens under this lock, so two merges still never interleave.
-func rsLockSQL(dbSchema string) string {
-	return "LOCK " + schema.QualifiedName(dbSchema, schema.LedgerTable)
+// rsLockSQL serialises wharf's own merges into t on a one-column table of
+// t's own (Redshift has no advisory lock and no row lock). Redshift's LOCK
+// is always exclusive, so the target is never named: an analyst's SELECT on
+// it neither waits for a merge nor holds one up (the merge's INSERT takes
+// only a write lock, which readers do not conflict with); and the ledger is
+// not locked either, so a table stuck on a lock or a long COPY holds up no
+// other table's merge (their ledger inserts, at the end, write to the same
+// table and wait only for each other's commit). Every write wharf makes to
+// t happens under this lock, so two merges into t never interleave.
+func rsLockSQL(dbSchema string, t *schema.Table) string {
+	return "LOCK " + schema.QualifiedName(dbSchema, rsLockTable(t))
+}
+
+// rsLockTable names t's lock table: wharf_lock_TABLE, or, for a name too
+// long for that, its first bytes and a hash of the whole.
+func rsLockTable(t *schema.Table) string {
+	name := "wharf_lock_" + t.Name
+	if len(name) <= schema.MaxIdentifier {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(t.Name))
+	return fmt.Sprintf("%s_%08x", name[:schema.MaxIdentifier-9], h.Sum32())
+}
+
+func rsCreateLockTableSQL(dbSchema string, t *schema.Table) string {
+	return "CREATE TABLE IF NOT EXISTS " + schema.QualifiedName(dbSchema, rsLockTable(t)) + " (\"locked\" integer)"
 }
 
 func rsLoadedSQL(dbSchema string, n int) string {

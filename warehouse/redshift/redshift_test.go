@@ -57,7 +57,8 @@ func TestRedshiftSQLGolden(t *testing.T) {
 	stmt(rsSlicesSQL())
 	for _, tb := range s.All() {
 		out.WriteString("-- merge " + tb.Name + "\n")
-		stmt(rsLockSQL("wh"))
+		stmt(rsCreateLockTableSQL("wh", tb))
+		stmt(rsLockSQL("wh", tb))
 		stmt(rsLoadedSQL("wh", 2))
 		stmt(rsStagingSQL(tb))
 		cols := make([]string, len(tb.Columns))

@@ -70,7 +70,9 @@ SELECT "file_key" FROM "wh"."wharf_loads" WHERE "file_key" IN ($1, $2, $3);
 SELECT count(*) FROM stv_slices;
 
 -- merge ev
-LOCK "wh"."wharf_loads";
+CREATE TABLE IF NOT EXISTS "wh"."wharf_lock_ev" ("locked" integer);
+
+LOCK "wh"."wharf_lock_ev";
 
 SELECT "file_key" FROM "wh"."wharf_loads" WHERE "file_key" IN ($1, $2);
 
@@ -147,7 +149,9 @@ INSERT INTO "wh"."wharf_loads" ("file_key", "table_name", "rows", "bytes", "load
 DROP TABLE "wharf_staging";
 
 -- merge ev_tags
-LOCK "wh"."wharf_loads";
+CREATE TABLE IF NOT EXISTS "wh"."wharf_lock_ev_tags" ("locked" integer);
+
+LOCK "wh"."wharf_lock_ev_tags";
 
 SELECT "file_key" FROM "wh"."wharf_loads" WHERE "file_key" IN ($1, $2);
 
