@@ -23,7 +23,6 @@ import (
 	"github.com/wharfdata/wharf/batcher"
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/ingest"
-	"github.com/wharfdata/wharf/internal/fault"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse"
 )
@@ -53,16 +52,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	// Crash tests only: WHARF_FAULT makes this process SIGKILL itself at
-	// chosen points (see internal/fault).
-	inj, err := fault.Parse(getenv("WHARF_FAULT"))
+	// chosen points, in a build with -tags wharffault (fault_on.go).
+	faultAt, err := faultHook(getenv, log)
 	if err != nil {
-		return badConfig("WHARF_FAULT: %v", err)
-	}
-	if inj != nil {
-		log.Warn("fault injection armed: this process will kill itself", zap.String("spec", inj.String()))
-		inj.OnKill = func(point string, hit int) {
-			log.Warn("fault injected: SIGKILL", zap.String("point", point), zap.Int("hit", hit))
-		}
+		return err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -108,7 +101,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		wc := c.warehouseConfig()
 		lb = &loaderBeat{now: time.Now}
 		wc.OnLoad = lb.onLoad(rec.onLoad)
-		wc.Fault = inj.Hook()
+		wc.Fault = faultAt
 		loader, err = warehouse.New(wc, pool, beatingStore{store, lb.beat}, sch, log, reg)
 		if err != nil {
 			return badConfig("%v", err)
@@ -124,14 +117,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	bc := c.batcherConfig()
-	bc.Fault = inj.Hook()
+	bc.Fault = faultAt
 	bat, err := batcher.New(bc, store, log, reg)
 	if err != nil {
 		return badConfig("%v", err)
 	}
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, store, log, reg)
 	ic := c.ingestConfig()
-	ic.Fault = inj.Hook()
+	ic.Fault = faultAt
 	ic.Replay = ingest.NewReplayAuth([]byte(c.Deadletter.ReplayKey), log, reg)
 	cons, err := ingest.New(bg, ic, sqsClient, sch, c.envelope(), raw, bat, dl, log, reg)
 	if err != nil {

@@ -39,7 +39,7 @@ func binaries(t *testing.T) (wharf, gen string) {
 			return
 		}
 		for _, p := range []string{"wharf", "wharf-demo-events"} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, p), "../"+p).CombinedOutput()
+			out, err := exec.Command("go", "build", "-tags", "wharffault", "-o", filepath.Join(binDir, p), "../"+p).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("build %s: %v\n%s", p, err, out)
 				return
