@@ -29,6 +29,8 @@ type bareResult struct {
 	Inserts      int64              `json:"insert_manys"`
 	Deletes      int64              `json:"delete_batches"`
 	Pollers      int                `json:"pollers"`
+	ReceiveS     summary            `json:"receive_s"` // round trip of the receives that returned messages
+	DeleteS      summary            `json:"delete_s"`  // round trip of DeleteMessageBatch
 	SelfCPU      float64            `json:"self_cpu_s"`
 	StackCPU     map[string]float64 `json:"cpu_s"`
 	MongoEnabled bool               `json:"mongo"`
@@ -61,7 +63,9 @@ func cmdBare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("bare: -cpu-pids: %w", err)
 	}
-	client, err := newSQS(ctx)
+	// A connection per poller kept open: each poller has one call in flight
+	// at a time (the SDK's default keeps 10, and more pollers would redial).
+	client, err := newSQSConns(ctx, *pollers)
 	if err != nil {
 		return err
 	}
@@ -110,7 +114,7 @@ func cmdBare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return printJSON(stdout, bareResult{
 		Events: b.deleted.Load(), Seconds: round(took.Seconds(), 3), Seconds99: round(time.Duration(b.at99.Load()).Seconds(), 3), EventsPerS: round(float64(b.deleted.Load())/took.Seconds(), 1),
 		Receives: b.receives.Load(), EmptyRecv: b.empty.Load(), Inserts: b.inserts.Load(), Deletes: b.deletes.Load(),
-		Pollers: *pollers, SelfCPU: round(selfCPU()-cpu0, 2), StackCPU: cpu.stop(), MongoEnabled: db != nil,
+		Pollers: *pollers, ReceiveS: summarize(b.rtt.receive), DeleteS: summarize(b.rtt.delete), SelfCPU: round(selfCPU()-cpu0, 2), StackCPU: cpu.stop(), MongoEnabled: db != nil,
 	})
 }
 
@@ -126,12 +130,26 @@ type bare struct {
 	start                                      time.Time
 	at99                                       atomic.Int64 // nanoseconds from start until 99% were deleted
 	deleted, receives, empty, inserts, deletes atomic.Int64
+
+	rtt struct { // seconds
+		sync.Mutex
+		receive, delete []float64
+	}
+}
+
+// took records the round trip of a call that began at t0.
+func (b *bare) took(to *[]float64, t0 time.Time) {
+	d := time.Since(t0).Seconds()
+	b.rtt.Lock()
+	*to = append(*to, d)
+	b.rtt.Unlock()
 }
 
 // poll receives, stores and deletes until ctx ends or enough messages are
 // deleted. A failed call is an error: the baseline must not hide retries.
 func (b *bare) poll(ctx context.Context) error {
 	for ctx.Err() == nil {
+		t0 := time.Now()
 		out, err := b.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(b.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: b.wait,
 		})
@@ -146,6 +164,7 @@ func (b *bare) poll(ctx context.Context) error {
 			b.empty.Add(1)
 			continue
 		}
+		b.took(&b.rtt.receive, t0)
 		if b.db != nil {
 			if err := b.store(ctx, out.Messages); err != nil {
 				if ctx.Err() != nil {
@@ -158,6 +177,7 @@ func (b *bare) poll(ctx context.Context) error {
 		for i, m := range out.Messages {
 			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
 		}
+		t0 = time.Now()
 		del, err := b.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(b.queueURL), Entries: entries})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -166,6 +186,7 @@ func (b *bare) poll(ctx context.Context) error {
 			return fmt.Errorf("delete: %w", err)
 		}
 		b.deletes.Add(1)
+		b.took(&b.rtt.delete, t0)
 		if len(del.Failed) > 0 {
 			return fmt.Errorf("delete: %d entries failed: %s", len(del.Failed), aws.ToString(del.Failed[0].Message))
 		}

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -29,12 +31,24 @@ func awsConfig(ctx context.Context) (aws.Config, error) {
 	return cfg, nil
 }
 
-func newSQS(ctx context.Context) (*sqs.Client, error) {
+func newSQS(ctx context.Context) (*sqs.Client, error) { return newSQSConns(ctx, 0) }
+
+// newSQSConns is newSQS keeping up to conns idle connections (0: the SDK's
+// default, 10 per host), so that more concurrent calls than that do not
+// close and redial a connection each.
+func newSQSConns(ctx context.Context, conns int) (*sqs.Client, error) {
 	ac, err := awsConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return sqs.NewFromConfig(ac), nil
+	if conns <= 0 {
+		return sqs.NewFromConfig(ac), nil
+	}
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, conns)
+		tr.MaxIdleConns = max(tr.MaxIdleConns, conns)
+	})
+	return sqs.NewFromConfig(ac, func(o *sqs.Options) { o.HTTPClient = hc }), nil
 }
 
 // newStore returns an S3 store for bucket; pathStyle is for emulators that

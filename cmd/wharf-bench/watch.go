@@ -25,6 +25,7 @@ type watchResult struct {
 	DrainedS     float64            `json:"drained_s"`   // every message deleted: rows durable in S3 (and Mongo)
 	Drained99S   float64            `json:"drained99_s"` // 99% of the messages deleted
 	LoadedS      float64            `json:"loaded_s"`    // every row in the warehouse
+	Loaded99S    float64            `json:"loaded99_s"`  // 99% of the rows in the warehouse
 	EventsPerS   float64            `json:"events_per_s"`
 	DrainPerS    float64            `json:"drain_events_per_s"`
 	SQSCalls     map[string]float64 `json:"sqs_calls"`
@@ -129,6 +130,9 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if err := conn.QueryRow(ctx, count).Scan(&res.Rows); err != nil {
 			return fmt.Errorf("watch: count rows: %w", err)
+		}
+		if res.Loaded99S == 0 && res.Rows*100 >= *want*99 {
+			res.Loaded99S = round(time.Since(start).Seconds(), 3)
 		}
 		if time.Since(lastLog) >= 5*time.Second {
 			lastLog = time.Now()

@@ -9,13 +9,16 @@
 #   bare   the same backlog drained by receive → InsertMany → delete, nothing else
 #   rss    peak RSS of `wharf serve` draining a large backlog
 #   fresh  event time → S3 and → warehouse latency at a steady 1,000 events/s
+#   latency  a backlog drained through Toxiproxy at production round trips (SQS 20 ms,
+#          S3 50 ms, Mongo 2 ms): `wharf serve` with its defaults, the bare loop at the
+#          same pollers, then serve at 8, 16, 32 and 64 pollers (sqs.pollers)
 #
 # Every run gets fresh queues, S3 prefixes, Mongo databases and warehouse
 # schemas, deleted at the end (BENCH_KEEP=1 keeps all but the queues). Logs
 # and raw results go to .stack/bench/RUN/ (.stack/bench/latest points there).
 #
 # Knobs (environment):
-#   BENCH_ONLY           phases to run, comma-separated (default cpu,e2e,bare,rss,fresh)
+#   BENCH_ONLY           phases to run, comma-separated (default cpu,e2e,bare,rss,fresh,latency)
 #   BENCH_CPU_COUNT      go test -count for the CPU benchmarks (default 3; medians reported)
 #   BENCH_E2E_EVENTS     backlog of the e2e and bare runs (default 200000)
 #   BENCH_RSS_EVENTS     backlog of the RSS run (default 1000000)
@@ -29,6 +32,15 @@
 #   BENCH_TIMEOUT        seconds any one drain may take (default 1800)
 #   BENCH_VISIBILITY     visibility timeout of the fresh queues, seconds (default 120)
 #   BENCH_KEEP           1 to keep the S3 files, Mongo databases and warehouse schemas
+#   BENCH_PPROF          1 to profile `wharf serve`'s CPU over the whole e2e run (serve has no
+#                        /debug/pprof: a copy is built with cmd/wharf-bench/servepprof compiled
+#                        in); the top costs go to .stack/bench/RUN/e2e-pprof-top.txt
+#   BENCH_LATENCY_EVENTS backlog of each latency run (default 50000)
+#   BENCH_LATENCY_POLLERS  sqs.pollers of the latency sweep (default 8,16,32,64)
+#   BENCH_LATENCY_BARE   0 to run the bare loop only at serve's default pollers (default 1: at
+#                        every point of the sweep too, for a ratio at each)
+#   BENCH_LATENCY_SQS_MS, BENCH_LATENCY_S3_MS, BENCH_LATENCY_MONGO_MS
+#                        round trips Toxiproxy adds, half each way (default 20, 50, 2)
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -36,7 +48,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO="$(cd "$HERE/../.." && pwd -P)"
 cd "$REPO"
 
-ONLY=",${BENCH_ONLY:-cpu,e2e,bare,rss,fresh},"
+ONLY=",${BENCH_ONLY:-cpu,e2e,bare,rss,fresh,latency},"
 CPU_COUNT="${BENCH_CPU_COUNT:-3}"
 E2E_N="${BENCH_E2E_EVENTS:-200000}"
 RSS_N="${BENCH_RSS_EVENTS:-1000000}"
@@ -47,6 +59,13 @@ FRESH_SECONDS="${BENCH_FRESH_SECONDS:-60}"
 TIMEOUT="${BENCH_TIMEOUT:-1800}"
 VISIBILITY="${BENCH_VISIBILITY:-120}"
 KEEP="${BENCH_KEEP:-0}"
+PPROF="${BENCH_PPROF:-0}"
+LAT_N="${BENCH_LATENCY_EVENTS:-50000}"
+LAT_POLLERS="${BENCH_LATENCY_POLLERS:-8,16,32,64}"
+LAT_BARE_ALL="${BENCH_LATENCY_BARE:-1}"
+LAT_SQS_MS="${BENCH_LATENCY_SQS_MS:-20}"
+LAT_S3_MS="${BENCH_LATENCY_S3_MS:-50}"
+LAT_MONGO_MS="${BENCH_LATENCY_MONGO_MS:-2}"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -79,7 +98,7 @@ T_START=$(date +%s)
 
 # ------------------------------------------------------------ clean-up ---
 
-SERVE_PID=""
+SERVE_PID="" TOXI_PID=""
 QUEUES=() PREFIXES=() DBS=() SCHEMAS=()
 
 # run CMD...: run CMD in the background and wait for it. Bash runs a trap
@@ -116,6 +135,7 @@ cleanup() {
 	trap - ERR
 	set +e
 	stop_serve
+	stop_toxiproxy
 	local jobs # this script's other background jobs that still run
 	jobs=$(jobs -p)
 	if [[ -n $jobs ]]; then
@@ -235,11 +255,97 @@ start_serve() {
 
 # watch_serve NAME MESSAGES ROWS: wait until serve has loaded ROWS rows; the result
 # goes to $OUT/NAME-watch.json.
-watch_serve() {
+watch_serve() { watch_serve_pids "$1" "$2" "$3" "$(stack_pids)"; }
+
+# watch_serve_pids NAME MESSAGES ROWS PIDS: the same, with the process trees
+# (name=pid,…) whose CPU to account for.
+watch_serve_pids() {
 	run $WB watch -dsn "$WHARF_WAREHOUSE_DSN" -schema "$WHARF_WAREHOUSE_SCHEMA" -want "$3" -messages "$2" \
-		-metrics "$METRICS" -since "$SERVE_T0" -pid "$SERVE_PID" -cpu-pids "$(stack_pids)" -timeout "${TIMEOUT}s" \
+		-metrics "$METRICS" -since "$SERVE_T0" -pid "$SERVE_PID" -cpu-pids "$4" -timeout "${TIMEOUT}s" \
 		-log "$OUT/$1-watch.log" >"$OUT/$1-watch.json" ||
 		die "$1: watching wharf serve failed: see $OUT/$1-watch.log and $SERVE_LOG"
+}
+
+# ---------------------------------------------------------- toxiproxy ---
+
+# start_toxiproxy NAME: a Toxiproxy of its own for one latency run (its log,
+# $OUT/NAME-toxiproxy.log, names every connection it accepted, per proxy);
+# proxies in front of SQS, S3 and Mongo add the round trips of the knobs,
+# half each way. Sets TOXI_PID and LAT_ENV, the overrides that send wharf's
+# (or the bare loop's) traffic through them.
+start_toxiproxy() {
+	local name=$1 addr="" sqs s3 mongo
+	TOXI_LOG="$OUT/$name-toxiproxy.log"
+	.stack/bin/toxiproxy -listen 127.0.0.1:0 >"$OUT/$name-toxiproxy.out" 2>"$TOXI_LOG" &
+	TOXI_PID=$!
+	for _ in $(seq 1 100); do
+		addr=$(sed -n 's/^listening //p' "$OUT/$name-toxiproxy.out")
+		[[ -n $addr ]] && break
+		kill -0 "$TOXI_PID" 2>/dev/null || die "toxiproxy exited at start: see $TOXI_LOG"
+		sleep 0.05
+	done
+	[[ -n $addr ]] || die "toxiproxy did not start: see $TOXI_LOG"
+	TOXI_API="http://$addr"
+	sqs=$(toxi_proxy sqs "$(hostport "$AWS_ENDPOINT_URL")" "$LAT_SQS_MS")
+	s3=$(toxi_proxy s3 "$(hostport "$AWS_ENDPOINT_URL")" "$LAT_S3_MS")
+	mongo=$(toxi_proxy mongo "$(hostport "$WHARF_MONGO_URI")" "$LAT_MONGO_MS")
+	LAT_MONGO_URI=$(mongo_via "$mongo")
+	LAT_ENV=(AWS_ENDPOINT_URL_SQS="http://$sqs" AWS_ENDPOINT_URL_S3="http://$s3" WHARF_MONGO_URI="$LAT_MONGO_URI")
+}
+
+stop_toxiproxy() {
+	[[ -n $TOXI_PID ]] || return 0
+	kill -TERM "$TOXI_PID" 2>/dev/null || true
+	wait "$TOXI_PID" 2>/dev/null || true
+	TOXI_PID=""
+}
+
+# toxi METHOD PATH [JSON]: a call to Toxiproxy's HTTP API.
+toxi() {
+	curl -fsS -X "$1" -H 'Content-Type: application/json' "$TOXI_API$2" ${3:+--data "$3"} ||
+		die "toxiproxy $1 $2 failed"
+}
+
+# toxi_proxy NAME UPSTREAM MS: a proxy to UPSTREAM (host:port) that adds MS
+# milliseconds to every round trip (a latency toxic of MS/2 on the way up and
+# the rest on the way down); prints the address it listens on.
+toxi_proxy() {
+	local name=$1 up=$(($3 / 2)) down=$(($3 - $3 / 2)) listen
+	listen=$(toxi POST /proxies "{\"name\": \"$name\", \"listen\": \"127.0.0.1:0\", \"upstream\": \"$2\"}" |
+		node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).listen))')
+	[[ $listen == 127.0.0.1:* ]] || die "toxiproxy: no listen address for $name"
+	toxi POST "/proxies/$name/toxics" "{\"name\": \"up\", \"type\": \"latency\", \"stream\": \"upstream\", \"attributes\": {\"latency\": $up}}" >/dev/null
+	toxi POST "/proxies/$name/toxics" "{\"name\": \"down\", \"type\": \"latency\", \"stream\": \"downstream\", \"attributes\": {\"latency\": $down}}" >/dev/null
+	echo "$listen"
+}
+
+# hostport URL: the host:port of an http:// or mongodb:// URL (credentials dropped).
+hostport() {
+	local rest=${1#*://}
+	rest=${rest%%/*}
+	rest=${rest%%\?*}
+	echo "${rest##*@}"
+}
+
+# mongo_via ADDR: WHARF_MONGO_URI with its host:port replaced by ADDR.
+mongo_via() {
+	local scheme=${WHARF_MONGO_URI%%://*} rest=${WHARF_MONGO_URI#*://} hosts creds=""
+	hosts=${rest%%[/?]*}
+	[[ $hosts == *@* ]] && creds="${hosts%@*}@"
+	echo "$scheme://$creds$1${rest#"$hosts"}"
+}
+
+# proxied NAME: how many connections each proxy of the run accepted (from
+# Toxiproxy's log), as "sqs N, s3 N, mongo N"; dies when one that the run
+# must use accepted none (then the traffic did not go through it).
+proxied() {
+	local p n out=""
+	for p in sqs s3 mongo; do
+		n=$(grep -c "\"name\":\"$p\".*Accepted client" "$TOXI_LOG" || true)
+		[[ $n != 0 || ( $p == s3 && $1 == bare ) ]] || die "$1: no connection went through the $p proxy: see $TOXI_LOG"
+		out+="$p $n, "
+	done
+	echo "${out%, }"
 }
 
 # -------------------------------------------------------------- build ---
@@ -248,6 +354,15 @@ log "run $RUN: logs in $OUT"
 go build -o $WHARF ./cmd/wharf
 go build -o .stack/bin/wharf-demo-events ./cmd/wharf-demo-events
 go build -o $WB ./cmd/wharf-bench
+if want latency; then
+	go build -C deploy/local/toxiproxy -o "$REPO/.stack/bin/toxiproxy" .
+fi
+if [[ $PPROF == 1 ]] && want e2e; then
+	# serve has no /debug/pprof: a copy with a CPU profiler compiled in,
+	# the product's source untouched (see cmd/wharf-bench/servepprof).
+	printf '{"Replace": {"%s": "%s"}}\n' "$REPO/cmd/wharf/zz_bench_pprof.go" "$REPO/cmd/wharf-bench/servepprof/cpuprofile.go" >"$OUT/pprof-overlay.json"
+	go build -tags wharf_bench_pprof -overlay "$OUT/pprof-overlay.json" -o .stack/bin/wharf-pprof ./cmd/wharf
+fi
 
 # ---------------------------------------------------------------- cpu ---
 
@@ -289,16 +404,40 @@ if want e2e; then
 	log "e2e: loading the backlog into a fresh queue"
 	send "$OUT/e2e-events.jsonl"
 	log "e2e: wharf serve (Mongo on, batch.max_age 5s, load_interval 2s) until $E2E_ROWS rows are in the warehouse"
-	start_serve e2e WHARF_WAREHOUSE_LOAD_INTERVAL=2s WHARF_BATCH_MAX_AGE=5s
+	E2E_SERVE=()
+	if [[ $PPROF == 1 ]]; then
+		WHARF=.stack/bin/wharf-pprof # for this one run
+		E2E_SERVE=(WHARF_BENCH_CPUPROFILE="$REPO/$OUT/e2e-cpu.pprof")
+		note e2e pprof "CPU profile of the whole serve process (BENCH_PPROF=1)"
+	fi
+	start_serve e2e WHARF_WAREHOUSE_LOAD_INTERVAL=2s WHARF_BATCH_MAX_AGE=5s "${E2E_SERVE[@]}"
+	WHARF=.stack/bin/wharf
 	busy e2e
 	watch_serve e2e "$E2E_N" "$E2E_ROWS"
 	note e2e load_after "$(loadavg)"
+	if [[ $PPROF == 1 ]]; then
+		kill -USR1 "$SERVE_PID"
+		for _ in $(seq 1 100); do [[ -e $OUT/e2e-cpu.pprof.done ]] && break; sleep 0.1; done
+		[[ -e $OUT/e2e-cpu.pprof.done ]] || die "e2e: serve wrote no CPU profile: see $SERVE_LOG"
+	fi
 	stop_serve || die "wharf serve exited $? after SIGTERM: see $SERVE_LOG"
 	note e2e cut_responses "$(cut_responses "$SERVE_LOG")"
 	W="$OUT/e2e-watch.json"
 	E2E=$(jget "$W" events_per_s)
 	emit e2e_events_per_s "$E2E" events/s
 	emit sqs_calls_per_1k_events "$(jget "$W" sqs_calls_per_1k_events)" calls
+	E2E_CPU1K=$(calc "int($(jget "$W" serve_cpu_s) / $E2E_N * 1000 * 1000 + 0.5) / 1000")
+	emit e2e_cpu_s_per_1k "$E2E_CPU1K" s "\"cpu_s\": $(jget "$W" serve_cpu_s), \"events\": $E2E_N"
+	# the tail: from 99% to 100% of the messages deleted (a lost receive
+	# leaves its messages invisible for the visibility timeout); the load's
+	# tail (99% → 100% of the rows in the warehouse) is a note.
+	emit e2e_tail_s "$(calc "int(($(jget "$W" drained_s) - $(jget "$W" drained99_s)) * 10 + 0.5) / 10")" s
+	note e2e load_tail_s "$(calc "int(($(jget "$W" loaded_s) - $(jget "$W" loaded99_s)) * 10 + 0.5) / 10")"
+	if [[ $PPROF == 1 ]]; then
+		go tool pprof -top -nodecount=60 .stack/bin/wharf-pprof "$OUT/e2e-cpu.pprof" >"$OUT/e2e-pprof-top.txt" 2>&1
+		go tool pprof -top -cum -nodecount=80 .stack/bin/wharf-pprof "$OUT/e2e-cpu.pprof" >"$OUT/e2e-pprof-cum.txt" 2>&1
+		log "  CPU profile: $OUT/e2e-cpu.pprof (top: $OUT/e2e-pprof-top.txt, cumulative: $OUT/e2e-pprof-cum.txt)"
+	fi
 	log "  drained in $(jget "$W" drained_s) s ($(jget "$W" drain_events_per_s) events/s), all rows loaded at $(jget "$W" loaded_s) s"
 	log "  SQS calls $(jget "$W" sqs_calls); CPU s: serve $(jget "$W" serve_cpu_s), $(jget "$W" cpu_s)"
 fi
@@ -316,6 +455,9 @@ if want bare; then
 	note bare cut_responses "$(cut_responses "$OUT/bare.log")"
 	BARE=$(jget "$OUT/bare.json" events_per_s)
 	emit bare_events_per_s "$BARE" events/s
+	emit e2e_bare_cpu_s_per_1k "$(calc "int($(jget "$OUT/bare.json" self_cpu_s) / $E2E_N * 1000 * 1000 + 0.5) / 1000")" s \
+		"\"cpu_s\": $(jget "$OUT/bare.json" self_cpu_s), \"events\": $E2E_N"
+	emit bare_tail_s "$(calc "int(($(jget "$OUT/bare.json" seconds) - $(jget "$OUT/bare.json" seconds99)) * 10 + 0.5) / 10")" s
 	log "  $BARE events/s in $(jget "$OUT/bare.json" seconds) s; CPU s: self $(jget "$OUT/bare.json" self_cpu_s), $(jget "$OUT/bare.json" cpu_s)"
 	if want e2e; then
 		emit e2e_ratio "$(calc "int($E2E / $BARE * 1000 + 0.5) / 1000")" x
@@ -392,17 +534,104 @@ if want fresh; then
 	log "  to warehouse (ledger loaded_at = merge start): $(jget "$F" warehouse); merge committed: $(jget "$F" warehouse_commit)"
 fi
 
+# ------------------------------------------------------------ latency ---
+
+if want latency; then
+	log "latency: generating a backlog of $LAT_N events"
+	run .stack/bin/wharf-demo-events -n "$LAT_N" -dup 0 -bad 0 -id-prefix "${ID}_lat" -manifest "$OUT/latency-manifest.json" >"$OUT/latency-events.jsonl"
+	LAT_ROWS=$(manifest_rows "$OUT/latency-manifest.json")
+	PROXY_NOTE="SQS +$LAT_SQS_MS ms, S3 +$LAT_S3_MS ms, Mongo +$LAT_MONGO_MS ms per round trip"
+	note latency proxies "$PROXY_NOTE"
+	: >"$OUT/latency-sweep.jsonl"
+
+	# lat_serve NAME [ENV...]: serve (with ENV) drains the backlog through a
+	# fresh Toxiproxy until every row is loaded; $OUT/NAME-watch.json.
+	# Events/s is to the last message deleted (rows durable in S3 and Mongo):
+	# the bare loop's finish line; the warehouse is not behind a proxy.
+	lat_serve() {
+		local name=$1
+		shift
+		fresh "$name"
+		send "$OUT/latency-events.jsonl" # straight to fauxqs, not through the proxy
+		start_toxiproxy "$name"
+		log "$name: wharf serve ${*:-(defaults)} through Toxiproxy ($PROXY_NOTE)"
+		busy "$name"
+		start_serve "$name" "${LAT_ENV[@]}" "$@"
+		watch_serve_pids "$name" "$LAT_N" "$LAT_ROWS" "$(stack_pids),toxiproxy=$TOXI_PID"
+		note "$name" load_after "$(loadavg)"
+		note "$name" proxied "$(proxied serve)"
+		stop_serve || die "wharf serve exited $? after SIGTERM: see $SERVE_LOG"
+		stop_toxiproxy
+		note "$name" cut_responses "$(cut_responses "$SERVE_LOG")"
+		local w="$OUT/$name-watch.json"
+		log "  $(jget "$w" drain_events_per_s) events/s (all deleted at $(jget "$w" drained_s) s, loaded at $(jget "$w" loaded_s) s); SQS calls $(jget "$w" sqs_calls); CPU s: serve $(jget "$w" serve_cpu_s), $(jget "$w" cpu_s)"
+	}
+
+	# lat_bare NAME POLLERS: the bare loop, same backlog, same proxies.
+	lat_bare() {
+		local name=$1
+		fresh "$name"
+		send "$OUT/latency-events.jsonl"
+		start_toxiproxy "$name"
+		log "$name: the bare loop at $2 pollers through Toxiproxy"
+		busy "$name"
+		run env "${LAT_ENV[@]}" $WB bare -queue-url "$WHARF_SQS_QUEUE_URL" -mongo "$LAT_MONGO_URI" \
+			-mongo-db "$WHARF_MONGO_DATABASE" -pollers "$2" -n "$LAT_N" -timeout "${TIMEOUT}s" \
+			-cpu-pids "$(stack_pids),toxiproxy=$TOXI_PID" >"$OUT/$name.json" 2>"$OUT/$name.log" ||
+			die "$name: the bare loop failed: see $OUT/$name.log"
+		note "$name" load_after "$(loadavg)"
+		note "$name" proxied "$(proxied bare)"
+		stop_toxiproxy
+		log "  $(jget "$OUT/$name.json" events_per_s) events/s in $(jget "$OUT/$name.json" seconds) s; receive round trip $(jget "$OUT/$name.json" receive_s) s; CPU s: self $(jget "$OUT/$name.json" self_cpu_s), $(jget "$OUT/$name.json" cpu_s)"
+	}
+
+	lat_serve latency
+	W="$OUT/latency-watch.json"
+	LAT_P=$(sed -n 's/.*"msg":"consumer ready".*"pollers":\([0-9]*\).*/\1/p' "$OUT/latency-serve.log" | head -1)
+	[[ -n $LAT_P ]] || die "latency: no pollers in serve's \"consumer ready\" line: see $OUT/latency-serve.log"
+	LAT=$(jget "$W" drain_events_per_s)
+	printf '{"pollers": %s, "events_per_s": %s, "run": "latency"}\n' "$LAT_P" "$LAT" >>"$OUT/latency-sweep.jsonl"
+	lat_bare latency_bare "$LAT_P"
+	LAT_BARE=$(jget "$OUT/latency_bare.json" events_per_s)
+	emit latency_events_per_s "$LAT" events/s "\"pollers\": $LAT_P, \"events\": $LAT_N"
+	emit latency_bare_events_per_s "$LAT_BARE" events/s "\"pollers\": $LAT_P, \"events\": $LAT_N"
+	emit latency_ratio "$(calc "int($LAT / $LAT_BARE * 1000 + 0.5) / 1000")" x
+	emit latency_sqs_calls_per_1k_events "$(jget "$W" sqs_calls_per_1k_events)" calls
+
+	for p in ${LAT_POLLERS//,/ }; do
+		if [[ $p != "$LAT_P" ]]; then
+			lat_serve "latency_p$p" WHARF_SQS_POLLERS="$p"
+			printf '{"pollers": %s, "events_per_s": %s, "run": "latency_p%s"}\n' "$p" "$(jget "$OUT/latency_p$p-watch.json" drain_events_per_s)" "$p" >>"$OUT/latency-sweep.jsonl"
+		fi
+		if [[ $LAT_BARE_ALL == 1 && $p != "$LAT_P" ]]; then
+			lat_bare "latency_bare_p$p" "$p"
+		fi
+	done
+	# the curve, one figure per point (serve; bare where it ran)
+	while read -r line; do
+		p=$(node -e 'console.log(JSON.parse(process.argv[1]).pollers)' "$line")
+		v=$(node -e 'console.log(JSON.parse(process.argv[1]).events_per_s)' "$line")
+		bare_f="$OUT/latency_bare_p$p.json"
+		[[ $p == "$LAT_P" ]] && bare_f="$OUT/latency_bare.json"
+		extra="\"pollers\": $p"
+		[[ -s $bare_f ]] && extra+=", \"bare_events_per_s\": $(jget "$bare_f" events_per_s)"
+		emit "latency_events_per_s_p$p" "$v" events/s "$extra"
+	done < <(sort -t: -k2 -n "$OUT/latency-sweep.jsonl")
+	rm -f "$OUT/latency-events.jsonl"
+fi
+
 # -------------------------------------------------------------- report ---
 
-node - "$RESULTS" "$OUT" "$E2E_N" "$RSS_N" <<'EOF'
+node - "$RESULTS" "$OUT" "$E2E_N" "$RSS_N" "$LAT_N" <<'EOF'
 const fs = require("fs");
-const [file, out, e2eN, rssN] = process.argv.slice(2);
+const [file, out, e2eN, rssN, latN] = process.argv.slice(2);
 const rows = fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map(JSON.parse);
 const read = (f) => { try { return JSON.parse(fs.readFileSync(`${out}/${f}`, "utf8")); } catch { return null; } };
 const targets = {
   cpu_events_per_s: [">=", 1e6], cpu_ratio: [">=", 4], e2e_ratio: [">=", 0.9],
   rss_mib_1m_backlog: ["<=", 256], sqs_calls_per_1k_events: ["<=", 210],
   freshness_s3_p99_s: ["<=", 7], freshness_warehouse_p99_s: ["<=", 20],
+  latency_ratio: [">=", 1.5], e2e_tail_s: ["<=", 5],
 };
 const notes = {
   cpu_events_per_s: "one core, reference event (bench/testdata), median",
@@ -414,11 +643,19 @@ const notes = {
   sqs_calls_per_1k_events: "receive + delete + change_visibility, e2e run",
   freshness_s3_p99_s: "event time → Parquet file named (ULID)",
   freshness_warehouse_p99_s: "event time → ledger loaded_at (merge start)",
+  e2e_cpu_s_per_1k: "CPU s of wharf serve (whole process, start → last row loaded) per 1,000 events, e2e run",
+  e2e_bare_cpu_s_per_1k: "CPU s of the bare loop per 1,000 events, bare run",
+  e2e_tail_s: "e2e: 99% → 100% of the messages deleted",
+  bare_tail_s: "bare: 99% → 100% of the messages deleted",
+  latency_events_per_s: `${latN} events through Toxiproxy, serve (defaults) start → last message deleted`,
+  latency_bare_events_per_s: `${latN} events, the bare loop through the same proxies, same pollers`,
+  latency_ratio: "latency / latency_bare",
+  latency_sqs_calls_per_1k_events: "receive + delete + change_visibility, latency run",
 };
 const fmt = (v) => typeof v === "number" ? (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en-US") : String(v)) : String(v);
 console.log("");
-console.log(`${"benchmark".padEnd(26)} ${"value".padStart(12)} ${"unit".padEnd(9)} ${"target".padEnd(12)} ${"".padEnd(4)} notes`);
-console.log("-".repeat(110));
+console.log(`${"benchmark".padEnd(31)} ${"value".padStart(12)} ${"unit".padEnd(9)} ${"target".padEnd(12)} ${"".padEnd(4)} notes`);
+console.log("-".repeat(115));
 for (const r of rows) {
   const t = targets[r.bench];
   let status = "", target = "";
@@ -427,8 +664,9 @@ for (const r of rows) {
     status = (t[0] === ">=" ? r.value >= t[1] : r.value <= t[1]) ? "ok" : "MISS";
   }
   let note = notes[r.bench] || "";
+  if (r.bench.startsWith("latency_events_per_s_p")) note = `serve at ${r.pollers} pollers, through Toxiproxy${r.bare_events_per_s ? `; bare ${r.bare_events_per_s} events/s = ${(r.value / r.bare_events_per_s).toFixed(3)}x` : ""}`;
   if (r.bench === "rss_mib_1m_backlog") note = `${r.events.toLocaleString("en-US")} events (${r.backlog}), Mongo ${r.mongo}, VmHWM of wharf serve`;
-  console.log(`${r.bench.padEnd(26)} ${fmt(r.value).padStart(12)} ${r.unit.padEnd(9)} ${target.padEnd(12)} ${status.padEnd(4)} ${note}`);
+  console.log(`${r.bench.padEnd(31)} ${fmt(r.value).padStart(12)} ${r.unit.padEnd(9)} ${target.padEnd(12)} ${status.padEnd(4)} ${note}`);
 }
 const notes2 = {};
 for (const l of fs.readFileSync(`${out}/notes.jsonl`, "utf8").split("\n").filter(Boolean)) {
@@ -452,9 +690,16 @@ console.log("");
 if (notes2.cpu) console.log(`cpu:   wharf per event: ${notes2.cpu.stages}; ${phase("cpu")}`);
 const stackCPU = (c) => { const o = { ...c }; delete o.machine; return o; };
 const e2e = read("e2e-watch.json");
-if (e2e) console.log(`e2e:   99% of the messages deleted at ${e2e.drained99_s} s, all at ${e2e.drained_s} s = ${e2e.drain_events_per_s} events/s; last row loaded at ${e2e.loaded_s} s; ${phase("e2e")}\n       CPU s: ${cpu({ "wharf serve": e2e.serve_cpu_s, ...stackCPU(e2e.cpu_s) }, e2e.cpu_s.machine)}`);
+if (e2e) console.log(`e2e:   99% of the messages deleted at ${e2e.drained99_s} s, all at ${e2e.drained_s} s = ${e2e.drain_events_per_s} events/s; 99% of the rows loaded at ${e2e.loaded99_s} s, the last at ${e2e.loaded_s} s (load tail ${notes2.e2e?.load_tail_s} s)${notes2.e2e?.pprof ? "; " + notes2.e2e.pprof : ""}; ${phase("e2e")}\n       CPU s: ${cpu({ "wharf serve": e2e.serve_cpu_s, ...stackCPU(e2e.cpu_s) }, e2e.cpu_s.machine)}`);
 const bare = read("bare.json");
 if (bare) console.log(`bare:  99% deleted at ${bare.seconds99} s, all at ${bare.seconds} s; ${phase("bare")}\n       CPU s: ${cpu({ "bare loop": bare.self_cpu_s, ...stackCPU(bare.cpu_s) }, bare.cpu_s.machine)}`);
+const lat = read("latency-watch.json"), latBare = read("latency_bare.json");
+if (lat) {
+  console.log(`latency (${notes2.latency?.proxies}): serve all deleted at ${lat.drained_s} s, loaded at ${lat.loaded_s} s; proxied connections ${notes2.latency?.proxied}; ${phase("latency")}\n       CPU s: ${cpu({ "wharf serve": lat.serve_cpu_s, ...stackCPU(lat.cpu_s) }, lat.cpu_s.machine)}`);
+  if (latBare) console.log(`       bare: all deleted at ${latBare.seconds} s, receive round trip p50 ${latBare.receive_s.p50} s, p90 ${latBare.receive_s.p90} s, DeleteMessageBatch p50 ${latBare.delete_s.p50} s; proxied connections ${notes2["latency_bare"]?.proxied}; ${phase("latency_bare")}`);
+  const sweep = rows.filter((r) => r.bench.startsWith("latency_events_per_s_p"));
+  if (sweep.length) console.log(`       sweep (events/s by sqs.pollers): ${sweep.map((r) => `${r.pollers}: ${r.value}`).join(", ")}`);
+}
 const rss = read("rss-watch.json");
 if (rss) console.log(`rss:   ${notes2.rss?.feed ? `backlog fed: ${notes2.rss.feed}; ` : ""}peak RSS ${rss.rss_peak_mib} MiB (highest sampled ${rss.rss_max_sampled_mib}) with at most ${rss.held_max} messages held (sqs.max_in_flight caps it); drained at ${rss.drained_s} s = ${rss.drain_events_per_s} events/s, loaded at ${rss.loaded_s} s; ${phase("rss")}\n       CPU s: ${cpu({ "wharf serve": rss.serve_cpu_s, ...stackCPU(rss.cpu_s) }, rss.cpu_s.machine)}`);
 const fr = read("fresh.json");
