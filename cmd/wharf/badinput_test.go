@@ -252,10 +252,10 @@ func shortBody(s string) string {
 // message is dead-lettered with its precise reason while the good events
 // around it load, exactly once each; strings too long for their column are
 // cut at a UTF-8 boundary and counted; JSON with control characters loads
-// as valid jsonb; and a message whose raw write Mongo always rejects is left
-// for redelivery each time (the rest of its batch goes on) until the
-// queue's redrive policy moves it to the SQS dead-letter queue after
-// maxReceiveCount receives.
+// as valid jsonb; and a message whose raw write Mongo rejects for good is
+// dead-lettered as raw_write_rejected with Mongo's code and message and
+// deleted at its first receive (the rest of its batch goes on), never left
+// to cycle into the SQS dead-letter queue (issue 11, item 6).
 //
 // Invalid UTF-8 cannot travel through SQS: the API takes only the XML
 // characters #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD (fauxqs checks the
@@ -307,8 +307,8 @@ func TestBadInputEndToEnd(t *testing.T) {
 		{sns(`{"event":"page_view","id":`), "bad_json"},
 		{sns(`[1,2]`), "not_object"},
 	}
-	// Mongo (FerretDB here) refuses a key that starts with '$': the raw write
-	// fails on every receive, never as a duplicate key.
+	// Mongo (FerretDB here) refuses a key that starts with '$' (code 2): a
+	// refusal for good, never a duplicate key.
 	const poison = `{"event":"page_view","id":"mongo-rejects","timestamp":"2026-11-25T10:00:00Z","$where":"1"}`
 
 	var goodIDs []string
@@ -342,11 +342,7 @@ func TestBadInputEndToEnd(t *testing.T) {
 	e.sendRaw(bodies...)
 
 	waitUntil(t, "every good event in the warehouse", 3*time.Minute, func() bool { return len(e.eventIDs("page_views")) >= len(goodIDs) })
-	waitUntil(t, "every bad message dead-lettered", time.Minute, func() bool { return len(e.deadLetters()) >= len(bad) })
-	waitUntil(t, "the poison message in the SQS dead-letter queue", 2*time.Minute, func() bool {
-		v, f := e.queueDepth(dlq)
-		return v+f >= 1
-	})
+	waitUntil(t, "every bad message dead-lettered", time.Minute, func() bool { return len(e.deadLetters()) >= len(bad)+1 })
 	waitUntil(t, "an empty queue", time.Minute, func() bool { v, f := e.queueDepth(e.queueURL()); return v+f == 0 })
 	time.Sleep(3 * time.Second) // a few more load intervals: nothing else arrives
 
@@ -366,22 +362,21 @@ func TestBadInputEndToEnd(t *testing.T) {
 		}
 		delete(dls, b.body)
 	}
+	if rec, ok := dls[poison]; !ok || rec.Reason != "raw_write_rejected" || !strings.Contains(rec.Detail, "code 2") || rec.ReceiveCount != 1 {
+		t.Errorf("the message Mongo rejects: dead letter %v %+v, want raw_write_rejected with code 2 at its first receive", ok, rec)
+	}
+	delete(dls, poison)
 	for body, rec := range dls {
 		t.Errorf("unexpected dead letter %s: %s", shortBody(body), rec.Reason)
 	}
 
-	// The poison message went to the SQS dead-letter queue after
-	// maxReceiveCount receives, each one a raw write that failed.
-	out, err := e.st.SQS(t).ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlq), MaxNumberOfMessages: 10,
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount}})
-	if err != nil {
-		t.Fatal(err)
+	// Nothing went to the SQS dead-letter queue: the message Mongo rejects
+	// was not left for redelivery.
+	if v, f := e.queueDepth(dlq); v+f != 0 {
+		t.Errorf("SQS dead-letter queue holds %d messages, want none", v+f)
 	}
-	if len(out.Messages) != 1 || aws.ToString(out.Messages[0].Body) != poison {
-		t.Fatalf("SQS dead-letter queue holds %d messages, want the poison one", len(out.Messages))
-	}
-	if n := p.metric(t, "wharf_raw_write_errors_total", `collection="page_views"`); n != maxReceives {
-		t.Errorf("%v raw write errors, want %d (one per receive of the poison message)", n, maxReceives)
+	if n := p.metric(t, "wharf_raw_write_errors_total", `collection="page_views"`); n != 0 {
+		t.Errorf("%v raw writes left for redelivery, want none", n)
 	}
 
 	// Too-long strings are cut at a UTF-8 boundary to the column's bytes and
@@ -408,7 +403,7 @@ func TestBadInputEndToEnd(t *testing.T) {
 	if err := e.pool.QueryRow(context.Background(), fmt.Sprintf(`SELECT session_id FROM %q.page_views WHERE event_id = 'good-emoji'`, e.schema)).Scan(&emoji); err != nil || emoji != "😀" {
 		t.Errorf("session_id of good-emoji: %q, %v", emoji, err)
 	}
-	for reason, n := range map[string]int{"type_mismatch": 2, "not_object": 5, "invalid_utf8": 3, "bad_json": 3} {
+	for reason, n := range map[string]int{"type_mismatch": 2, "not_object": 5, "invalid_utf8": 3, "bad_json": 3, "raw_write_rejected": 1} {
 		if got := p.metric(t, "wharf_deadletters_total", `reason="`+reason+`"`); got != float64(n) {
 			t.Errorf("wharf_deadletters_total{reason=%q} = %v, want %d", reason, got, n)
 		}
