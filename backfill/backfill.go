@@ -51,7 +51,7 @@ type Sink interface {
 // DeadLetters keeps documents that can never be loaded as they are. ack runs
 // once the record is durable. (*deadletter.Writer satisfies it.)
 type DeadLetters interface {
-	Add(rec deadletter.Record, ack func(error))
+	Add(ctx context.Context, rec deadletter.Record, ack func(error)) error
 	Flush(ctx context.Context) error
 }
 
@@ -608,14 +608,12 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		err = fmt.Errorf("the _id is %d bytes, more than %d", len(id), schema.EventIDLength)
 	}
 	if err != nil {
-		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadEventID, Detail: err.Error()}, w.fallback, ack)
-		return nil
+		return b.deadLetter(ctx, st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadEventID, Detail: err.Error()}, w.fallback, ack)
 	}
 	recv, recvKnown := receivedAt(doc, k.RawValue, w.fallback)
 	body, _, err := w.conv.eventJSON(doc, b.typePath, b.fallback)
 	if err != nil {
-		b.deadLetter(st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadJSON, Detail: err.Error()}, recv, ack)
-		return nil
+		return b.deadLetter(ctx, st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadJSON, Detail: err.Error()}, recv, ack)
 	}
 	ev, err := w.dec.Decode(body, id, recv)
 	if err != nil {
@@ -623,8 +621,7 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 			b.skip(SkipOtherType, ack)
 			return nil
 		}
-		b.deadLetter(st, doc, body, id, err, recv, ack)
-		return nil
+		return b.deadLetter(ctx, st, doc, body, id, err, recv, ack)
 	}
 	ev.ID = id // docs/design.md §3: in backfill the event id is the _id
 	routed := false
@@ -644,8 +641,7 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 	if byEventTime || !b.cfg.Since.IsZero() || !b.cfg.Until.IsZero() || len(b.cfg.Windows) > 0 {
 		t, err := w.dec.EventTime(ev, b.table)
 		if err != nil {
-			b.deadLetter(st, doc, body, id, err, recv, ack)
-			return nil
+			return b.deadLetter(ctx, st, doc, body, id, err, recv, ack)
 		}
 		if (!b.cfg.Since.IsZero() && t.Before(b.cfg.Since)) || (!b.cfg.Until.IsZero() && !t.Before(b.cfg.Until)) ||
 			(byEventTime && t.Before(b.cfg.ReceivedSince)) ||
@@ -656,8 +652,7 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 	}
 	rows, err := w.dec.Flatten(ev, nil)
 	if err != nil {
-		b.deadLetter(st, doc, body, id, err, recv, ack)
-		return nil
+		return b.deadLetter(ctx, st, doc, body, id, err, recv, ack)
 	}
 	b.mu.Lock()
 	for i := range rows {
@@ -682,7 +677,12 @@ func (b *Backfill) skip(reason string, ack func(error)) {
 	ack(nil)
 }
 
-func (b *Backfill) deadLetter(st *rangeState, doc bson.Raw, body []byte, id string, err error, recv time.Time, ack func(error)) {
+// deadLetter hands a document to the dead-letter store. A body larger than
+// deadletter.MaxBody is not kept (Record.BodyBytes gives its size): the
+// document stays in Mongo under its _id, and SQS could not carry it for a
+// replay anyway. It returns an error only when the backfill must stop (ctx
+// ended while the store was full); ack then never runs.
+func (b *Backfill) deadLetter(ctx context.Context, st *rangeState, doc bson.Raw, body []byte, id string, err error, recv time.Time, ack func(error)) error {
 	reason := schema.Reason(err)
 	if reason == "" {
 		reason = "invalid"
@@ -702,10 +702,20 @@ func (b *Backfill) deadLetter(st *rangeState, doc bson.Raw, body []byte, id stri
 	} else if body != nil && b.fallback != "" {
 		rec.EventType = b.fallback // the type the body was given (a document without one)
 	}
+	if len(rec.Body) > deadletter.MaxBody {
+		rec.BodyBytes = len(rec.Body)
+		rec.Body = ""
+		rec.Detail += fmt.Sprintf(" (the document, %d bytes as JSON, is not kept: more than %d; it stays in Mongo under its _id in %s)", rec.BodyBytes, deadletter.MaxBody, st.r.Collection)
+	}
 	b.mu.Lock()
 	b.dead[reason]++
 	b.mu.Unlock()
-	b.dl.Add(rec, ack)
+	if err := b.dl.Add(ctx, rec, ack); err != nil {
+		// As for the sink: the document stays pending in its range.
+		b.win.release()
+		return err
+	}
+	return nil
 }
 
 // checkpointLoop writes the changed checkpoints every CheckpointInterval

@@ -65,11 +65,12 @@ type memDL struct {
 	recs []deadletter.Record
 }
 
-func (d *memDL) Add(rec deadletter.Record, ack func(error)) {
+func (d *memDL) Add(_ context.Context, rec deadletter.Record, ack func(error)) error {
 	d.mu.Lock()
 	d.recs = append(d.recs, rec)
 	d.mu.Unlock()
 	ack(nil)
+	return nil
 }
 func (d *memDL) Flush(context.Context) error { return nil }
 
@@ -366,5 +367,42 @@ func TestBackfillStoredReceiveTime(t *testing.T) {
 	}
 	if got := sink.values("clicks", "n"); len(got) != 1 || got["evt-1"].I != 1 {
 		t.Errorf("--since warehouse read %v, want only evt-1 (received after the bound)", got)
+	}
+}
+
+// A backfill dead letter does not carry a document of up to 16 MiB: a body
+// larger than deadletter.MaxBody (what SQS could carry for a replay) is not
+// kept; the record gives its size, and its _id and collection find it in
+// Mongo. A smaller one is kept whole.
+func TestBackfillDeadLetterBodyCut(t *testing.T) {
+	e := newStackEnv(t)
+	sch := mustParse(t, `tables:
+- name: clicks
+  events: [click]
+  collection: clicks
+  columns: [{name: n, path: n, type: integer}]
+`)
+	big := strings.Repeat("x", 3<<20)
+	e.insert("clicks",
+		bson.D{{Key: "_id", Value: "big"}, {Key: "event", Value: "click"}, {Key: "n", Value: "seven"}, {Key: "pad", Value: big}},
+		bson.D{{Key: "_id", Value: "small"}, {Key: "event", Value: "click"}, {Key: "n", Value: "eight"}})
+	_, dl, _, err := e.run(sch, Config{Table: "clicks", Job: "cut", Shards: 1, BatchSize: 100, MaxPending: 100, MaxRetries: 1, DrainTimeout: 10 * time.Second, ReadPreference: "primary"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl.recs) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dl.recs))
+	}
+	for _, r := range dl.recs {
+		switch r.EventID {
+		case "big":
+			if r.Body != "" || r.BodyBytes <= deadletter.MaxBody || !strings.Contains(r.Detail, "stays in Mongo under its _id") || r.Attributes["collection"] != "clicks" {
+				t.Errorf("big: body %d bytes, body_bytes %d, detail %q, attributes %v", len(r.Body), r.BodyBytes, r.Detail, r.Attributes)
+			}
+		case "small":
+			if r.Body == "" || r.BodyBytes != 0 {
+				t.Errorf("small: body %q, body_bytes %d", r.Body, r.BodyBytes)
+			}
+		}
 	}
 }

@@ -36,6 +36,29 @@ type Record struct {
 	ReceiveCount int               `json:"receive_count,omitempty"`
 	ReceivedAt   time.Time         `json:"received_at"`
 	Source       string            `json:"source"` // sqs, backfill or replay
+	// BodyBytes is the size of a body not kept (Body is then empty): a
+	// backfill document larger than MaxBody, which stays in Mongo under
+	// its _id (EventID) in its collection (Attributes["collection"]).
+	BodyBytes int `json:"body_bytes,omitempty"`
+}
+
+// MaxBody is the largest body a backfill dead letter keeps: SQS's largest
+// message, so that a body cut away is one `deadletter replay` could not
+// send anyway. The document stays in Mongo, found by its _id.
+const MaxBody = 1 << 20
+
+// recordOverhead is what a record costs beyond its strings, as counted
+// against Config.MaxBytes.
+const recordOverhead = 512
+
+// Size is what rec counts against Config.MaxBytes: its strings and a fixed
+// overhead.
+func (rec *Record) Size() int64 {
+	n := len(rec.Body) + len(rec.Reason) + len(rec.Detail) + len(rec.EventType) + len(rec.EventID) + len(rec.MessageID) + len(rec.Source) + recordOverhead
+	for k, v := range rec.Attributes {
+		n += len(k) + len(v) + 64
+	}
+	return int64(n)
 }
 
 // ObjectStore is what the store needs from S3.
@@ -50,6 +73,25 @@ type Config struct {
 	Prefix     string        // the S3 prefix wharf writes under ("events/")
 	MaxRecords int           // flush after this many records; default 500
 	MaxAge     time.Duration // flush a record at most this long after it arrives; default 2s
+	// MaxBytes caps the records held (Record.Size), buffered or being
+	// written: Add blocks while one more would exceed it, so that an S3
+	// outage stops the callers instead of growing the buffer. A record
+	// larger than MaxBytes on its own is taken when nothing else is held.
+	// Default DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// DefaultMaxBytes is the default Config.MaxBytes (16 MiB).
+const DefaultMaxBytes = 16 << 20
+
+// ErrClosed is what Add returns after Close.
+var ErrClosed = errors.New("dead-letter writer closed")
+
+// Stats is a snapshot of what the writer holds.
+type Stats struct {
+	Records int   `json:"records"` // records whose ack has not run
+	Bytes   int64 `json:"bytes"`   // their Record.Size, counted against MaxBytes
+	Waiting int   `json:"waiting"` // Add calls waiting for room
 }
 
 // Dir is the folder of the dead letters under prefix.
@@ -60,16 +102,23 @@ type pending struct {
 	ack func(error)
 }
 
-// Writer buffers records and writes them in batches. Add never blocks on S3;
-// each record's ack runs once the file holding it is written.
+// Writer buffers records and writes them in batches; each record's ack runs
+// once the file holding it is written. Add blocks only while MaxBytes is
+// reached (S3 failing or slow), never for a timer.
 type Writer struct {
 	cfg   Config
 	store ObjectStore
 	log   *zap.Logger
 	count *prometheus.CounterVec
+	held  prometheus.Gauge
 
 	mu      sync.Mutex
 	buf     []pending
+	records int           // held: buffered and being written
+	bytes   int64         // their Record.Size
+	room    chan struct{} // closed (and replaced) when bytes go down
+	waiting int           // Add calls waiting for room
+	closed  bool
 	oldest  time.Time
 	kick    chan struct{}
 	stop    chan struct{}
@@ -85,34 +134,97 @@ func NewWriter(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.Re
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 2 * time.Second
 	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
 	w := &Writer{
 		cfg: cfg, store: store, log: log.With(zap.String("component", "deadletter")),
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_deadletters_total", Help: "Messages written to the dead-letter store, by reason."}, []string{"reason"}),
-		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		held:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_deadletter_bytes_held", Help: "Bytes of dead letters held, waiting for S3 (capped by the writer's max bytes)."}),
+		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), room: make(chan struct{}),
 		entropy: ulid.Monotonic(rand.Reader, 0),
 	}
 	if reg != nil {
-		reg.MustRegister(w.count)
+		reg.MustRegister(w.count, w.held)
 	}
 	go w.loop()
 	return w
 }
 
 // Add queues a record. ack runs exactly once: nil when the record is in S3.
-func (w *Writer) Add(rec Record, ack func(error)) {
+// While the records held would exceed MaxBytes, Add starts a flush and
+// waits for room; if ctx ends first (or the writer is closed) it returns
+// the error, keeps nothing and never calls ack.
+func (w *Writer) Add(ctx context.Context, rec Record, ack func(error)) error {
+	size := rec.Size()
 	w.mu.Lock()
+	for {
+		if w.closed {
+			w.mu.Unlock()
+			return ErrClosed
+		}
+		if w.bytes == 0 || w.bytes+size <= w.cfg.MaxBytes {
+			break
+		}
+		room := w.room
+		w.waiting++
+		w.mu.Unlock()
+		w.kickFlush()
+		var err error
+		select {
+		case <-room:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		w.mu.Lock()
+		w.waiting--
+		if err != nil {
+			w.mu.Unlock()
+			return err
+		}
+	}
 	if len(w.buf) == 0 {
 		w.oldest = time.Now()
 	}
 	w.buf = append(w.buf, pending{rec, ack})
+	w.records++
+	w.bytes += size
+	w.held.Set(float64(w.bytes))
 	full := len(w.buf) >= w.cfg.MaxRecords
 	w.mu.Unlock()
 	if full {
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
+		w.kickFlush()
 	}
+	return nil
+}
+
+func (w *Writer) kickFlush() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns what the writer holds now.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Stats{Records: w.records, Bytes: w.bytes, Waiting: w.waiting}
+}
+
+// release gives back the room of records whose ack is about to run.
+func (w *Writer) release(batch []pending) {
+	var n int64
+	for _, p := range batch {
+		n += p.rec.Size()
+	}
+	w.mu.Lock()
+	w.records -= len(batch)
+	w.bytes -= n
+	w.held.Set(float64(w.bytes))
+	close(w.room)
+	w.room = make(chan struct{})
+	w.mu.Unlock()
 }
 
 func (w *Writer) loop() {
@@ -167,6 +279,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	err := w.store.Put(ctx, key, bytes.NewReader(raw.Bytes()), int64(raw.Len()))
 	if err != nil {
 		if ctx.Err() != nil {
+			w.release(batch)
 			for _, p := range batch {
 				p.ack(err)
 			}
@@ -193,6 +306,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	// reasons); no body, ever.
 	w.log.Info("dead letters written", zap.String("file", key), zap.Int("rows", len(batch)), zap.String("reason", strings.Join(names, ",")),
 		zap.Int("records", len(batch)), zap.Any("reasons", reasons))
+	w.release(batch)
 	for _, p := range batch {
 		p.ack(nil)
 	}
@@ -201,6 +315,11 @@ func (w *Writer) Flush(ctx context.Context) error {
 
 // Close flushes what is buffered (until ctx ends) and stops the writer.
 func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	w.closed = true
+	close(w.room) // a waiting Add sees closed
+	w.room = make(chan struct{})
+	w.mu.Unlock()
 	close(w.stop)
 	<-w.done
 	for {

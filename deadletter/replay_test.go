@@ -64,7 +64,7 @@ func TestReplayMarkers(t *testing.T) {
 	w := NewWriter(Config{Prefix: "p/", MaxAge: time.Hour}, store, zaptest.NewLogger(t), nil)
 	acks := 0
 	for i, reason := range []string{"type_mismatch", "bad_json", "type_mismatch"} {
-		w.Add(Record{Body: strings.Repeat("x", i+1), Reason: reason, ReceivedAt: time.Now()}, func(err error) {
+		w.Add(ctx, Record{Body: strings.Repeat("x", i+1), Reason: reason, ReceivedAt: time.Now()}, func(err error) {
 			if err == nil {
 				acks++
 			}

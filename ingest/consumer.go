@@ -33,9 +33,10 @@ type Sink interface {
 }
 
 // DeadLetters keeps messages that can never be loaded. ack runs once the
-// record is durable.
+// record is durable. Add may block while the store is at its memory cap;
+// it returns ctx.Err() (without calling ack) if ctx ends first.
 type DeadLetters interface {
-	Add(rec deadletter.Record, ack func(error))
+	Add(ctx context.Context, rec deadletter.Record, ack func(error)) error
 }
 
 // Config of the consumer.
@@ -399,7 +400,22 @@ type item struct {
 	stored  bool // the raw document is in Mongo (or raw writes are off)
 	rawWant bool // a raw document was written for it
 	receipt string
+
+	// again is set when its rows were dropped after the first flatten
+	// (past heldRowsBytes): it is decoded and flattened again just before
+	// its Add, from its body, fallback id and time and Mongo _id.
+	again    bool
+	fallback string
+	received time.Time
+	mongo    string
 }
+
+// heldRowsBytes bounds the rows (schema.Row.Size) a poller keeps from its
+// received batch while it writes the raw documents and adds the rows to the
+// sink one message after another (the sink counts rows only once added):
+// past it, a message's rows are flattened again just before its Add. So a
+// poller holds at most this plus one message's rows outside the sink's cap.
+const heldRowsBytes = 1 << 20
 
 // handle processes one received batch: decode and flatten each message, write
 // the raw documents, then hand rows to the sink and bad messages to the
@@ -411,6 +427,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 	c.cfg.fault("after_receive")
 	now := time.Now()
 	items := make([]item, len(msgs))
+	var heldRows int64
 	byColl := map[string][]int{}
 	var docs = map[string][]bson.Raw{}
 	for i, msg := range msgs {
@@ -421,6 +438,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		it.receipt = aws.ToString(msg.ReceiptHandle)
 		msg = c.cfg.Replay.Trusted(msg) // wharf.* attributes only from a signed replay
 		fallbackID, received := envelopeFallbacks(msg, now)
+		it.fallback, it.received = fallbackID, received
 		body := []byte(aws.ToString(msg.Body))
 		before := dec.Truncated
 		ev, err := dec.Decode(body, fallbackID, received)
@@ -438,10 +456,17 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 				continue
 			}
 			ev.ID = fromMongo
+			it.mongo = fromMongo
 		}
 		it.rows, it.bad = dec.Flatten(ev, nil)
 		if it.bad == nil {
 			c.m.truncated.Add(float64(dec.Truncated - before))
+			if heldRows > heldRowsBytes {
+				it.rows, it.again = nil, true
+			}
+			for i := range it.rows {
+				heldRows += int64(it.rows[i].Size())
+			}
 		}
 		it.coll, _ = c.schema.CollectionFor(ev.Type)
 		if c.raw != nil && fromMongo == "" {
@@ -478,6 +503,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			c.log.Warn("raw write failed; message left for redelivery", zap.String("collection", coll), zap.String("event_id", items[i].ev.ID), zap.Error(e))
 		}
 	}
+	docs = nil // written: the rows of each message are all it holds now
 	c.cfg.fault("after_mongo")
 	for i := range items {
 		it := &items[i]
@@ -496,15 +522,32 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 				c.l.nack(receipt)
 				continue
 			}
-			c.dl.Add(c.record(it), ack)
+			idle(beat) // the dead-letter store may hold us at its cap
+			err := c.dl.Add(ctx, c.record(it), ack)
+			c.step(beat)
+			if err != nil {
+				// Shutting down while the store is full: Drain releases the message.
+				return
+			}
 			continue
 		}
 		if !it.stored {
 			c.l.nack(receipt)
 			continue
 		}
-		idle(beat) // the sink may hold us at its cap
-		err := c.sink.Add(ctx, it.rows, ack)
+		rows := it.rows
+		if it.again {
+			var err error
+			if rows, err = c.reflatten(dec, it); err != nil {
+				// It decoded and flattened the first time: cannot happen.
+				c.log.Error("event not decoded again; message left for redelivery", zap.String("event_id", it.ev.ID), zap.Error(err))
+				c.l.nack(receipt)
+				continue
+			}
+		}
+		it.rows = nil // the sink holds them now, and counts them
+		idle(beat)    // the sink may hold us at its cap
+		err := c.sink.Add(ctx, rows, ack)
 		c.step(beat)
 		if err != nil {
 			// Shutting down while the sink is full: Drain releases the message.
@@ -553,6 +596,18 @@ func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw, b
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// reflatten decodes and flattens an item's message again, as the first time.
+func (c *Consumer) reflatten(dec *schema.Decoder, it *item) ([]schema.Row, error) {
+	ev, err := dec.Decode([]byte(aws.ToString(it.msg.Body)), it.fallback, it.received)
+	if err != nil {
+		return nil, err
+	}
+	if it.mongo != "" {
+		ev.ID = it.mongo
+	}
+	return dec.Flatten(ev, nil) // its truncations were counted the first time
 }
 
 // ReasonRawWriteRejected is the dead-letter reason of a message whose raw
