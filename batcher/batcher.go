@@ -119,6 +119,7 @@ type Batcher struct {
 	bufRows       int64
 	flushingBytes int64
 	flushingRows  int64
+	flushing      map[*schema.Table]*tableHeld // per table, rows and bytes in flushes not yet put
 	held          int
 	room          chan struct{} // closed (and replaced) whenever room frees
 
@@ -156,7 +157,7 @@ func newBatcher(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.R
 		clock: o.clock, backoff: o.backoff, maxBack: o.maxBackoff, ids: newIDSource(),
 		writers: writerPool{free: map[*schema.Table][]*pq.Writer{}},
 		ctx:     ctx, cancel: cancel,
-		bufs: map[*schema.Table]*buffer{}, active: map[*job]struct{}{}, room: make(chan struct{}),
+		bufs: map[*schema.Table]*buffer{}, flushing: map[*schema.Table]*tableHeld{}, active: map[*job]struct{}{}, room: make(chan struct{}),
 		stop: make(chan struct{}), loopEnd: make(chan struct{}),
 	}
 	b.work = sync.NewCond(&b.mu)
@@ -253,6 +254,9 @@ func (b *Batcher) Add(ctx context.Context, rows []schema.Row, ack func(error)) e
 	b.held++
 	b.bufBytes += size
 	b.bufRows += int64(len(rows))
+	for _, t := range touched {
+		b.tableGaugesLocked(t.table)
+	}
 
 	for _, t := range touched {
 		if len(t.rows) >= b.cfg.MaxRows {
@@ -323,6 +327,8 @@ func (b *Batcher) Close() error {
 		acks = b.settleLocked(buf.msgs, ErrClosed, acks)
 		b.bufBytes -= buf.bytes
 		b.bufRows -= int64(len(buf.rows))
+		buf.rows, buf.bytes = nil, 0
+		b.tableGaugesLocked(t)
 	}
 	clear(b.bufs)
 	b.freeRoomLocked()
@@ -367,6 +373,13 @@ func (b *Batcher) flushLocked(buf *buffer, reason string) {
 	b.bufRows -= int64(len(buf.rows))
 	b.flushingBytes += buf.bytes
 	b.flushingRows += int64(len(buf.rows))
+	f := b.flushing[buf.table]
+	if f == nil {
+		f = &tableHeld{}
+		b.flushing[buf.table] = f
+	}
+	f.rows += int64(len(buf.rows))
+	f.bytes += buf.bytes
 	// No preallocation: capacity kept for every table would be memory that
 	// MaxBytes does not count.
 	buf.rows = nil
@@ -439,9 +452,25 @@ func (b *Batcher) freeRoomLocked() {
 }
 
 func (b *Batcher) gaugesLocked() {
-	b.m.rowsBuffered.Set(float64(b.bufRows + b.flushingRows))
-	b.m.bytesBuffered.Set(float64(b.bufBytes + b.flushingBytes))
 	b.m.messagesHeld.Set(float64(b.held))
+}
+
+// tableHeld is what one table holds in memory.
+type tableHeld struct{ rows, bytes int64 }
+
+// tableGaugesLocked sets t's buffered gauges: the rows and bytes of its
+// buffer and of its flushes not yet put.
+func (b *Batcher) tableGaugesLocked(t *schema.Table) {
+	var h tableHeld
+	if buf := b.bufs[t]; buf != nil {
+		h.rows, h.bytes = int64(len(buf.rows)), buf.bytes
+	}
+	if f := b.flushing[t]; f != nil {
+		h.rows += f.rows
+		h.bytes += f.bytes
+	}
+	b.m.rowsBuffered.WithLabelValues(t.Name).Set(float64(h.rows))
+	b.m.bytesBuffered.WithLabelValues(t.Name).Set(float64(h.bytes))
 }
 
 // ageLoop flushes buffers whose oldest row is MaxAge old. It ends when stop

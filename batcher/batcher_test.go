@@ -596,11 +596,11 @@ func TestFileContentsAndKeys(t *testing.T) {
 	if rows["clicks"] != 10 || rows["clicks_tags"] != 45 || rows["views"] != 1 {
 		t.Errorf("rows written = %v, want clicks 10, clicks_tags 45, views 1", rows)
 	}
-	if v := h.metric(t, "wharf_rows_written_total", "table", "clicks_tags"); v != 45 {
-		t.Errorf("wharf_rows_written_total{clicks_tags} = %v, want 45", v)
+	if v := h.metric(t, "wharf_written_rows_total", "table", "clicks_tags"); v != 45 {
+		t.Errorf("wharf_written_rows_total{clicks_tags} = %v, want 45", v)
 	}
-	if v := h.metric(t, "wharf_files_written_total", "table", "clicks"); v != 1 {
-		t.Errorf("wharf_files_written_total{clicks} = %v, want 1", v)
+	if v := h.metric(t, "wharf_written_files_total", "table", "clicks"); v != 1 {
+		t.Errorf("wharf_written_files_total{clicks} = %v, want 1", v)
 	}
 	for _, e := range h.logs.FilterMessage("flush").All() {
 		f := e.ContextMap()
@@ -826,8 +826,8 @@ func TestAddDoesNotWaitForTimer(t *testing.T) {
 	if n := len(h.store.objs()); n != 0 {
 		t.Fatalf("%d files written; want none before the age timer", n)
 	}
-	if v := h.metric(t, "wharf_messages_held"); v != 100 {
-		t.Errorf("wharf_messages_held = %v, want 100", v)
+	if v := h.metric(t, "wharf_held_messages"); v != 100 {
+		t.Errorf("wharf_held_messages = %v, want 100", v)
 	}
 
 	if err := h.b.Close(); err != nil {

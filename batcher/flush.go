@@ -129,6 +129,11 @@ func (b *Batcher) finish(j *job, err error, size int64) {
 	b.mu.Lock()
 	b.flushingBytes -= j.bytes
 	b.flushingRows -= int64(j.nrows)
+	if f := b.flushing[j.table]; f != nil {
+		f.rows -= int64(j.nrows)
+		f.bytes -= j.bytes
+	}
+	b.tableGaugesLocked(j.table)
 	acks := b.settleLocked(j.msgs, err, nil)
 	j.msgs = nil
 	b.freeRoomLocked()

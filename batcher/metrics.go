@@ -12,8 +12,8 @@ type metrics struct {
 	filesWritten  *prometheus.CounterVec // table
 	bytesWritten  *prometheus.CounterVec // table
 	rowsWritten   *prometheus.CounterVec // table
-	rowsBuffered  prometheus.Gauge
-	bytesBuffered prometheus.Gauge
+	rowsBuffered  *prometheus.GaugeVec   // table
+	bytesBuffered *prometheus.GaugeVec   // table
 	messagesHeld  prometheus.Gauge
 	flushSeconds  prometheus.Histogram
 	putRetries    prometheus.Counter
@@ -30,25 +30,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "wharf_flush_failures_total", Help: "Flushes that ended without a file in S3 (encoding error, or abandoned at close); their acks got the error.",
 		}, []string{"table"}),
 		filesWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_files_written_total", Help: "Parquet files put to S3.",
+			Name: "wharf_written_files_total", Help: "Parquet files put to S3.",
 		}, []string{"table"}),
 		bytesWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_bytes_written_total", Help: "Bytes of Parquet put to S3.",
+			Name: "wharf_written_bytes_total", Help: "Bytes of Parquet put to S3.",
 		}, []string{"table"}),
 		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_rows_written_total", Help: "Rows put to S3 in Parquet files.",
+			Name: "wharf_written_rows_total", Help: "Rows put to S3 in Parquet files.",
 		}, []string{"table"}),
-		rowsBuffered: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_rows_buffered", Help: "Rows held in memory: in buffers and in flushes not yet put.",
-		}),
-		bytesBuffered: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_bytes_buffered", Help: "Bytes held in memory, as counted against batch.max_bytes: buffers and flushes not yet put.",
-		}),
+		rowsBuffered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wharf_buffered_rows", Help: "Rows held in memory, by table: in its buffer and in its flushes not yet put.",
+		}, []string{"table"}),
+		bytesBuffered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wharf_buffered_bytes", Help: "Bytes held in memory, by table, as counted against batch.max_bytes (summed over tables): its buffer and its flushes not yet put.",
+		}, []string{"table"}),
 		messagesHeld: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_messages_held", Help: "Messages whose ack has not been called yet, as counted against sqs.max_in_flight.",
+			Name: "wharf_held_messages", Help: "Messages whose ack has not been called yet, as counted against sqs.max_in_flight.",
 		}),
 		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "wharf_flush_seconds", Help: "Time to encode and put one file, retries included.",
+			Name: "wharf_flush_duration_seconds", Help: "Time to encode and put one file, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15),
 		}),
 		putRetries: prometheus.NewCounter(prometheus.CounterOpts{

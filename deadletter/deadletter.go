@@ -140,7 +140,7 @@ func NewWriter(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.Re
 	w := &Writer{
 		cfg: cfg, store: store, log: log.With(zap.String("component", "deadletter")),
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_deadletters_total", Help: "Messages written to the dead-letter store, by reason."}, []string{"reason"}),
-		held:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_deadletter_bytes_held", Help: "Bytes of dead letters held, waiting for S3 (capped by the writer's max bytes)."}),
+		held:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_deadletter_held_bytes", Help: "Bytes of dead letters held, waiting for S3 (capped by the writer's max bytes)."}),
 		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), room: make(chan struct{}),
 		entropy: ulid.Monotonic(rand.Reader, 0),
 	}

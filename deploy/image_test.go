@@ -32,12 +32,12 @@ import (
 
 // dockerfile is what the test reads from deploy/Dockerfile.
 type dockerfile struct {
-	froms      []string // the image of each FROM, in order
-	fromFlags  []string // the flags of each FROM (--platform=…)
+	froms      []string          // the image of each FROM, in order
+	fromFlags  []string          // the flags of each FROM (--platform=…)
 	labels     map[string]string // the final stage's LABELs, unexpanded
-	run        []string // RUN lines
-	user       string   // the final stage's USER
-	entrypoint []string // exec form only
+	run        []string          // RUN lines
+	user       string            // the final stage's USER
+	entrypoint []string          // exec form only
 	cmd        []string
 	env        map[string]string // the final stage's ENV
 	expose     []string

@@ -82,27 +82,28 @@ func (c Config) Validate() error {
 }
 
 type metrics struct {
-	received, deleted, extensions, truncated prometheus.Counter
-	overLimit                                prometheus.Counter
-	calls, failedEntries, rawErrors          *prometheus.CounterVec
-	rawRetries                               *prometheus.CounterVec
-	held, oldestHeld                         prometheus.Gauge
-	rawDenied                                prometheus.Gauge
+	received, deleted, extensions   prometheus.Counter
+	truncated                       *prometheus.CounterVec // table
+	overLimit                       prometheus.Counter
+	calls, failedEntries, rawErrors *prometheus.CounterVec
+	rawRetries                      *prometheus.CounterVec
+	held, oldestHeld                prometheus.Gauge
+	rawDenied                       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		received:      prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_messages_received_total", Help: "SQS messages received."}),
-		deleted:       prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_messages_deleted_total", Help: "SQS messages deleted after their rows were durable."}),
+		received:      prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_received_messages_total", Help: "SQS messages received."}),
+		deleted:       prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_deleted_messages_total", Help: "SQS messages deleted after their rows were durable."}),
 		extensions:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_visibility_extensions_total", Help: "Visibility extensions of held messages."}),
-		truncated:     prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_truncations_total", Help: "Strings cut to their column's byte length."}),
+		truncated:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_truncations_total", Help: "Strings cut to their column's byte length, by table."}, []string{"table"}),
 		overLimit:     prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_sqs_over_limit_total", Help: "Receives SQS refused with OverLimit (the queue's in-flight limit reached)."}),
 		calls:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_calls_total", Help: "SQS API calls by kind (what SQS bills)."}, []string{"call"}),
 		failedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_failed_entries_total", Help: "Failed entries of batch calls."}, []string{"call"}),
 		rawErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_errors_total", Help: "Raw documents not written to Mongo (left for redelivery)."}, []string{"collection"}),
 		rawRetries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_retries_total", Help: "Raw writes retried because Mongo could not be reached (the messages stay held)."}, []string{"collection"}),
-		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_sqs_messages_held", Help: "SQS messages received and not yet deleted."}),
-		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_seconds", Help: "Age of the oldest held message."}),
+		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_sqs_held_messages", Help: "SQS messages received and not yet deleted."}),
+		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_age_seconds", Help: "Age of the oldest held message."}),
 		rawDenied:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_raw_store_denied", Help: "1 while Mongo refuses wharf's credentials or permissions: polling stops and held messages are kept, extended."}),
 	}
 	if reg != nil {
@@ -440,7 +441,6 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		fallbackID, received := envelopeFallbacks(msg, now)
 		it.fallback, it.received = fallbackID, received
 		body := []byte(aws.ToString(msg.Body))
-		before := dec.Truncated
 		ev, err := dec.Decode(body, fallbackID, received)
 		it.ev = ev
 		if err != nil {
@@ -460,7 +460,11 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		}
 		it.rows, it.bad = dec.Flatten(ev, nil)
 		if it.bad == nil {
-			c.m.truncated.Add(float64(dec.Truncated - before))
+			for _, r := range it.rows {
+				if r.Truncated > 0 {
+					c.m.truncated.WithLabelValues(r.Table.Name).Add(float64(r.Truncated))
+				}
+			}
 			if heldRows > heldRowsBytes {
 				it.rows, it.again = nil, true
 			}

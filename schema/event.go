@@ -126,8 +126,9 @@ type Decoder struct {
 	fix    []strFix
 	arrays [][]*fastjson.Value
 
-	// Truncated counts strings cut to their column's byte length.
-	Truncated uint64
+	// cut counts the strings of the row being built that were cut to their
+	// column's byte length (Row.Truncated).
+	cut int32
 }
 
 // NewDecoder returns a Decoder for the schema and envelope. The envelope must

@@ -96,6 +96,7 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 
 	vals := slab[:len(t.Columns):len(t.Columns)]
 	slab = slab[len(t.Columns):]
+	d.cut = 0
 	for i := range t.Columns {
 		c := &t.Columns[i]
 		var err error
@@ -126,12 +127,13 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 			return dst, withColumn(err, t.Name, c.Name, c.Path)
 		}
 	}
-	dst = append(dst, Row{Table: t, Values: vals})
+	dst = append(dst, Row{Table: t, Values: vals, Truncated: d.cut})
 
 	for ci, c := range t.Children {
 		for idx, elem := range arrays[ci] {
 			vals := slab[:len(c.Columns):len(c.Columns)]
 			slab = slab[len(c.Columns):]
+			d.cut = 0
 			for i := range c.Columns {
 				col := &c.Columns[i]
 				var err error
@@ -155,7 +157,7 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
 					return dst, withColumn(err, c.Name, col.Name, fmt.Sprintf("%s[%d].%s", c.Path, idx, col.Path))
 				}
 			}
-			dst = append(dst, Row{Table: c, Values: vals})
+			dst = append(dst, Row{Table: c, Values: vals, Truncated: d.cut})
 		}
 	}
 	return dst, nil
@@ -234,7 +236,7 @@ func (d *Decoder) coerce(v *fastjson.Value, t Type) (val Value, b []byte, str bo
 		}
 		if len(b) > t.Length {
 			b = b[:cutUTF8(b, t.Length)]
-			d.Truncated++
+			d.cut++
 		}
 		return Value{}, b, true, nil
 	}

@@ -700,7 +700,7 @@ func TestRun(t *testing.T) {
 		if n := e.count("ev"); n != 1 {
 			t.Errorf("rows = %d, want 1", n)
 		}
-		if got := testutil.ToFloat64(l.m.errors); got < 1 {
+		if got := testutil.ToFloat64(l.m.errors.WithLabelValues("ev")); got < 1 {
 			t.Errorf("wharf_load_errors_total = %v, want ≥ 1", got)
 		}
 		if got := testutil.ToFloat64(l.m.files.WithLabelValues("ev")); got != 1 {

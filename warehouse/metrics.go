@@ -13,7 +13,7 @@ type metrics struct {
 	duplicates  *prometheus.CounterVec // table
 	pending     *prometheus.GaugeVec   // table
 	seconds     prometheus.Histogram
-	errors      prometheus.Counter
+	errors      *prometheus.CounterVec   // table
 	lag         *prometheus.HistogramVec // table
 	newest      *prometheus.GaugeVec     // table
 	late        *prometheus.CounterVec   // table
@@ -37,15 +37,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "wharf_load_duplicates_total", Help: "Rows read from files but not added: a duplicate in the batch or already in the table.",
 		}, []string{"table"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "wharf_files_pending", Help: "S3 files found not yet loaded, as of the last listing, less those loaded since.",
+			Name: "wharf_pending_files", Help: "S3 files found not yet loaded, as of the last listing, less those loaded since.",
 		}, []string{"table"}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "wharf_load_seconds", Help: "Time to merge one batch of files (one transaction), retries included.",
+			Name: "wharf_load_duration_seconds", Help: "Time to merge one batch of files (one transaction), retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "wharf_load_errors_total", Help: "Table loads that ended in an error; the files stay pending for the next load.",
-		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_load_errors_total", Help: "Table loads that ended in an error, by table; the files stay pending for the next load.",
+		}, []string{"table"}),
 		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "wharf_load_lag_seconds", Help: "End-to-end lag, event time to loaded: per merged batch, commit time minus the batch's oldest event_time (an upper bound for each of its rows).",
 			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400, 604800},

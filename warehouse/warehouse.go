@@ -224,7 +224,7 @@ func (l *Loader) Load(ctx context.Context, tables ...string) (Result, error) {
 				mu.Lock()
 				res.Tables[t.Name] = tr
 				if err != nil {
-					l.m.errors.Inc()
+					l.m.errors.WithLabelValues(t.Name).Inc()
 					errs = append(errs, fmt.Errorf("load %s: %w", t.Name, err))
 				}
 				mu.Unlock()

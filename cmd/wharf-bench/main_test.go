@@ -35,7 +35,7 @@ func TestScrapeAndLabel(t *testing.T) {
 # TYPE wharf_sqs_calls_total counter
 wharf_sqs_calls_total{call="delete"} 2001
 wharf_sqs_calls_total{call="receive"} 2082
-wharf_messages_deleted_total 20000
+wharf_deleted_messages_total 20000
 wharf_flushes_total{reason="age",table="orders"} 3
 `)
 	}))
@@ -44,7 +44,7 @@ wharf_flushes_total{reason="age",table="orders"} 3
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m["wharf_messages_deleted_total"] != 20000 || m[`wharf_sqs_calls_total{call="receive"}`] != 2082 {
+	if m["wharf_deleted_messages_total"] != 20000 || m[`wharf_sqs_calls_total{call="receive"}`] != 2082 {
 		t.Fatalf("scrape = %v", m)
 	}
 	for _, c := range []struct {
@@ -55,7 +55,7 @@ wharf_flushes_total{reason="age",table="orders"} 3
 		{`wharf_flushes_total{reason="age",table="orders"}`, "wharf_flushes_total", "reason", "age", true},
 		{`wharf_flushes_total{reason="age",table="orders"}`, "wharf_flushes_total", "table", "orders", true},
 		{`wharf_flushes_total{reason="age"}`, "wharf_sqs_calls_total", "call", "", false},
-		{`wharf_messages_deleted_total`, "wharf_messages_deleted_total", "call", "", false},
+		{`wharf_deleted_messages_total`, "wharf_deleted_messages_total", "call", "", false},
 	} {
 		got, ok := label(c.series, c.metric, c.label)
 		if got != c.want || ok != c.ok {

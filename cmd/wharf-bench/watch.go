@@ -32,7 +32,7 @@ type watchResult struct {
 	SQSCallsPer1 float64            `json:"sqs_calls_per_1k_events"`
 	RSSPeakMiB   float64            `json:"rss_peak_mib"` // VmHWM of the watched process
 	RSSMaxMiB    float64            `json:"rss_max_sampled_mib"`
-	HeldMax      float64            `json:"held_max"` // most messages serve held at once (wharf_sqs_messages_held), as sampled
+	HeldMax      float64            `json:"held_max"` // most messages serve held at once (wharf_sqs_held_messages), as sampled
 	ServeCPU     float64            `json:"serve_cpu_s"`
 	StackCPU     map[string]float64 `json:"cpu_s"`
 	Flushes      map[string]float64 `json:"flushes,omitempty"` // by reason
@@ -40,7 +40,7 @@ type watchResult struct {
 
 // cmdWatch waits until a warehouse schema holds -want rows, polling its
 // tables and `wharf serve`'s /metrics every -interval, and reports when the
-// queue was drained (wharf_messages_deleted_total reached -messages) and
+// queue was drained (wharf_deleted_messages_total reached -messages) and
 // when the last row arrived, the SQS calls serve made, its peak RSS and the
 // CPU it and the stack used. It fails if serve exits first.
 func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -118,8 +118,8 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			default:
 				scraped = true
 			}
-			deleted = m["wharf_messages_deleted_total"]
-			held = m["wharf_sqs_messages_held"]
+			deleted = m["wharf_deleted_messages_total"]
+			held = m["wharf_sqs_held_messages"]
 			res.HeldMax = max(res.HeldMax, held)
 			if res.Drained99S == 0 && *messages > 0 && deleted >= 0.99*float64(*messages) {
 				res.Drained99S = round(time.Since(start).Seconds(), 3)

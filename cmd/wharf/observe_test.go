@@ -121,20 +121,20 @@ type metricCheck struct {
 
 // issue6Metrics is every metric /metrics must show moving during a flow.
 var issue6Metrics = []metricCheck{
-	{"messages received", "wharf_messages_received_total", ""},
-	{"messages deleted", "wharf_messages_deleted_total", ""},
+	{"messages received", "wharf_received_messages_total", ""},
+	{"messages deleted", "wharf_deleted_messages_total", ""},
 	{"dead-lettered by reason", "wharf_deadletters_total{", `reason="`},
 	{"visibility extensions", "wharf_visibility_extensions_total", ""},
-	{"rows buffered", "wharf_rows_buffered", ""},
+	{"rows buffered", "wharf_buffered_rows{", `table="`},
 	{"flushes by reason", "wharf_flushes_total{", `reason="age"`},
-	{"flush duration", "wharf_flush_seconds_count", ""},
-	{"load duration", "wharf_load_seconds_count", ""},
-	{"bytes written", "wharf_bytes_written_total{", `table="`},
-	{"files written", "wharf_files_written_total{", `table="`},
+	{"flush duration", "wharf_flush_duration_seconds_count", ""},
+	{"load duration", "wharf_load_duration_seconds_count", ""},
+	{"bytes written", "wharf_written_bytes_total{", `table="`},
+	{"files written", "wharf_written_files_total{", `table="`},
 	{"rows loaded", "wharf_load_rows_total{", `table="`},
-	{"truncations", "wharf_truncations_total", ""},
+	{"truncations", "wharf_truncations_total{", `table="signups"`},
 	{"end-to-end lag per table", "wharf_load_lag_seconds_count{", `table="`},
-	{"oldest held message age", "wharf_oldest_held_message_seconds", ""},
+	{"oldest held message age", "wharf_oldest_held_message_age_seconds", ""},
 }
 
 // peak returns, for a check, the largest value any matching series has in m.
@@ -227,6 +227,12 @@ func TestServeObservability(t *testing.T) {
 			t.Errorf("%s: %s%s did not move (%v before, peak %v)", c.what, c.series, c.labels, before, after)
 		default:
 			t.Logf("%-26s %s%s: %v → peak %v", c.what, c.series, c.labels, before, after)
+		}
+	}
+	// Present, if not moving: what the process runs, and the queue's depth.
+	for _, c := range []metricCheck{{"build info", "wharf_build_info{", `commit="`}, {"queue backlog", "wharf_sqs_backlog_messages{", `state="visible"`}} {
+		if v, found := c.peak(peaks); !found || (c.what == "build info" && v != 1) {
+			t.Errorf("%s: %s%s is %v (found %v), want a series (build info: 1)", c.what, c.series, c.labels, v, found)
 		}
 	}
 	mu.Unlock()

@@ -298,7 +298,7 @@ func TestOutageS3(t *testing.T) {
 	oc.check = func(t *testing.T, r *outageRun) {
 		// Nothing is deleted from SQS while S3 is down: no Parquet file and
 		// no dead-letter file can be written, so no ack says "durable".
-		if d := r.restored.m["wharf_messages_deleted_total"] - r.settled.m["wharf_messages_deleted_total"]; d != 0 {
+		if d := r.restored.m["wharf_deleted_messages_total"] - r.settled.m["wharf_deleted_messages_total"]; d != 0 {
 			t.Errorf("%v SQS messages deleted while S3 was down", d)
 		}
 		if r.restored.files != r.settled.files {
@@ -316,10 +316,10 @@ func TestOutageS3(t *testing.T) {
 		// wharf stops polling, so messages wait in the queue.
 		var peak float64
 		for _, s := range r.during {
-			peak = max(peak, s.m["wharf_bytes_buffered"])
+			peak = max(peak, s.m["wharf_buffered_bytes"])
 		}
 		if peak > float64(r.maxBytes()) {
-			t.Errorf("wharf_bytes_buffered reached %.0f, more than batch.max_bytes %d", peak, r.maxBytes())
+			t.Errorf("wharf_buffered_bytes reached %.0f, more than batch.max_bytes %d", peak, r.maxBytes())
 		}
 		if peak < 0.8*float64(r.maxBytes()) {
 			t.Errorf("the byte cap was never reached during the outage (%.1f of %d MiB): the test proves nothing about it; send more events", peak/miB, r.maxBytes()/miB)
@@ -346,7 +346,7 @@ func TestOutageMongo(t *testing.T) {
 		// An unreachable Mongo costs no receive: the consumer holds the
 		// messages and retries their raw write, so none comes back from
 		// SQS, and however long the outage, none nears maxReceiveCount.
-		if n := r.end.m["wharf_messages_received_total"] - float64(r.lines); n != 0 {
+		if n := r.end.m["wharf_received_messages_total"] - float64(r.lines); n != 0 {
 			t.Errorf("%v messages received again after a Mongo outage; each receive brings a message nearer the SQS dead-letter queue", n)
 		}
 	}
@@ -369,7 +369,7 @@ func TestOutageWarehouse(t *testing.T) {
 		if r.mode != "blackhole" && r.end.m["wharf_load_errors_total"] == 0 {
 			t.Errorf("no load failed after the warehouse went down")
 		}
-		if n := r.end.m["wharf_files_pending"]; n != 0 {
+		if n := r.end.m["wharf_pending_files"]; n != 0 {
 			t.Errorf("%v files still pending after the catch-up", n)
 		}
 		t.Logf("warehouse: %d Parquet files piled up in S3 during the outage", r.restored.files-r.settled.files)
@@ -543,7 +543,7 @@ func runOutage(t *testing.T, oc outageCase) {
 		s := take()
 		if n := len(r.during); n > 0 {
 			prev := r.during[n-1]
-			deletes := s.m["wharf_messages_deleted_total"] != prev.m["wharf_messages_deleted_total"]
+			deletes := s.m["wharf_deleted_messages_total"] != prev.m["wharf_deleted_messages_total"]
 			if map[string]bool{"s3": deletes || s.files != prev.files, "mongo": deletes, "warehouse": s.rows != prev.rows}[oc.target] {
 				lastMove = s.at
 			}
@@ -608,7 +608,7 @@ func runOutage(t *testing.T, oc outageCase) {
 	// a loaded machine a cycle can lag the rows it already merged).
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		r.end = take()
-		if r.end.m["wharf_files_pending"] == 0 || time.Now().After(deadline) {
+		if r.end.m["wharf_pending_files"] == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -641,10 +641,10 @@ func runOutage(t *testing.T, oc outageCase) {
 		t.Errorf("serve did not exit within 30s of SIGTERM")
 	}
 
-	deleted := r.restored.m["wharf_messages_deleted_total"] - r.settled.m["wharf_messages_deleted_total"]
+	deleted := r.restored.m["wharf_deleted_messages_total"] - r.settled.m["wharf_deleted_messages_total"]
 	t.Logf("OUTAGE target=%s mode=%s duration=%s events_sent=%d sent_during=%d rows=%d lost=0 duplicated=0 rss_peak_mib=%.1f rss_bound_mib=%d deleted_during_outage=%.0f files_during_outage=%d redelivered=%.0f catch_up=%s",
 		oc.target, mode, dur, r.lines, r.sentDuring, r.rows, float64(r.rssPeak)/miB, r.rssBound/miB, deleted,
-		r.restored.files-r.settled.files, r.end.m["wharf_messages_received_total"]-float64(r.lines), r.catchUp.Round(time.Second))
+		r.restored.files-r.settled.files, r.end.m["wharf_received_messages_total"]-float64(r.lines), r.catchUp.Round(time.Second))
 
 	// The row of the outage table, in .stack/outage-PLAN-TARGET.txt for
 	// `make test` and `make chaos` to print (go test shows the logs of

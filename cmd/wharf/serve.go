@@ -59,7 +59,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
 
 	// Background work outlives the signal context: the drain needs it.
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -73,6 +73,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	store := newS3(ac, c)
 	// The consumer's own HTTP client: see ingest.ClientOptions.
 	sqsClient := sqs.NewFromConfig(ac, ingest.ClientOptions(c.SQS.Pollers))
+	reg.MustRegister(ingest.NewBacklogCollector(sqsClient, c.SQS.QueueURL, 30*time.Second))
 
 	var raw ingest.RawStore
 	if c.Mongo.URI != "" {

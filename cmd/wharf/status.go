@@ -324,7 +324,7 @@ func (s *statusSource) collect(ctx context.Context, now time.Time) *statusData {
 		if t, ok := newest[name]; ok {
 			ts.NewestEvent = &t
 		}
-		if v, ok := metrics.labeled("wharf_files_pending", "table", name); ok {
+		if v, ok := metrics.labeled("wharf_pending_files", "table", name); ok {
 			ts.PendingFiles = &v
 		}
 		if ts.State != "ok" && d.LedgerError == "" {
@@ -342,12 +342,12 @@ func (s *statusSource) collect(ctx context.Context, now time.Time) *statusData {
 		return strings.Compare(a.Reason, b.Reason)
 	})
 	d.Process = processStatus{
-		MessagesReceived: int64(metrics.sum("wharf_messages_received_total")),
-		MessagesDeleted:  int64(metrics.sum("wharf_messages_deleted_total")),
-		RowsWritten:      int64(metrics.sum("wharf_rows_written_total")),
-		FilesWritten:     int64(metrics.sum("wharf_files_written_total")),
+		MessagesReceived: int64(metrics.sum("wharf_received_messages_total")),
+		MessagesDeleted:  int64(metrics.sum("wharf_deleted_messages_total")),
+		RowsWritten:      int64(metrics.sum("wharf_written_rows_total")),
+		FilesWritten:     int64(metrics.sum("wharf_written_files_total")),
 		RowsLoaded:       int64(metrics.sum("wharf_load_rows_total")),
-		OldestHeldSecs:   int64(metrics.sum("wharf_oldest_held_message_seconds")),
+		OldestHeldSecs:   int64(metrics.sum("wharf_oldest_held_message_age_seconds")),
 	}
 	if s.local != nil {
 		d.Batcher, d.MessagesHeld = s.local()

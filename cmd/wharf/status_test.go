@@ -27,7 +27,7 @@ func fakeStatus(t *testing.T) (*statusSource, *statusRecorder, *zap.Logger) {
 	dl := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_deadletters_total"}, []string{"reason"})
 	dl.WithLabelValues("type_mismatch").Add(7)
 	dl.WithLabelValues("bad_time").Add(2)
-	recv := prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_messages_received_total"})
+	recv := prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_received_messages_total"})
 	recv.Add(12345)
 	reg.MustRegister(dl, recv)
 	rec := newStatusRecorder(nil)

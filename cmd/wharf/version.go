@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // version and commit are stamped at build time, by the Dockerfile and
@@ -40,4 +42,15 @@ func cmdVersion(args []string, stdout io.Writer) error {
 	ver, rev, gover := buildInfo()
 	_, err := fmt.Fprintf(stdout, "wharf %s commit %s %s %s/%s\n", ver, rev, gover, runtime.GOOS, runtime.GOARCH)
 	return err
+}
+
+// buildInfoGauge is wharf_build_info{version,commit,go_version}, always 1:
+// the Prometheus way to show what a process runs.
+func buildInfoGauge() prometheus.Collector {
+	ver, rev, gover := buildInfo()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wharf_build_info", Help: "Always 1; its labels name the version, commit and Go version this process runs.",
+	}, []string{"version", "commit", "go_version"})
+	g.WithLabelValues(ver, rev, gover).Set(1)
+	return g
 }

@@ -7,7 +7,7 @@ warehouse_dsn_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret
 mongo_uri_secret_arn     = "arn:aws:ssm:eu-west-1:123456789012:parameter/wharf/mongo-uri"
 subnet_ids               = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
 security_group_ids       = ["sg-0123456789abcdef0"]
-# Measured: one task's wharf_messages_deleted_total rate while it drains a backlog.
+# Measured: one task's wharf_deleted_messages_total rate while it drains a backlog.
 task_events_per_second     = 1000
 acceptable_latency_seconds = 300
 table_freshness_minutes = {

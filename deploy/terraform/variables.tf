@@ -199,7 +199,7 @@ variable "sqs_in_flight_budget" {
 }
 
 variable "task_events_per_second" {
-  description = "Events one serve task moves per second at full load, as measured on your data (the task's wharf_messages_deleted_total rate while a backlog drains). With acceptable_latency_seconds it sets the autoscaling target: the backlog one task clears in that time."
+  description = "Events one serve task moves per second at full load, as measured on your data (the task's wharf_deleted_messages_total rate while a backlog drains). With acceptable_latency_seconds it sets the autoscaling target: the backlog one task clears in that time."
   type        = number
   default     = 1000
   validation {
