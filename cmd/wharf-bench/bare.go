@@ -63,8 +63,8 @@ func cmdBare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("bare: -cpu-pids: %w", err)
 	}
-	// A connection per poller kept open: each poller has one call in flight
-	// at a time (the SDK's default keeps 10, and more pollers would redial).
+	// serve's SQS HTTP client, a connection per poller kept open (each
+	// poller has one call in flight at a time).
 	client, err := newSQSConns(ctx, *pollers)
 	if err != nil {
 		return err

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -15,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/wharfdata/wharf/ingest"
 	"github.com/wharfdata/wharf/internal/s3store"
 )
 
@@ -33,9 +32,13 @@ func awsConfig(ctx context.Context) (aws.Config, error) {
 
 func newSQS(ctx context.Context) (*sqs.Client, error) { return newSQSConns(ctx, 0) }
 
-// newSQSConns is newSQS keeping up to conns idle connections (0: the SDK's
-// default, 10 per host), so that more concurrent calls than that do not
-// close and redial a connection each.
+// newSQSConns is newSQS with the HTTP client `wharf serve` gives its
+// consumer (ingest.NewHTTPClient, 0: the SDK's default): up to conns idle
+// connections, so that more concurrent calls than the SDK's 10 do not close
+// and redial one each, and a copy of each request body that only the
+// transport owns, so that a ReceiveMessage answer is not lost to the SDK
+// closing the body (its messages would wait out the visibility timeout, a
+// tail that is the SDK's, not the baseline's).
 func newSQSConns(ctx context.Context, conns int) (*sqs.Client, error) {
 	ac, err := awsConfig(ctx)
 	if err != nil {
@@ -44,10 +47,7 @@ func newSQSConns(ctx context.Context, conns int) (*sqs.Client, error) {
 	if conns <= 0 {
 		return sqs.NewFromConfig(ac), nil
 	}
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, conns)
-		tr.MaxIdleConns = max(tr.MaxIdleConns, conns)
-	})
+	hc := ingest.NewHTTPClient(conns)
 	return sqs.NewFromConfig(ac, func(o *sqs.Options) { o.HTTPClient = hc }), nil
 }
 
