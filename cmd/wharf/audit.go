@@ -25,7 +25,7 @@ type hourDiff struct {
 // cmdAudit compares, hour by hour, the documents in Mongo with the rows in
 // the warehouse for one table, and with --repair backfills exactly the hours
 // where the warehouse has fewer.
-func cmdAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdAudit(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("audit", stderr)
 	table := fs.String("table", "", "the table to audit (required)")
 	since := fs.String("since", "", "start of the event time range (RFC 3339 or YYYY-MM-DD; required)")
@@ -37,7 +37,7 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer log.Sync()
 	if *repair {
-		softMemoryLimit(c, getenv)
+		softMemoryLimit(c, env)
 	}
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -93,7 +93,7 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer mc.Disconnect(context.Background())
 	db := mc.Database(c.Mongo.Database)
-	ac, err := awsConfig(bg, getenv)
+	ac, err := awsConfig(bg, env)
 	if err != nil {
 		return err
 	}

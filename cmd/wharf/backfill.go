@@ -30,7 +30,7 @@ import (
 
 // cmdBackfill streams a table's Mongo history through the batcher to S3,
 // then loads the warehouse, so the rows are queryable when it exits.
-func cmdBackfill(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdBackfill(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("backfill", stderr)
 	table := fs.String("table", "", "the table to fill from its Mongo collection (required)")
 	since := fs.String("since", "", `only events at or after this time (RFC 3339 or YYYY-MM-DD), or "warehouse": only documents received since the latest received_at already in the table, minus --overlap`)
@@ -48,7 +48,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer log.Sync()
-	softMemoryLimit(c, getenv)
+	softMemoryLimit(c, env)
 
 	// Background work outlives the signal context: the drain needs it.
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -151,7 +151,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		s3     *s3store.Store
 	)
 	if !*scanOnly {
-		ac, err := awsConfig(bg, getenv)
+		ac, err := awsConfig(bg, env)
 		if err != nil {
 			return err
 		}
@@ -412,8 +412,8 @@ func newBackfillMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
 // and without a limit the heap may grow to twice what is live before a
 // collection. (With the defaults, 176 MiB: 2,000,000 documents peaked at
 // 250 MiB of RSS with 96 MiB of room, the issue's cap being 256.)
-func softMemoryLimit(c *Config, getenv func(string) string) {
-	if getenv("GOMEMLIMIT") == "" {
+func softMemoryLimit(c *Config, env Env) {
+	if env.Get("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(c.Batch.MaxBytes) + 48<<20)
 	}
 }

@@ -157,8 +157,8 @@ func badConfig(format string, args ...any) error {
 var yamlFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
 
 // loadConfig reads path (may be "" for defaults plus environment), applies
-// the WHARF_SECTION_KEY overrides from getenv and validates the result.
-func loadConfig(path string, getenv func(string) string) (*Config, error) {
+// the WHARF_SECTION_KEY overrides from env and validates the result.
+func loadConfig(path string, env Env) (*Config, error) {
 	c := defaultConfig()
 	c.dir, _ = os.Getwd()
 	if path != "" {
@@ -175,13 +175,19 @@ func loadConfig(path string, getenv func(string) string) (*Config, error) {
 		abs, _ := filepath.Abs(path)
 		c.dir = filepath.Dir(abs)
 	}
-	if err := applyEnv(reflect.ValueOf(c).Elem(), "WHARF", getenv); err != nil {
+	known := map[string]bool{}
+	if err := applyEnv(reflect.ValueOf(c).Elem(), reflect.ValueOf(defaultConfig()).Elem(), "WHARF", env, known); err != nil {
 		return nil, err
+	}
+	for _, name := range env.Names() {
+		if strings.HasPrefix(name, "WHARF_") && !known[name] && !otherWharfVariable(name) {
+			return nil, badConfig("environment variable %s is not a configuration key (WHARF_SECTION_KEY, as the config file's section.key)", name)
+		}
 	}
 	if c.Schema != "" && !filepath.IsAbs(c.Schema) {
 		c.Schema = filepath.Join(c.dir, c.Schema)
 	}
-	c.secrets = secretValues(c, getenv)
+	c.secrets = secretValues(c, env)
 	return c, nil
 }
 
@@ -192,9 +198,23 @@ func errEOF(err error) error {
 	return errors.New("not EOF")
 }
 
+// otherWharfVariable reports a WHARF_ variable that is not a configuration
+// key but is read elsewhere: the tests', the benchmarks' and the opt-in
+// Redshift suite's.
+func otherWharfVariable(name string) bool {
+	switch name {
+	case "WHARF_FAULT", "WHARF_REQUIRE_STACK", "WHARF_CHAOS", "WHARF_CHAOS_SEED", "WHARF_OUTAGE", "WHARF_OUTAGE_MODE",
+		"WHARF_OUTAGE_LOGS", "WHARF_CHROMIUM", "WHARF_ARTIFACTS", "WHARF_STACK_DIR":
+		return true
+	}
+	return strings.HasPrefix(name, "WHARF_REDSHIFT_") || strings.HasPrefix(name, "WHARF_BENCH_")
+}
+
 // applyEnv overrides each field from WHARF_SECTION_KEY, e.g.
-// WHARF_SQS_QUEUE_URL or WHARF_DRAIN_TIMEOUT.
-func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error {
+// WHARF_SQS_QUEUE_URL or WHARF_DRAIN_TIMEOUT, and records each name in
+// known. A variable set to "" clears the field to its default (dflt's
+// field): WHARF_MONGO_URI= turns raw writes off whatever the file says.
+func applyEnv(v, dflt reflect.Value, prefix string, env Env, known map[string]bool) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -205,13 +225,18 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 		name := prefix + "_" + strings.ToUpper(tag)
 		fv := v.Field(i)
 		if fv.Kind() == reflect.Struct {
-			if err := applyEnv(fv, name, getenv); err != nil {
+			if err := applyEnv(fv, dflt.Field(i), name, env, known); err != nil {
 				return err
 			}
 			continue
 		}
-		val := getenv(name)
+		known[name] = true
+		val, set := env.Lookup(name)
+		if !set {
+			continue
+		}
 		if val == "" {
+			fv.Set(dflt.Field(i))
 			continue
 		}
 		field := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "WHARF_"), "_", "."))

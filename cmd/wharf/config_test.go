@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func writeFile(t *testing.T, dir, name, body string) string {
 
 const okTables = "tables:\n- name: t\n  events: [t]\n  columns:\n  - {name: a, path: a, type: integer}\n"
 
-func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func envOf(m map[string]string) Env { return mapEnv(m) }
 
 func runWharf(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
@@ -205,5 +206,41 @@ func TestConfigWarehouseMaxConnections(t *testing.T) {
 	code, _, stderr := runWharf(t, map[string]string{"WHARF_WAREHOUSE_MAX_CONNECTIONS": "0"}, "", "load", "-c", cfg)
 	if code != 2 || !strings.Contains(stderr, "warehouse.max_connections must be 1..1000") {
 		t.Fatalf("max_connections 0: exit %d, %q; want exit 2 naming warehouse.max_connections", code, stderr)
+	}
+}
+
+// TestEnvClearsAndUnknown: a WHARF_ variable set to "" clears the file's
+// value back to its default; an unset one leaves it; a WHARF_ variable that
+// is not a configuration key is a config error naming it (issue 13, item 7).
+func TestEnvClearsAndUnknown(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "wharf.yaml")
+	yaml := "sqs: {queue_url: q, pollers: 3}\ns3: {bucket: b}\nmongo: {uri: mongodb://m:27017}\nwarehouse: {dsn: postgres://x, dialect: postgres}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(cfg, mapEnv{})
+	if err != nil || c.Mongo.URI != "mongodb://m:27017" || c.SQS.Pollers != 3 {
+		t.Fatalf("no variables: %v, mongo.uri %q, sqs.pollers %d", err, c.Mongo.URI, c.SQS.Pollers)
+	}
+	c, err = loadConfig(cfg, mapEnv{"WHARF_MONGO_URI": "", "WHARF_SQS_POLLERS": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mongo.URI != "" || c.SQS.Pollers != defaultConfig().SQS.Pollers {
+		t.Errorf("set to empty: mongo.uri %q, sqs.pollers %d; want cleared to the defaults (\"\", %d)", c.Mongo.URI, c.SQS.Pollers, defaultConfig().SQS.Pollers)
+	}
+	_, err = loadConfig(cfg, mapEnv{"WHARF_SQS_POLLER": "4"})
+	var ce *configError
+	if err == nil || !errors.As(err, &ce) || !strings.Contains(err.Error(), "WHARF_SQS_POLLER") {
+		t.Errorf("a misspelt variable: %v; want a config error naming WHARF_SQS_POLLER", err)
+	}
+	for _, other := range []string{"WHARF_FAULT", "WHARF_REQUIRE_STACK", "WHARF_REDSHIFT_DSN", "WHARF_BENCH_CPUPROFILE"} {
+		if _, err := loadConfig(cfg, mapEnv{other: "x"}); err != nil {
+			t.Errorf("%s (read elsewhere): %v", other, err)
+		}
+	}
+	if code, _, stderr := runWharf(t, map[string]string{"WHARF_WAREHOUSE_DIALCT": "postgres"}, "", "schema", "check", "-c", cfg); code != 2 || !strings.Contains(stderr, "WHARF_WAREHOUSE_DIALCT") {
+		t.Errorf("wharf with a misspelt variable: exit %d, %q; want 2 naming it", code, stderr)
 	}
 }

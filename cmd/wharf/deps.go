@@ -70,23 +70,23 @@ func loadSchema(c *Config) (*schema.Schema, error) {
 }
 
 // awsConfig loads the SDK's default chain (credentials, region, the
-// AWS_ENDPOINT_URL* variables). Region and endpoint given through getenv
+// AWS_ENDPOINT_URL* variables). Region and endpoint given through env
 // take precedence, so that run() sees the same environment it is given.
 //
 // The global endpoint is set on the loaded config, not with
 // WithBaseEndpoint: the SDK takes a load option's endpoint before
 // AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS, which would make those
 // per-service variables (docs/design.md §8) silently lose to AWS_ENDPOINT_URL.
-func awsConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
+func awsConfig(ctx context.Context, env Env) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
-	if r := getenv("AWS_REGION"); r != "" {
+	if r := env.Get("AWS_REGION"); r != "" {
 		opts = append(opts, awsconfig.WithRegion(r))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return cfg, fmt.Errorf("aws config: %w", err)
 	}
-	if e := getenv("AWS_ENDPOINT_URL"); e != "" {
+	if e := env.Get("AWS_ENDPOINT_URL"); e != "" {
 		cfg.BaseEndpoint = aws.String(e)
 	}
 	if cfg.Region == "" {

@@ -7,8 +7,8 @@ import "go.uber.org/zap"
 // faultHook is nil in a production build: WHARF_FAULT, the crash tests'
 // self-kill switch, is compiled in only with -tags wharffault (as the tests
 // build wharf). When it is set anyway, one line says it is ignored.
-func faultHook(getenv func(string) string, log *zap.Logger) (func(string), error) {
-	if getenv("WHARF_FAULT") != "" {
+func faultHook(env Env, log *zap.Logger) (func(string), error) {
+	if env.Get("WHARF_FAULT") != "" {
 		log.Warn("WHARF_FAULT is set but ignored: this build has no fault injection (only builds with -tags wharffault do)")
 	}
 	return nil, nil

@@ -11,8 +11,8 @@ import (
 // faultHook returns the crash-test hook WHARF_FAULT asks for (nil when it
 // is unset): this build has fault injection (-tags wharffault, as the
 // tests build it). See internal/fault.
-func faultHook(getenv func(string) string, log *zap.Logger) (func(string), error) {
-	inj, err := fault.Parse(getenv("WHARF_FAULT"))
+func faultHook(env Env, log *zap.Logger) (func(string), error) {
+	inj, err := fault.Parse(env.Get("WHARF_FAULT"))
 	if err != nil {
 		return nil, badConfig("WHARF_FAULT: %v", err)
 	}

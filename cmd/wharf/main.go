@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], osEnv{}, os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: wharf <command> [flags]
@@ -52,17 +52,17 @@ func usageError(format string, args ...any) error {
 }
 
 // run is the whole program; it returns the exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, env Env, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	err := dispatch(ctx, args, env, stdin, stdout, stderr)
 	if err == nil {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "wharf:", scrub(err.Error(), envSecrets(getenv)))
+	fmt.Fprintln(stderr, "wharf:", scrub(err.Error(), envSecrets(env)))
 	var ce *configError
 	var ee *exitError
 	switch {
@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return 1
 }
 
-func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+func dispatch(ctx context.Context, args []string, env Env, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError("no command given")
@@ -82,21 +82,21 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return cmdServe(ctx, rest, getenv, stdout, stderr)
+		return cmdServe(ctx, rest, env, stdout, stderr)
 	case "load":
-		return cmdLoad(ctx, rest, getenv, stdout, stderr)
+		return cmdLoad(ctx, rest, env, stdout, stderr)
 	case "schema":
-		return cmdSchema(ctx, rest, getenv, stdout, stderr)
+		return cmdSchema(ctx, rest, env, stdout, stderr)
 	case "flatten":
-		return cmdFlatten(ctx, rest, getenv, stdin, stdout, stderr)
+		return cmdFlatten(ctx, rest, env, stdin, stdout, stderr)
 	case "send":
-		return cmdSend(ctx, rest, getenv, stdin, stdout, stderr)
+		return cmdSend(ctx, rest, env, stdin, stdout, stderr)
 	case "backfill":
-		return cmdBackfill(ctx, rest, getenv, stdout, stderr)
+		return cmdBackfill(ctx, rest, env, stdout, stderr)
 	case "audit":
-		return cmdAudit(ctx, rest, getenv, stdout, stderr)
+		return cmdAudit(ctx, rest, env, stdout, stderr)
 	case "deadletter":
-		return cmdDeadletter(ctx, rest, getenv, stdout, stderr)
+		return cmdDeadletter(ctx, rest, env, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -32,7 +32,7 @@ const maxSQSMessage = 1 << 20
 // the replay carries in a message attribute along with its first receive
 // time, signed with deadletter.replay_key (serve ignores unsigned ones).
 // Records are never deleted: the dead-letter files stay as they are.
-func cmdDeadletterReplay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdDeadletterReplay(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("deadletter replay", stderr)
 	since := fs.String("since", "", "first day (YYYY-MM-DD) of dead-letter files to replay")
 	until := fs.String("until", "", "last day (YYYY-MM-DD) of dead-letter files to replay")
@@ -42,7 +42,7 @@ func cmdDeadletterReplay(ctx context.Context, args []string, getenv func(string)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func cmdDeadletterReplay(ctx context.Context, args []string, getenv func(string)
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
 		return usageError("--until %s is before --since %s", *until, *since)
 	}
-	ac, err := awsConfig(ctx, getenv)
+	ac, err := awsConfig(ctx, env)
 	if err != nil {
 		return err
 	}

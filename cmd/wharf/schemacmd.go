@@ -20,16 +20,16 @@ import (
 
 // cmdSchemaLifecycle runs the schema subcommands that compare, change or
 // describe: plan, apply, infer, docs and jsonschema.
-func cmdSchemaLifecycle(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdSchemaLifecycle(ctx context.Context, sub string, args []string, env Env, stdout, stderr io.Writer) error {
 	switch sub {
 	case "plan", "apply":
-		return schemaPlan(ctx, sub == "apply", args, getenv, stdout, stderr)
+		return schemaPlan(ctx, sub == "apply", args, env, stdout, stderr)
 	case "infer":
-		return schemaInfer(ctx, args, getenv, stdout, stderr)
+		return schemaInfer(ctx, args, env, stdout, stderr)
 	case "docs":
-		return schemaDocs(args, getenv, stdout, stderr)
+		return schemaDocs(args, env, stdout, stderr)
 	case "jsonschema":
-		return schemaJSONSchema(args, getenv, stdout, stderr)
+		return schemaJSONSchema(args, env, stdout, stderr)
 	}
 	return usageError("schema: unknown subcommand %q", sub)
 }
@@ -38,7 +38,7 @@ func cmdSchemaLifecycle(ctx context.Context, sub string, args []string, getenv f
 // and, for apply, does it. A refused change (a drop, a narrowing, a change
 // of type) prints why and the manual steps on stderr, changes nothing, and
 // exits 1.
-func schemaPlan(ctx context.Context, apply bool, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func schemaPlan(ctx context.Context, apply bool, args []string, env Env, stdout, stderr io.Writer) error {
 	name := "schema plan"
 	if apply {
 		name = "schema apply"
@@ -47,7 +47,7 @@ func schemaPlan(ctx context.Context, apply bool, args []string, getenv func(stri
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func schemaPlan(ctx context.Context, apply bool, args []string, getenv func(stri
 		return err
 	}
 	defer pool.Close()
-	ac, err := awsConfig(ctx, getenv)
+	ac, err := awsConfig(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func schemaPlan(ctx context.Context, apply bool, args []string, getenv func(stri
 	return nil
 }
 
-func schemaInfer(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func schemaInfer(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("schema infer", stderr)
 	coll := fs.String("collection", "", "Mongo collection to sample (required)")
 	n := fs.Int("sample", 1000, "documents to sample at random")
@@ -110,7 +110,7 @@ func schemaInfer(ctx context.Context, args []string, getenv func(string) string,
 	if *n < 1 {
 		return usageError("schema infer: --sample must be at least 1")
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func schemaInfer(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-func schemaDocs(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func schemaDocs(args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("schema docs", stderr)
 	format := fs.String("format", "markdown", "markdown or html")
 	out := fs.String("o", "", "write the dictionary here (default: stdout)")
@@ -171,7 +171,7 @@ func schemaDocs(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if *format != "markdown" && *format != "html" {
 		return usageError("schema docs: --format must be markdown or html, not %q", *format)
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -201,14 +201,14 @@ func schemaDocs(args []string, getenv func(string) string, stdout, stderr io.Wri
 
 var unsafeFileRE = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
-func schemaJSONSchema(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func schemaJSONSchema(args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("schema jsonschema", stderr)
 	dir := fs.String("o", "", "write EVENT.schema.json for every event type into this directory")
 	event := fs.String("event", "", "print only this event type's schema")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}

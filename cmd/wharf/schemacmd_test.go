@@ -55,20 +55,14 @@ func (e *schemaEnv) writeTables(yaml string) {
 // wharf runs the command and returns its exit code, stdout and stderr.
 func (e *schemaEnv) wharf(args ...string) (int, string, string) {
 	e.t.Helper()
-	getenv := func(k string) string {
-		switch k {
-		case "WHARF_WAREHOUSE_DSN":
-			return e.st.WarehouseDSN
-		case "WHARF_MONGO_URI":
-			return e.st.MongoURI
-		}
+	env := mapEnv{"WHARF_WAREHOUSE_DSN": e.st.WarehouseDSN, "WHARF_MONGO_URI": e.st.MongoURI}
+	for k, v := range e.st.Env {
 		if strings.HasPrefix(k, "AWS_") {
-			return e.st.Env[k]
+			env[k] = v
 		}
-		return ""
 	}
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, getenv, strings.NewReader(""), &out, &errOut)
+	code := run(context.Background(), args, env, strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -230,9 +224,9 @@ func TestSchemaDocsAndJSONSchema(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(stacktest.RepoRoot(), "deploy", "local", "wharf.yaml")
 	var out, errOut bytes.Buffer
-	getenv := func(string) string { return "" }
+	env := mapEnv{}
 	html := filepath.Join(dir, "dict.html")
-	if code := run(context.Background(), []string{"schema", "docs", "-c", cfg, "--format", "html", "-o", html}, getenv, nil, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"schema", "docs", "-c", cfg, "--format", "html", "-o", html}, env, nil, &out, &errOut); code != 0 {
 		t.Fatalf("docs: %d %s", code, errOut.String())
 	}
 	b, _ := os.ReadFile(html)
@@ -240,12 +234,12 @@ func TestSchemaDocsAndJSONSchema(t *testing.T) {
 		t.Errorf("HTML dictionary:\n%.2000s", b)
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"schema", "docs", "-c", cfg}, getenv, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "| url | varchar(1024) | varchar(1024) | `page.url` |") {
+	if code := run(context.Background(), []string{"schema", "docs", "-c", cfg}, env, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "| url | varchar(1024) | varchar(1024) | `page.url` |") {
 		t.Errorf("markdown dictionary: %d\n%s", code, out.String())
 	}
 	out.Reset()
 	js := filepath.Join(dir, "schemas")
-	if code := run(context.Background(), []string{"schema", "jsonschema", "-c", cfg, "-o", js}, getenv, nil, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"schema", "jsonschema", "-c", cfg, "-o", js}, env, nil, &out, &errOut); code != 0 {
 		t.Fatalf("jsonschema: %d %s", code, errOut.String())
 	}
 	for _, ev := range []string{"page_view", "actions_taken", "order_completed", "signup"} {

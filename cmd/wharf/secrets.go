@@ -24,8 +24,8 @@ const minSecret = 4
 
 // secretValues returns the secrets of a loaded configuration and of the
 // environment, in every form scrub looks for.
-func secretValues(c *Config, getenv func(string) string) []string {
-	vals := envSecrets(getenv)
+func secretValues(c *Config, env Env) []string {
+	vals := envSecrets(env)
 	vals = append(vals, dsnPasswords(c.Warehouse.DSN)...)
 	vals = append(vals, dsnPasswords(c.Mongo.URI)...)
 	vals = append(vals, c.Deadletter.ReplayKey)
@@ -35,10 +35,10 @@ func secretValues(c *Config, getenv func(string) string) []string {
 // envSecrets returns the secrets that the environment gives (AWS keys, the
 // DSNs of WHARF_WAREHOUSE_DSN and WHARF_MONGO_URI, PGPASSWORD), in every
 // form scrub looks for.
-func envSecrets(getenv func(string) string) []string {
-	vals := []string{getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"), getenv("PGPASSWORD"), getenv("WHARF_DEADLETTER_REPLAY_KEY")}
-	vals = append(vals, dsnPasswords(getenv("WHARF_WAREHOUSE_DSN"))...)
-	vals = append(vals, dsnPasswords(getenv("WHARF_MONGO_URI"))...)
+func envSecrets(env Env) []string {
+	vals := []string{env.Get("AWS_SECRET_ACCESS_KEY"), env.Get("AWS_SESSION_TOKEN"), env.Get("PGPASSWORD"), env.Get("WHARF_DEADLETTER_REPLAY_KEY")}
+	vals = append(vals, dsnPasswords(env.Get("WHARF_WAREHOUSE_DSN"))...)
+	vals = append(vals, dsnPasswords(env.Get("WHARF_MONGO_URI"))...)
 	return secretForms(vals)
 }
 

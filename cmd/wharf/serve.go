@@ -27,7 +27,7 @@ import (
 	"github.com/wharfdata/wharf/warehouse"
 )
 
-func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("serve", stderr)
 	httpAddr := fs.String("http", ":8080", "address of the HTTP endpoints (/healthz, /readyz, /metrics, /status); empty to disable")
 	noLoad := fs.Bool("no-load", false, "do not run the warehouse loader in this process")
@@ -35,7 +35,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	// Crash tests only: WHARF_FAULT makes this process SIGKILL itself at
 	// chosen points, in a build with -tags wharffault (fault_on.go).
-	faultAt, err := faultHook(getenv, log)
+	faultAt, err := faultHook(env, log)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
 
-	ac, err := awsConfig(bg, getenv)
+	ac, err := awsConfig(bg, env)
 	if err != nil {
 		return err
 	}

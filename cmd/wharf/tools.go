@@ -21,14 +21,14 @@ import (
 	"github.com/wharfdata/wharf/warehouse"
 )
 
-func cmdLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdLoad(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("load", stderr)
 	table := fs.String("table", "", "load only this table (default: every table)")
 	retry := fs.Bool("retry-quarantined", false, "take the quarantined files (of --table, or every table) out of quarantine first, and load them again")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, std
 		tables = append(tables, *table)
 	}
 	log := newLogger(c, stderr)
-	ac, err := awsConfig(ctx, getenv)
+	ac, err := awsConfig(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -82,20 +82,20 @@ func cmdLoad(ctx context.Context, args []string, getenv func(string) string, std
 	return errors.Join(err, qerr)
 }
 
-func cmdSchema(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdSchema(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError("schema: want check, plan, apply, ddl, infer, docs or jsonschema")
 	}
 	sub := args[0]
 	switch sub {
 	case "plan", "apply", "infer", "docs", "jsonschema":
-		return cmdSchemaLifecycle(ctx, sub, args[1:], getenv, stdout, stderr)
+		return cmdSchemaLifecycle(ctx, sub, args[1:], env, stdout, stderr)
 	}
 	fs, cfgPath := flags("schema "+sub, stderr)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -132,12 +132,12 @@ func cmdSchema(ctx context.Context, args []string, getenv func(string) string, s
 
 // cmdFlatten prints, for each JSON event on stdin, the rows it becomes, or
 // why it would be dead-lettered.
-func cmdFlatten(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+func cmdFlatten(ctx context.Context, args []string, env Env, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("flatten", stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -189,13 +189,13 @@ func cmdFlatten(ctx context.Context, args []string, getenv func(string) string, 
 
 // cmdSend sends JSON lines to the queue in batches of 10. A line that is not
 // a JSON object is reported with its line number and not sent.
-func cmdSend(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+func cmdSend(ctx context.Context, args []string, env Env, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("send", stderr)
 	workers := fs.Int("workers", 8, "concurrent SendMessageBatch calls")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func cmdSend(ctx context.Context, args []string, getenv func(string) string, std
 	if *workers < 1 {
 		return usageError("--workers must be at least 1")
 	}
-	ac, err := awsConfig(ctx, getenv)
+	ac, err := awsConfig(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -313,9 +313,9 @@ func sendBatch(ctx context.Context, client *sqs.Client, queueURL string, bodies 
 	return nil
 }
 
-func cmdDeadletter(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdDeadletter(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "replay" {
-		return cmdDeadletterReplay(ctx, args[1:], getenv, stdout, stderr)
+		return cmdDeadletterReplay(ctx, args[1:], env, stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "list" {
 		return usageError("deadletter: want list or replay")
@@ -327,7 +327,7 @@ func cmdDeadletter(ctx context.Context, args []string, getenv func(string) strin
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath, getenv)
+	c, err := loadConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -340,7 +340,7 @@ func cmdDeadletter(ctx context.Context, args []string, getenv func(string) strin
 			return usageError("--since: %q is not a day YYYY-MM-DD", *since)
 		}
 	}
-	ac, err := awsConfig(ctx, getenv)
+	ac, err := awsConfig(ctx, env)
 	if err != nil {
 		return err
 	}
