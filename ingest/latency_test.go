@@ -1,18 +1,10 @@
 package ingest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,79 +29,26 @@ import (
 // toxi is one Toxiproxy server with one proxy, "sqs", in front of the
 // stack's SQS endpoint.
 type toxi struct {
+	*stacktest.Toxiproxy
 	t      *testing.T
-	api    string
 	listen string // the proxy's address
 }
 
 func startToxi(t *testing.T, endpoint string) *toxi {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "toxiproxy")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = filepath.Join(stacktest.RepoRoot(), "deploy", "local", "toxiproxy")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build toxiproxy: %v\n%s", err, out)
-	}
-	c := exec.Command(bin, "-listen", "127.0.0.1:0")
-	stdout, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	c.Stderr = &logs
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-	if err != nil || !ok {
-		t.Fatalf("toxiproxy did not start: %q %v", line, err)
-	}
-	go io.Copy(io.Discard, stdout)
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := &toxi{t: t, api: "http://" + addr}
-	var p struct{ Listen string }
-	json.Unmarshal(tp.call("POST", "/proxies", map[string]any{"name": "sqs", "listen": "127.0.0.1:0", "upstream": u.Host}), &p)
-	if p.Listen == "" {
-		t.Fatal("toxiproxy: no listen address")
-	}
-	tp.listen = p.Listen
+	tp := &toxi{Toxiproxy: stacktest.StartToxiproxy(t), t: t}
+	tp.listen = tp.Proxy("sqs", u.Host)
 	return tp
 }
 
-func (tp *toxi) call(method, path string, body any) []byte {
-	tp.t.Helper()
-	var in io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		in = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, tp.api+path, in)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tp.t.Fatalf("toxiproxy %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		tp.t.Fatalf("toxiproxy %s %s: %s: %s", method, path, resp.Status, out)
-	}
-	return out
-}
-
 // latency delays every answer of SQS by ms milliseconds (until removed).
-func (tp *toxi) latency(name string, ms int) {
-	tp.t.Helper()
-	tp.call("POST", "/proxies/sqs/toxics", map[string]any{"name": name, "type": "latency", "stream": "downstream",
-		"toxicity": 1.0, "attributes": map[string]any{"latency": ms, "jitter": 0}})
-}
+func (tp *toxi) latency(name string, ms int) { tp.Latency("sqs", name, ms) }
 
-func (tp *toxi) remove(name string) { tp.call("DELETE", "/proxies/sqs/toxics/"+name, nil) }
+func (tp *toxi) remove(name string) { tp.RemoveToxic("sqs", name) }
 
 // client is an SQS client through the proxy.
 func (tp *toxi) client(st *stacktest.Stack) *sqs.Client {

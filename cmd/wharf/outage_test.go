@@ -6,13 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,119 +69,41 @@ func outageMode(t *testing.T) string {
 	}
 }
 
-var (
-	toxiOnce sync.Once
-	toxiBin  string
-	toxiErr  error
-)
-
-// toxiproxyBinary builds the Toxiproxy helper (its own module under
-// deploy/local/toxiproxy) once per test run.
-func toxiproxyBinary(t *testing.T) string {
-	t.Helper()
-	binaries(t) // makes binDir
-	toxiOnce.Do(func() {
-		toxiBin = filepath.Join(binDir, "toxiproxy")
-		src := filepath.Join(stacktest.RepoRoot(), "deploy", "local", "toxiproxy")
-		c := exec.Command("go", "build", "-o", toxiBin, ".")
-		c.Dir = src
-		if out, err := c.CombinedOutput(); err != nil {
-			toxiErr = fmt.Errorf("build toxiproxy: %v\n%s", err, out)
-		}
-	})
-	if toxiErr != nil {
-		t.Fatal(toxiErr)
-	}
-	return toxiBin
-}
-
 // toxiproxy is one Toxiproxy server, driven through its HTTP API.
 type toxiproxy struct {
-	t   *testing.T
-	api string
+	*stacktest.Toxiproxy
 }
 
 func startToxiproxy(t *testing.T) *toxiproxy {
 	t.Helper()
-	c := exec.Command(toxiproxyBinary(t), "-listen", "127.0.0.1:0")
-	stdout, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	c.Stderr = logs
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Process.Kill()
-		c.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-	if err != nil || !ok {
-		t.Fatalf("toxiproxy did not start: %q %v\n%s", line, err, logs.String())
-	}
-	go io.Copy(io.Discard, stdout)
-	return &toxiproxy{t: t, api: "http://" + addr}
-}
-
-func (tp *toxiproxy) call(method, path string, body any) []byte {
-	tp.t.Helper()
-	var in io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		in = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, tp.api+path, in)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tp.t.Fatalf("toxiproxy %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		tp.t.Fatalf("toxiproxy %s %s: %s: %s", method, path, resp.Status, out)
-	}
-	return out
+	return &toxiproxy{stacktest.StartToxiproxy(t)}
 }
 
 // proxy creates a proxy to upstream (host:port) and returns the address
 // it listens on.
-func (tp *toxiproxy) proxy(name, upstream string) string {
-	tp.t.Helper()
-	var p struct{ Listen string }
-	json.Unmarshal(tp.call("POST", "/proxies", map[string]any{"name": name, "listen": "127.0.0.1:0", "upstream": upstream}), &p)
-	if p.Listen == "" {
-		tp.t.Fatalf("toxiproxy: no listen address for %s", name)
-	}
-	return p.Listen
-}
+func (tp *toxiproxy) proxy(name, upstream string) string { return tp.Proxy(name, upstream) }
 
 // cut makes the proxy fail in the given mode; restore undoes it.
 func (tp *toxiproxy) cut(name, mode string) {
-	tp.t.Helper()
 	switch mode {
 	case "down":
-		tp.call("POST", "/proxies/"+name, map[string]any{"enabled": false})
+		tp.Call("POST", "/proxies/"+name, map[string]any{"enabled": false})
 	case "blackhole", "reset":
 		typ := map[string]string{"blackhole": "timeout", "reset": "reset_peer"}[mode]
 		for _, stream := range []string{"upstream", "downstream"} {
-			tp.call("POST", "/proxies/"+name+"/toxics", map[string]any{"name": mode + "_" + stream, "type": typ,
+			tp.Call("POST", "/proxies/"+name+"/toxics", map[string]any{"name": mode + "_" + stream, "type": typ,
 				"stream": stream, "toxicity": 1.0, "attributes": map[string]any{"timeout": 0}})
 		}
 	}
 }
 
 func (tp *toxiproxy) restore(name, mode string) {
-	tp.t.Helper()
 	switch mode {
 	case "down":
-		tp.call("POST", "/proxies/"+name, map[string]any{"enabled": true})
+		tp.Call("POST", "/proxies/"+name, map[string]any{"enabled": true})
 	default:
 		for _, stream := range []string{"upstream", "downstream"} {
-			tp.call("DELETE", "/proxies/"+name+"/toxics/"+mode+"_"+stream, nil)
+			tp.Call("DELETE", "/proxies/"+name+"/toxics/"+mode+"_"+stream, nil)
 		}
 	}
 }
