@@ -2,10 +2,8 @@ package deploy
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -23,104 +21,22 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/wharfdata/wharf/internal/ociimage"
 	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
-// dockerfile is what the test reads from deploy/Dockerfile.
-type dockerfile struct {
-	froms      []string          // the image of each FROM, in order
-	fromFlags  []string          // the flags of each FROM (--platform=…)
-	labels     map[string]string // the final stage's LABELs, unexpanded
-	run        []string          // RUN lines
-	user       string            // the final stage's USER
-	entrypoint []string          // exec form only
-	cmd        []string
-	env        map[string]string // the final stage's ENV
-	expose     []string
-	args       map[string]string // ARG defaults
-}
-
-// parseDockerfile reads the instructions the test needs, joining continued lines.
-func parseDockerfile(t *testing.T, path string) dockerfile {
+// parseDockerfile reads deploy/Dockerfile as the image build does.
+func parseDockerfile(t *testing.T, path string) ociimage.Dockerfile {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	d, err := ociimage.ParseDockerfile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := dockerfile{env: map[string]string{}, args: map[string]string{}, labels: map[string]string{}}
-	var lines []string
-	var cur strings.Builder
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(l, "#") || l == "" && cur.Len() == 0 {
-			continue
-		}
-		if s, ok := strings.CutSuffix(l, `\`); ok {
-			cur.WriteString(s + " ")
-			continue
-		}
-		cur.WriteString(l)
-		lines = append(lines, cur.String())
-		cur.Reset()
-	}
-	exec := func(what, rest string) []string {
-		var v []string
-		if err := json.Unmarshal([]byte(rest), &v); err != nil {
-			t.Fatalf("Dockerfile: %s %s is not in exec form (a JSON array): %v", what, rest, err)
-		}
-		return v
-	}
-	for _, l := range lines {
-		instr, rest, _ := strings.Cut(l, " ")
-		rest = strings.TrimSpace(rest)
-		switch strings.ToUpper(instr) {
-		case "FROM":
-			var flags []string
-			f := strings.Fields(rest)
-			for len(f) > 0 && strings.HasPrefix(f[0], "--") {
-				flags, f = append(flags, f[0]), f[1:]
-			}
-			d.froms = append(d.froms, f[0])
-			d.fromFlags = append(d.fromFlags, strings.Join(flags, " "))
-			d.env = map[string]string{}
-			d.labels = map[string]string{}
-			d.user = ""
-		case "RUN":
-			d.run = append(d.run, rest)
-		case "USER":
-			d.user = rest
-		case "ENTRYPOINT":
-			d.entrypoint = exec("ENTRYPOINT", rest)
-		case "CMD":
-			d.cmd = exec("CMD", rest)
-		case "EXPOSE":
-			d.expose = append(d.expose, strings.Fields(rest)...)
-		case "ARG":
-			for _, a := range strings.Fields(rest) {
-				k, v, _ := strings.Cut(a, "=")
-				d.args[k] = v
-			}
-		case "LABEL":
-			for _, m := range labelRE.FindAllStringSubmatch(rest, -1) {
-				d.labels[m[1]] = m[2]
-			}
-		case "ENV":
-			for _, kv := range strings.Fields(rest) {
-				k, v, _ := strings.Cut(kv, "=")
-				d.env[k] = v
-			}
-		}
-	}
 	return d
 }
-
-// labelRE is one key="value" of a LABEL.
-var labelRE = regexp.MustCompile(`([\w.-]+)="([^"]*)"`)
 
 // The Dockerfile is multi-stage, builds a static binary, runs it as the
 // distroless nonroot user, and starts it in exec form so that it is PID 1.
@@ -129,30 +45,30 @@ var labelRE = regexp.MustCompile(`([\w.-]+)="([^"]*)"`)
 // commit into the binary and the OCI labels, and bakes in no demo schema.
 func TestDockerfile(t *testing.T) {
 	d := parseDockerfile(t, "Dockerfile")
-	if len(d.froms) < 2 {
-		t.Errorf("Dockerfile has %d stages, want a build stage and a run stage", len(d.froms))
+	if len(d.Froms) < 2 {
+		t.Errorf("Dockerfile has %d stages, want a build stage and a run stage", len(d.Froms))
 	}
-	if final := d.froms[len(d.froms)-1]; !regexp.MustCompile(`^gcr\.io/distroless/static(-debian\d+)?:nonroot(@sha256:[0-9a-f]{64})?$`).MatchString(final) {
+	if final := d.Froms[len(d.Froms)-1]; !regexp.MustCompile(`^gcr\.io/distroless/static(-debian\d+)?:nonroot(@sha256:[0-9a-f]{64})?$`).MatchString(final) {
 		t.Errorf("final stage FROM %s, want gcr.io/distroless/static…:nonroot", final)
 	}
-	if !slices.ContainsFunc(d.run, func(r string) bool { return strings.Contains(r, "CGO_ENABLED=0") && strings.Contains(r, "go build") }) {
-		t.Errorf("no RUN builds with CGO_ENABLED=0: %q", d.run)
+	if !slices.ContainsFunc(d.Run, func(r string) bool { return strings.Contains(r, "CGO_ENABLED=0") && strings.Contains(r, "go build") }) {
+		t.Errorf("no RUN builds with CGO_ENABLED=0: %q", d.Run)
 	}
-	if d.user != "65532:65532" {
-		t.Errorf("USER %q, want 65532:65532 (distroless nonroot, numeric so Kubernetes-style runAsNonRoot checks pass)", d.user)
+	if d.User != "65532:65532" {
+		t.Errorf("USER %q, want 65532:65532 (distroless nonroot, numeric so Kubernetes-style runAsNonRoot checks pass)", d.User)
 	}
-	if len(d.entrypoint) != 1 || d.entrypoint[0] != "/wharf" {
-		t.Errorf("ENTRYPOINT %q, want [\"/wharf\"]", d.entrypoint)
+	if len(d.Entrypoint) != 1 || d.Entrypoint[0] != "/wharf" {
+		t.Errorf("ENTRYPOINT %q, want [\"/wharf\"]", d.Entrypoint)
 	}
-	if len(d.cmd) == 0 || d.cmd[0] != "serve" {
-		t.Errorf("CMD %q, want serve …", d.cmd)
+	if len(d.Cmd) == 0 || d.Cmd[0] != "serve" {
+		t.Errorf("CMD %q, want serve …", d.Cmd)
 	}
 
-	if d.fromFlags[0] != "--platform=$BUILDPLATFORM" {
-		t.Errorf("build stage FROM flags %q, want --platform=$BUILDPLATFORM (cross-compile, no emulation)", d.fromFlags[0])
+	if d.FromFlags[0] != "--platform=$BUILDPLATFORM" {
+		t.Errorf("build stage FROM flags %q, want --platform=$BUILDPLATFORM (cross-compile, no emulation)", d.FromFlags[0])
 	}
 	build := ""
-	for _, r := range d.run {
+	for _, r := range d.Run {
 		if strings.Contains(r, "go build") {
 			build = r
 		}
@@ -167,11 +83,11 @@ func TestDockerfile(t *testing.T) {
 		"org.opencontainers.image.revision": "${COMMIT}",
 		"org.opencontainers.image.source":   "https://github.com/wharfdata/wharf",
 	} {
-		if d.labels[k] != want {
-			t.Errorf("LABEL %s=%q, want %q", k, d.labels[k], want)
+		if d.Labels[k] != want {
+			t.Errorf("LABEL %s=%q, want %q", k, d.Labels[k], want)
 		}
 	}
-	if v, ok := d.args["TABLES"]; !ok || v != "" {
+	if v, ok := d.Args["TABLES"]; !ok || v != "" {
 		t.Errorf("ARG TABLES default %q: the image must have no default schema", v)
 	}
 	data, _ := os.ReadFile("Dockerfile")
@@ -279,76 +195,25 @@ func TestImageOffline(t *testing.T) {
 
 	goos, goarch := imagePlatform(t)
 	const testVersion, testCommit = "v0.0.0-offline", "0123456789abcdef"
-	// As the Dockerfile's RUN, with its ARGs substituted.
-	args := map[string]string{"VERSION": testVersion, "COMMIT": testCommit, "TARGETOS": goos, "TARGETARCH": goarch}
-	ldflags := regexp.MustCompile(`-ldflags="([^"]*)"`).FindStringSubmatch(strings.Join(d.run, "\n"))
-	if ldflags == nil {
-		t.Fatal("no -ldflags=\"…\" in the Dockerfile's go build")
-	}
-	expand := func(v string) string { return os.Expand(v, func(k string) string { return args[k] }) }
-
-	bin := filepath.Join(work, "wharf")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags="+expand(ldflags[1]), "-o", bin, "./cmd/wharf")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// What make image builds where no engine runs (cmd/wharf-image).
+	o := ociimage.Options{Root: root, Dockerfile: d, GOOS: goos, GOARCH: goarch, Version: testVersion, Commit: testCommit,
+		Tables: filepath.Join(root, "deploy", "local", "tables.yaml"), Work: work}
+	bin, err := ociimage.Binary(o)
+	if err != nil {
+		t.Fatal(err)
 	}
 	assertStatic(t, bin)
-
-	schemaPath := d.env["WHARF_SCHEMA"]
-	files := []imageFile{
-		{path: strings.TrimPrefix(d.entrypoint[0], "/"), src: bin, mode: 0o755},
-		// What distroless/static adds that wharf uses: CA roots for TLS to
-		// AWS, and the nonroot user.
-		{path: "etc/ssl/certs/ca-certificates.crt", src: "/etc/ssl/certs/ca-certificates.crt", mode: 0o644, optional: true},
-		{path: "etc/passwd", data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), mode: 0o644},
-		{path: "etc/group", data: []byte("root:x:0:\nnonroot:x:65532:\n"), mode: 0o644},
-	}
-	layerTar := filepath.Join(work, "layer.tar")
-	writeLayer(t, layerTar, files)
-	layer, err := tarball.LayerFromFile(layerTar)
+	schemaPath := d.Env["WHARF_SCHEMA"]
+	bare, skipped, err := ociimage.Base(o, bin) // as built without TABLES
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, History: v1.History{CreatedBy: "wharf deploy/image_test.go", Comment: "static wharf binary"}})
-	if err != nil {
-		t.Fatal(err)
+	for _, s := range skipped {
+		t.Logf("not in the image: %s", s)
 	}
-	cfg := v1.Config{Entrypoint: d.entrypoint, Cmd: d.cmd, User: d.user, ExposedPorts: map[string]struct{}{}, Labels: map[string]string{}}
-	for k, v := range d.labels {
-		cfg.Labels[k] = expand(v)
-	}
-	for k, v := range d.env {
-		cfg.Env = append(cfg.Env, k+"="+v)
-	}
-	slices.Sort(cfg.Env)
-	for _, p := range d.expose {
-		cfg.ExposedPorts[p+"/tcp"] = struct{}{}
-	}
-	img, err = mutate.Config(img, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = goos, goarch
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	bare := img // as built without TABLES
-
 	// As built with --build-arg TABLES=deploy/local/tables.yaml.
-	schemaTar := filepath.Join(work, "schema.tar")
-	writeLayer(t, schemaTar, []imageFile{{path: strings.TrimPrefix(schemaPath, "/"), src: filepath.Join(root, "deploy", "local", "tables.yaml"), mode: 0o644}})
-	schemaLayer, err := tarball.LayerFromFile(schemaTar)
+	img, err := ociimage.WithSchema(o, bare)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if img, err = mutate.Append(bare, mutate.Addendum{Layer: schemaLayer, History: v1.History{CreatedBy: "wharf deploy/image_test.go", Comment: "TABLES=deploy/local/tables.yaml"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -361,7 +226,7 @@ func TestImageOffline(t *testing.T) {
 	}
 	out := filepath.Join(dir, "wharf-image.tar")
 	tag, _ := name.NewTag("wharf:offline-test")
-	if err := tarball.WriteToFile(out, tag, img); err != nil {
+	if _, err := ociimage.Write(out, tag.String(), img); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("image written (docker load -i %s)", out)
@@ -533,65 +398,6 @@ func assertStatic(t *testing.T, path string) {
 	}
 	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
 		t.Errorf("%s links %v: not static", path, libs)
-	}
-}
-
-type imageFile struct {
-	path     string // in the image, without the leading /
-	src      string // a file to copy, or
-	data     []byte
-	mode     int64
-	optional bool // skip when src is missing
-}
-
-// writeLayer writes files as a layer tarball owned by root, with their
-// parent directories, at a fixed time (so the layer is reproducible).
-func writeLayer(t *testing.T, path string, files []imageFile) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := tar.NewWriter(f)
-	when := time.Unix(0, 0)
-	dirs := map[string]bool{}
-	for _, file := range files {
-		data := file.data
-		if file.src != "" {
-			b, err := os.ReadFile(file.src)
-			if err != nil {
-				if file.optional {
-					t.Logf("%s not in the image: %v", file.path, err)
-					continue
-				}
-				t.Fatal(err)
-			}
-			data = b
-		}
-		var parents []string
-		for d := filepath.Dir(file.path); d != "."; d = filepath.Dir(d) {
-			parents = append([]string{d}, parents...)
-		}
-		for _, d := range parents {
-			if !dirs[d] {
-				dirs[d] = true
-				if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: when}); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: file.path, Mode: file.mode, Size: int64(len(data)), ModTime: when}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
 	}
 }
 
