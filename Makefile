@@ -67,7 +67,8 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./$$pkg; \
 	done
 
-## bench: the streaming benchmarks of the README, as a table and JSON lines
+## bench: the streaming benchmarks of the README (cpu, e2e, bare, rss, fresh, latency), as a table and JSON lines;
+##        BENCH_ONLY=latency (or other phases) runs some; knobs in deploy/local/bench.sh
 bench: stack-up
 	@bash deploy/local/bench.sh
 
