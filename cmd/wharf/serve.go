@@ -27,6 +27,10 @@ import (
 	"github.com/wharfdata/wharf/warehouse"
 )
 
+// mongoDisconnectTimeout bounds closing the Mongo client at exit, after the
+// drain: its sessions end on the server by themselves.
+const mongoDisconnectTimeout = 2 * time.Second
+
 func cmdServe(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("serve", stderr)
 	httpAddr := fs.String("http", ":8080", "address of the HTTP endpoints (/healthz, /readyz, /metrics, /status); empty to disable")
@@ -81,7 +85,15 @@ func cmdServe(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		if err != nil {
 			return err
 		}
-		defer mc.Disconnect(context.Background())
+		defer func() {
+			// Bounded: with Mongo unreachable, the driver's endSessions
+			// would otherwise outlive ECS's stop timeout.
+			dctx, cancel := context.WithTimeout(context.Background(), mongoDisconnectTimeout)
+			defer cancel()
+			if err := mc.Disconnect(dctx); err != nil {
+				log.Warn("mongo disconnect", zap.Error(err))
+			}
+		}()
 		raw = ingest.NewMongoStore(mc.Database(c.Mongo.Database))
 	} else {
 		log.Warn("mongo.uri is not set: raw events are not written to Mongo")
