@@ -187,7 +187,7 @@ func TestSecretsNotInStatusOrLogs(t *testing.T) {
 func TestLoggerScrubsSecrets(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "wharf.yaml", "warehouse: {dsn: '"+urlDSN("h:5432", leakDSNPassword)+"'}\nmongo: {uri: 'mongodb://u:"+leakMongoPassword+"@h/'}\nlog: {format: json}\n")
-	c, err := loadConfig(cfg, envOf(map[string]string{"AWS_SECRET_ACCESS_KEY": leakAWSSecret, "AWS_SESSION_TOKEN": leakAWSToken, "WHARF_WAREHOUSE_DSN": ""}))
+	c, err := loadConfig(cfg, envOf(map[string]string{"AWS_SECRET_ACCESS_KEY": leakAWSSecret, "AWS_SESSION_TOKEN": leakAWSToken}))
 	if err != nil {
 		t.Fatal(err)
 	}
