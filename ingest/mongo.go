@@ -141,23 +141,24 @@ func (m *MongoStore) Store(ctx context.Context, collection string, docs []bson.R
 
 // present returns the keys (idKey) of the _ids of docs[idx] that are in coll.
 func (m *MongoStore) present(ctx context.Context, coll *mongo.Collection, docs []bson.Raw, idx []int) (map[string]bool, error) {
-	ids := make(bson.A, 0, len(idx))
-	for _, i := range idx {
-		ids = append(ids, docs[i].Lookup("_id"))
-	}
+	// One equality per _id, not one $in: an equality on _id is what every
+	// server answers from its index (FerretDB pushes down nothing else, and
+	// scans the whole collection for a $in); a batch holds few duplicates.
 	found := map[string]bool{}
-	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err == nil {
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			found[idKey(cur.Current)] = true
+	for _, i := range idx {
+		var doc bson.Raw
+		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: docs[i].Lookup("_id")}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Decode(&doc)
+		switch {
+		case err == nil:
+			found[idKey(doc)] = true
+		case errors.Is(err, mongo.ErrNoDocuments):
+		case unreachable(err):
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		default:
+			return nil, err
 		}
-		err = cur.Err()
 	}
-	if err != nil && unreachable(err) {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return found, err
+	return found, nil
 }
 
 // unreachable reports whether err says Mongo could not be reached, or
