@@ -148,24 +148,8 @@ func (e *e2e) serve() *serveProc {
 	return p
 }
 
-// lockedBuffer collects a process's output while the test reads it: exec
-// copies a child's output from its own goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer = stacktest.LockedBuffer
 
 func tail(s string, n int) string {
 	if len(s) > n {

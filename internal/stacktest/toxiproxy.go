@@ -62,7 +62,7 @@ func StartToxiproxy(t testing.TB) *Toxiproxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &LockedBuffer{}
 	c.Stderr = logs
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -129,19 +129,20 @@ func (tp *Toxiproxy) RemoveToxic(proxy, toxic string) {
 	tp.Call("DELETE", "/proxies/"+proxy+"/toxics/"+toxic, nil)
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type lockedBuffer struct {
+// LockedBuffer collects a process's output while a test reads it: exec
+// copies a child's output from its own goroutine.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
