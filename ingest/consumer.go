@@ -115,16 +115,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // Consumer polls one queue.
 type Consumer struct {
-	cfg    Config
-	api    SQSAPI
-	schema *schema.Schema
-	env    schema.Envelope
-	raw    RawStore // nil: raw writes disabled
-	sink   Sink
-	dl     DeadLetters
-	log    *zap.Logger
-	m      *metrics
-	l      *ledger
+	cfg     Config
+	api     SQSAPI
+	schema  *schema.Schema
+	env     schema.Envelope
+	raw     RawStore // nil: raw writes disabled
+	sink    Sink
+	dl      DeadLetters
+	log     *zap.Logger
+	m       *metrics
+	tracker *tracker
 
 	stopDeletes, stopExtend chan struct{}
 	deleter, extender       sync.WaitGroup
@@ -164,20 +164,20 @@ func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env sc
 	log = log.With(zap.String("component", "ingest"))
 	m := newMetrics(reg)
 	c := &Consumer{cfg: cfg, api: api, schema: sch, env: env, raw: raw, sink: sink, dl: dl, log: log, m: m,
-		l:           newLedger(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m),
+		tracker:     newTracker(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m),
 		stopDeletes: make(chan struct{}), stopExtend: make(chan struct{}),
 		now: time.Now, beats: make([]atomic.Int64, cfg.Pollers), overLimitWait: overLimitBackoff}
-	c.l.deleters = deleteWorkers(cfg.Pollers)
+	c.tracker.deleters = deleteWorkers(cfg.Pollers)
 	c.deleter.Add(1)
 	c.extender.Add(1)
-	go func() { defer c.deleter.Done(); c.l.runDeleter(c.stopDeletes) }()
-	go func() { defer c.extender.Done(); c.l.runExtender(c.stopExtend) }()
+	go func() { defer c.deleter.Done(); c.tracker.runDeleter(c.stopDeletes) }()
+	go func() { defer c.extender.Done(); c.tracker.runExtender(c.stopExtend) }()
 	log.Info("consumer ready", zap.Duration("visibility", cfg.Visibility), zap.Int("pollers", cfg.Pollers), zap.Int("max_in_flight", cfg.MaxInFlight))
 	return c, nil
 }
 
 // Held returns how many messages the consumer holds.
-func (c *Consumer) Held() int { return c.l.count() }
+func (c *Consumer) Held() int { return c.tracker.count() }
 
 // Heartbeat returns when the oldest step a poller is in began — a receive,
 // or the handling of a received batch (decoding, raw writes, each attempt
@@ -228,7 +228,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go func() {
 		select {
 		case <-ctx.Done():
-			c.l.stopping.Store(true)
+			c.tracker.stopping.Store(true)
 		case <-recvCtx.Done():
 			return
 		}
@@ -249,7 +249,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	c.l.stopping.Store(true)
+	c.tracker.stopping.Store(true)
 	c.stoppedAt.Store(time.Now().UnixNano())
 	return nil
 }
@@ -273,9 +273,9 @@ func (c *Consumer) Drain(ctx context.Context) {
 }
 
 func (c *Consumer) drain(ctx context.Context) {
-	c.l.stopping.Store(true)
+	c.tracker.stopping.Store(true)
 	// Extensions in flight end with the budget; deletes keep a reserve.
-	defer context.AfterFunc(ctx, c.l.cancelExt)()
+	defer context.AfterFunc(ctx, c.tracker.cancelExt)()
 	delCtx := ctx
 	dl, hasDeadline := ctx.Deadline()
 	if hasDeadline {
@@ -284,17 +284,17 @@ func (c *Consumer) drain(ctx context.Context) {
 		delCtx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
 		defer cancel()
 	}
-	stopDeletes := context.AfterFunc(delCtx, c.l.cancelDel)
+	stopDeletes := context.AfterFunc(delCtx, c.tracker.cancelDel)
 	close(c.stopDeletes)
 	c.deleter.Wait()
 	stopDeletes()
-	c.l.cancelDel()
+	c.tracker.cancelDel()
 	if at := c.stoppedAt.Load(); at != 0 {
 		wait := time.Until(time.Unix(0, at).Add(c.cfg.WaitTime + 500*time.Millisecond))
 		if d, ok := delCtx.Deadline(); ok {
 			wait = min(wait, time.Until(d))
 		}
-		if wait > 0 && c.l.unacked() > 0 {
+		if wait > 0 && c.tracker.unacked() > 0 {
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
@@ -303,7 +303,7 @@ func (c *Consumer) drain(ctx context.Context) {
 	}
 	close(c.stopExtend)
 	c.extender.Wait()
-	if n := c.l.releaseAll(ctx); n > 0 {
+	if n := c.tracker.releaseAll(ctx); n > 0 {
 		c.log.Info("released held messages for redelivery", zap.Int("messages", n))
 	}
 }
@@ -319,7 +319,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 		if c.waitAccess(ctx) != nil {
 			return
 		}
-		got, err := c.l.acquire(ctx, 10)
+		got, err := c.tracker.acquire(ctx, 10)
 		if err != nil {
 			return
 		}
@@ -333,7 +333,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 		}, receiveOnce)
 		c.m.calls.WithLabelValues("receive").Inc()
 		if err != nil {
-			c.l.releaseSlots(got)
+			c.tracker.releaseSlots(got)
 			if ctx.Err() != nil || recvCtx.Err() != nil {
 				return
 			}
@@ -370,7 +370,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 		if c.overLimit.CompareAndSwap(true, false) {
 			c.log.Info("receives accepted again after OverLimit", zap.Int64("refused", c.overLimitCount.Swap(0)))
 		}
-		c.l.releaseSlots(got - len(out.Messages))
+		c.tracker.releaseSlots(got - len(out.Messages))
 		if len(out.Messages) > 0 {
 			c.handle(recvCtx, dec, out.Messages, beat)
 		}
@@ -432,7 +432,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 	byColl := map[string][]int{}
 	var docs = map[string][]bson.Raw{}
 	for i, msg := range msgs {
-		c.l.hold(msg, now)
+		c.tracker.hold(msg, now)
 		c.m.received.Inc()
 		it := &items[i]
 		it.msg = msg
@@ -515,15 +515,15 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		ack := func(err error) {
 			if err != nil {
 				c.log.Warn("rows not stored; message left for redelivery", zap.Error(err))
-				c.l.nack(receipt)
+				c.tracker.nack(receipt)
 				return
 			}
-			c.l.ack(receipt)
+			c.tracker.ack(receipt)
 		}
 		if it.bad != nil {
 			if it.rawWant && !it.stored && !it.refused {
 				// The raw write of a known-type event failed: retry the whole message later.
-				c.l.nack(receipt)
+				c.tracker.nack(receipt)
 				continue
 			}
 			idle(beat) // the dead-letter store may hold us at its cap
@@ -536,7 +536,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			continue
 		}
 		if !it.stored {
-			c.l.nack(receipt)
+			c.tracker.nack(receipt)
 			continue
 		}
 		rows := it.rows
@@ -545,7 +545,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			if rows, err = c.reflatten(dec, it); err != nil {
 				// It decoded and flattened the first time: cannot happen.
 				c.log.Error("event not decoded again; message left for redelivery", zap.String("event_id", it.ev.ID), zap.Error(err))
-				c.l.nack(receipt)
+				c.tracker.nack(receipt)
 				continue
 			}
 		}

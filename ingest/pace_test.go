@@ -113,16 +113,16 @@ func (f *slowSQS) maxInflight() int {
 // ten per round trip, too few at production latency after a large flush.
 func TestDeletesRunConcurrently(t *testing.T) {
 	api := &slowSQS{gate: make(chan struct{})}
-	l, _ := heldLedger(t, api, 100, 30*time.Second, time.Now())
+	tk, _ := heldTracker(t, api, 100, 30*time.Second, time.Now())
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { defer close(done); l.runDeleter(stop) }()
+	go func() { defer close(done); tk.runDeleter(stop) }()
 	for _, r := range receipts(100) {
-		l.ack(r)
+		tk.ack(r)
 	}
 	waitFor(t, "four delete calls in flight at once", 10*time.Second, func() bool { return api.maxInflight() >= 4 })
 	close(api.gate)
-	waitFor(t, "every message deleted", 10*time.Second, func() bool { return l.count() == 0 })
+	waitFor(t, "every message deleted", 10*time.Second, func() bool { return tk.count() == 0 })
 	close(stop)
 	<-done
 }
@@ -132,11 +132,11 @@ func TestDeletesRunConcurrently(t *testing.T) {
 func TestAckedMessagesStillExtended(t *testing.T) {
 	api := &fakeSQS{}
 	start := time.Now()
-	l, _ := heldLedger(t, api, 10, 10*time.Second, start)
+	tk, _ := heldTracker(t, api, 10, 10*time.Second, start)
 	for _, r := range receipts(5) {
-		l.ack(r) // queued for delete; no deleter runs
+		tk.ack(r) // queued for delete; no deleter runs
 	}
-	l.extendDue(start.Add(6 * time.Second))
+	tk.extendDue(start.Add(6 * time.Second))
 	var sent []string
 	for _, c := range api.visibility {
 		sent = append(sent, c...)
@@ -164,11 +164,11 @@ func slowConsumer(t *testing.T, api SQSAPI, sink Sink, n int) *Consumer {
 		t.Fatal(err)
 	}
 	if n > 0 {
-		if _, err := c.l.acquire(context.Background(), n); err != nil {
+		if _, err := c.tracker.acquire(context.Background(), n); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < n; i++ {
-			c.l.hold(types.Message{ReceiptHandle: aws.String(fmt.Sprintf("r%d", i)), MessageId: aws.String(fmt.Sprintf("m%d", i))}, time.Now())
+			c.tracker.hold(types.Message{ReceiptHandle: aws.String(fmt.Sprintf("r%d", i)), MessageId: aws.String(fmt.Sprintf("m%d", i))}, time.Now())
 		}
 	}
 	return c
@@ -180,7 +180,7 @@ func TestDrainBoundedWhenSQSHangs(t *testing.T) {
 	api := &slowSQS{hang: true}
 	c := slowConsumer(t, api, &holdSink{}, 30)
 	for _, r := range receipts(10) {
-		c.l.ack(r) // their rows are durable; the delete will hang
+		c.tracker.ack(r) // their rows are durable; the delete will hang
 	}
 	budget := 3 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), budget)

@@ -146,9 +146,10 @@ type held struct {
 	lost     bool      // SQS refused its receipt handle: it can no longer be extended
 }
 
-// ledger tracks held messages, caps how many there are, extends their
-// visibility and deletes them in batches of ten.
-type ledger struct {
+// tracker keeps the messages the consumer holds: it caps how many there
+// are, extends their visibility and deletes them in batches of ten. (The
+// word "ledger" belongs to the warehouse's wharf_loads.)
+type tracker struct {
 	api        SQSAPI
 	queueURL   string
 	visibility time.Duration
@@ -176,17 +177,17 @@ type ledger struct {
 	stopping atomic.Bool
 }
 
-func newLedger(api SQSAPI, queueURL string, visibility time.Duration, maxInFlight int, log *zap.Logger, m *metrics) *ledger {
-	l := &ledger{
+func newTracker(api SQSAPI, queueURL string, visibility time.Duration, maxInFlight int, log *zap.Logger, m *metrics) *tracker {
+	tk := &tracker{
 		api: api, queueURL: queueURL, visibility: visibility, log: log, m: m,
 		slots:    make(chan struct{}, maxInFlight),
 		msgs:     map[string]*held{},
 		deletes:  make(chan string, maxInFlight),
 		deleters: 8,
 	}
-	l.delCtx, l.cancelDel = context.WithCancel(context.Background())
-	l.extCtx, l.cancelExt = context.WithCancel(context.Background())
-	return l
+	tk.delCtx, tk.cancelDel = context.WithCancel(context.Background())
+	tk.extCtx, tk.cancelExt = context.WithCancel(context.Background())
+	return tk
 }
 
 // deleteWorkers sizes the pool of concurrent delete calls from the number
@@ -198,7 +199,7 @@ func deleteWorkers(pollers int) int {
 	return min(max(2*pollers, 4), 64)
 }
 
-// callTimeout bounds one SQS call of the ledger (it is also bounded by the
+// callTimeout bounds one SQS call of the tracker (it is also bounded by the
 // drain).
 const callTimeout = 30 * time.Second
 
@@ -215,92 +216,92 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // acquire blocks until n messages may be held, or ctx ends.
-func (l *ledger) acquire(ctx context.Context, n int) (int, error) {
+func (tk *tracker) acquire(ctx context.Context, n int) (int, error) {
 	got := 0
 	for got < n {
 		select {
-		case l.slots <- struct{}{}:
+		case tk.slots <- struct{}{}:
 			got++
 		case <-ctx.Done():
-			l.releaseSlots(got)
+			tk.releaseSlots(got)
 			return 0, ctx.Err()
 		}
 	}
 	return got, nil
 }
 
-func (l *ledger) releaseSlots(n int) {
+func (tk *tracker) releaseSlots(n int) {
 	for i := 0; i < n; i++ {
-		<-l.slots
+		<-tk.slots
 	}
 }
 
-func (l *ledger) hold(msg types.Message, now time.Time) {
-	l.mu.Lock()
-	l.msgs[aws.ToString(msg.ReceiptHandle)] = &held{receipt: aws.ToString(msg.ReceiptHandle), id: aws.ToString(msg.MessageId), received: now, deadline: now.Add(l.visibility)}
-	n := len(l.msgs)
-	l.mu.Unlock()
-	l.m.held.Set(float64(n))
+func (tk *tracker) hold(msg types.Message, now time.Time) {
+	tk.mu.Lock()
+	tk.msgs[aws.ToString(msg.ReceiptHandle)] = &held{receipt: aws.ToString(msg.ReceiptHandle), id: aws.ToString(msg.MessageId), received: now, deadline: now.Add(tk.visibility)}
+	n := len(tk.msgs)
+	tk.mu.Unlock()
+	tk.m.held.Set(float64(n))
 }
 
 // forget stops tracking a message without deleting it: it reappears in the
 // queue when its visibility ends.
-func (l *ledger) forget(receipt string) {
-	l.mu.Lock()
-	_, ok := l.msgs[receipt]
-	delete(l.msgs, receipt)
-	n := len(l.msgs)
-	l.mu.Unlock()
+func (tk *tracker) forget(receipt string) {
+	tk.mu.Lock()
+	_, ok := tk.msgs[receipt]
+	delete(tk.msgs, receipt)
+	n := len(tk.msgs)
+	tk.mu.Unlock()
 	if ok {
-		l.releaseSlots(1)
+		tk.releaseSlots(1)
 	}
-	l.m.held.Set(float64(n))
+	tk.m.held.Set(float64(n))
 }
 
 // nack is the ack of a message whose rows were not stored. While polling it
 // is forgotten: it reappears when its visibility ends, which spaces out the
 // retries. Once polling has stopped it stays held, no longer extended, so
 // that the drain releases it (visibility 0) for another consumer at once.
-func (l *ledger) nack(receipt string) {
-	if !l.stopping.Load() {
-		l.forget(receipt)
+func (tk *tracker) nack(receipt string) {
+	if !tk.stopping.Load() {
+		tk.forget(receipt)
 		return
 	}
-	l.mu.Lock()
-	h, ok := l.msgs[receipt]
+	tk.mu.Lock()
+	h, ok := tk.msgs[receipt]
 	if ok {
 		h.nacked = true
 	}
-	l.mu.Unlock()
+	tk.mu.Unlock()
 }
 
 // ack queues a message for deletion.
-func (l *ledger) ack(receipt string) {
-	l.mu.Lock()
-	if h, ok := l.msgs[receipt]; ok {
+func (tk *tracker) ack(receipt string) {
+	tk.mu.Lock()
+	if h, ok := tk.msgs[receipt]; ok {
 		h.acked = true
 	}
-	l.mu.Unlock()
-	l.deletes <- receipt
+	tk.mu.Unlock()
+	tk.deletes <- receipt
 }
 
-// runDeleter deletes acked messages in batches of ten, l.deleters calls at
+// runDeleter deletes acked messages in batches of ten, tk.deleters calls at
 // once, until stop is closed and the queue of deletes is empty. A batch is
 // sent when it has ten messages or its first has waited maxWait.
 //
 // One call after another would cap deletes at ten per round trip (500 to
 // 1,000 a second at 10-20 ms a call): after a large flush the tail of the
 // acked messages would wait longer than the queue's visibility timeout.
-func (l *ledger) runDeleter(stop <-chan struct{}) {
+func (tk *tracker) runDeleter(stop <-chan struct{}) {
 	const maxWait = 200 * time.Millisecond
 	work := make(chan []string)
 	var wg sync.WaitGroup
-	for range l.deleters {
+	for range tk.deleters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				l.deleteBatch(b)
+				tk.deleteBatch(b)
 			}
 		}()
 	}
@@ -319,7 +320,7 @@ func (l *ledger) runDeleter(stop <-chan struct{}) {
 	}
 	for {
 		select {
-		case r := <-l.deletes:
+		case r := <-tk.deletes:
 			if len(batch) == 0 {
 				timer.Reset(maxWait)
 			}
@@ -332,7 +333,7 @@ func (l *ledger) runDeleter(stop <-chan struct{}) {
 		case <-stop:
 			for {
 				select {
-				case r := <-l.deletes:
+				case r := <-tk.deletes:
 					batch = append(batch, r)
 					if len(batch) == 10 {
 						flush()
@@ -351,40 +352,40 @@ func (l *ledger) runDeleter(stop <-chan struct{}) {
 // is forgotten: SQS redelivers it and the loader's dedupe drops the copy.
 // When the drain's budget ends (delCtx), the messages not deleted stay held
 // for the drain to release.
-func (l *ledger) deleteBatch(receipts []string) {
+func (tk *tracker) deleteBatch(receipts []string) {
 	pending := append([]string(nil), receipts...)
 	for attempt := 0; attempt < 5 && len(pending) > 0; attempt++ {
-		if attempt > 0 && !sleepCtx(l.delCtx, time.Duration(100<<attempt)*time.Millisecond) {
+		if attempt > 0 && !sleepCtx(tk.delCtx, time.Duration(100<<attempt)*time.Millisecond) {
 			break
 		}
-		if l.delCtx.Err() != nil {
+		if tk.delCtx.Err() != nil {
 			break
 		}
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(pending))
 		for i, r := range pending {
 			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r)}
 		}
-		ctx, cancel := context.WithTimeout(l.delCtx, callTimeout)
-		out, err := l.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(l.queueURL), Entries: entries})
+		ctx, cancel := context.WithTimeout(tk.delCtx, callTimeout)
+		out, err := tk.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(tk.queueURL), Entries: entries})
 		cancel()
-		l.m.calls.WithLabelValues("delete").Inc()
+		tk.m.calls.WithLabelValues("delete").Inc()
 		if err != nil {
-			l.log.Warn("delete batch failed; retrying", zap.Error(err), zap.Int("messages", len(pending)))
+			tk.log.Warn("delete batch failed; retrying", zap.Error(err), zap.Int("messages", len(pending)))
 			continue
 		}
 		done := make([]bool, len(pending))
 		for _, ok := range out.Successful {
 			if i, valid := entryIndex(ok.Id, len(pending)); valid && !done[i] {
 				done[i] = true
-				l.forget(pending[i])
-				l.m.deleted.Inc()
+				tk.forget(pending[i])
+				tk.m.deleted.Inc()
 			}
 		}
 		for _, f := range out.Failed {
-			l.m.failedEntries.WithLabelValues("delete").Inc()
+			tk.m.failedEntries.WithLabelValues("delete").Inc()
 			if i, valid := entryIndex(f.Id, len(pending)); valid && !done[i] && receiptGone(f) {
 				done[i] = true
-				l.forget(pending[i])
+				tk.forget(pending[i])
 			}
 		}
 		// Failed entries, and any the answer left out, are tried again.
@@ -396,20 +397,20 @@ func (l *ledger) deleteBatch(receipts []string) {
 		}
 		pending = retry
 	}
-	if l.delCtx.Err() != nil {
+	if tk.delCtx.Err() != nil {
 		// The drain ran out of time: it releases these.
 		return
 	}
 	for _, r := range pending {
-		l.log.Warn("message not deleted; it will be redelivered and deduped")
-		l.forget(r)
+		tk.log.Warn("message not deleted; it will be redelivered and deduped")
+		tk.forget(r)
 	}
 }
 
 // runExtender extends the visibility of held messages at half the queue's
 // timeout, ten per call, until stop is closed.
-func (l *ledger) runExtender(stop <-chan struct{}) {
-	tick := l.visibility / 20
+func (tk *tracker) runExtender(stop <-chan struct{}) {
+	tick := tk.visibility / 20
 	if tick < 100*time.Millisecond {
 		tick = 100 * time.Millisecond
 	}
@@ -423,34 +424,34 @@ func (l *ledger) runExtender(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-t.C:
-			l.extendDue(now)
+			tk.extendDue(now)
 		}
 	}
 }
 
-func (l *ledger) extendDue(now time.Time) {
+func (tk *tracker) extendDue(now time.Time) {
 	var due []*held
 	var oldest time.Time
-	l.mu.Lock()
-	for _, h := range l.msgs {
+	tk.mu.Lock()
+	for _, h := range tk.msgs {
 		// Acked messages too: a message waiting for its delete must not
 		// become visible again.
-		if !h.nacked && !h.lost && h.deadline.Sub(now) <= l.visibility/2 {
+		if !h.nacked && !h.lost && h.deadline.Sub(now) <= tk.visibility/2 {
 			due = append(due, h)
 		}
 		if oldest.IsZero() || h.received.Before(oldest) {
 			oldest = h.received
 		}
 	}
-	l.mu.Unlock()
+	tk.mu.Unlock()
 	if !oldest.IsZero() {
-		l.m.oldestHeld.Set(now.Sub(oldest).Seconds())
+		tk.m.oldestHeld.Set(now.Sub(oldest).Seconds())
 	} else {
-		l.m.oldestHeld.Set(0)
+		tk.m.oldestHeld.Set(0)
 	}
 	// Calls run eight at a time: with tens of thousands of messages held,
 	// one call after another could fall behind the timeouts.
-	secs := int32(l.visibility / time.Second)
+	secs := int32(tk.visibility / time.Second)
 	sem := make(chan struct{}, extendConcurrency)
 	var wg sync.WaitGroup
 	for i := 0; i < len(due); i += 10 {
@@ -460,7 +461,7 @@ func (l *ledger) extendDue(now time.Time) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			l.changeVisibility(l.extCtx, batch, secs, now)
+			tk.changeVisibility(tk.extCtx, batch, secs, now)
 		}()
 	}
 	wg.Wait()
@@ -477,7 +478,7 @@ const extendConcurrency = 8
 // held until its rows are acked or nacked. A failed call is not retried here:
 // an extension is tried again at the next tick, and a message whose release
 // fails reappears when its timeout ends.
-func (l *ledger) changeVisibility(ctx context.Context, hs []*held, secs int32, now time.Time) {
+func (tk *tracker) changeVisibility(ctx context.Context, hs []*held, secs int32, now time.Time) {
 	pending := hs
 	for attempt := 0; attempt < 3 && len(pending) > 0; attempt++ {
 		if attempt > 0 && !sleepCtx(ctx, time.Duration(50<<attempt)*time.Millisecond) {
@@ -488,15 +489,15 @@ func (l *ledger) changeVisibility(ctx context.Context, hs []*held, secs int32, n
 			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h.receipt), VisibilityTimeout: secs}
 		}
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		out, err := l.api.ChangeMessageVisibilityBatch(cctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(l.queueURL), Entries: entries})
+		out, err := tk.api.ChangeMessageVisibilityBatch(cctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(tk.queueURL), Entries: entries})
 		cancel()
-		l.m.calls.WithLabelValues("change_visibility").Inc()
+		tk.m.calls.WithLabelValues("change_visibility").Inc()
 		if err != nil {
-			l.log.Warn("change visibility failed", zap.Error(err), zap.Int("messages", len(pending)))
+			tk.log.Warn("change visibility failed", zap.Error(err), zap.Int("messages", len(pending)))
 			return
 		}
 		ok := 0
-		l.mu.Lock()
+		tk.mu.Lock()
 		for _, e := range out.Successful {
 			if i, valid := entryIndex(e.Id, len(pending)); valid {
 				pending[i].deadline = now.Add(time.Duration(secs) * time.Second)
@@ -505,7 +506,7 @@ func (l *ledger) changeVisibility(ctx context.Context, hs []*held, secs int32, n
 		}
 		var retry []*held
 		for _, f := range out.Failed {
-			l.m.failedEntries.WithLabelValues("change_visibility").Inc()
+			tk.m.failedEntries.WithLabelValues("change_visibility").Inc()
 			i, valid := entryIndex(f.Id, len(pending))
 			if !valid {
 				continue
@@ -516,14 +517,14 @@ func (l *ledger) changeVisibility(ctx context.Context, hs []*held, secs int32, n
 			}
 			retry = append(retry, pending[i])
 		}
-		l.mu.Unlock()
+		tk.mu.Unlock()
 		if secs > 0 {
-			l.m.extensions.Add(float64(ok))
+			tk.m.extensions.Add(float64(ok))
 		}
 		pending = retry
 	}
 	if len(pending) > 0 {
-		l.log.Warn("visibility not changed after retries", zap.Int("messages", len(pending)), zap.Int32("visibility_seconds", secs))
+		tk.log.Warn("visibility not changed after retries", zap.Int("messages", len(pending)), zap.Int32("visibility_seconds", secs))
 	}
 }
 
@@ -550,13 +551,13 @@ func receiptGone(f types.BatchResultErrorEntry) bool {
 // deleted (its rows were refused, never stored, or its delete did not get
 // through in time). Calls run releaseConcurrency at once, and none outlives
 // ctx; a message whose release fails reappears when its timeout ends.
-func (l *ledger) releaseAll(ctx context.Context) int {
+func (tk *tracker) releaseAll(ctx context.Context) int {
 	var hs []*held
-	l.mu.Lock()
-	for _, h := range l.msgs {
+	tk.mu.Lock()
+	for _, h := range tk.msgs {
 		hs = append(hs, h)
 	}
-	l.mu.Unlock()
+	tk.mu.Unlock()
 	now := time.Now()
 	sem := make(chan struct{}, releaseConcurrency)
 	var wg sync.WaitGroup
@@ -573,12 +574,12 @@ func (l *ledger) releaseAll(ctx context.Context) int {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			l.changeVisibility(ctx, batch, 0, now)
+			tk.changeVisibility(ctx, batch, 0, now)
 		}()
 	}
 	wg.Wait()
 	for _, h := range hs {
-		l.forget(h.receipt)
+		tk.forget(h.receipt)
 	}
 	return len(hs)
 }
@@ -586,18 +587,18 @@ func (l *ledger) releaseAll(ctx context.Context) int {
 // releaseConcurrency bounds the release calls in flight at shutdown.
 const releaseConcurrency = 16
 
-func (l *ledger) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.msgs)
+func (tk *tracker) count() int {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	return len(tk.msgs)
 }
 
 // unacked returns how many held messages are not queued for deletion.
-func (l *ledger) unacked() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (tk *tracker) unacked() int {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
 	n := 0
-	for _, h := range l.msgs {
+	for _, h := range tk.msgs {
 		if !h.acked {
 			n++
 		}

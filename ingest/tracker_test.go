@@ -24,12 +24,12 @@ type failure struct {
 	sender bool
 }
 
-// fakeSQS answers the ledger's batch calls. Each call takes the next plan
+// fakeSQS answers the tracker's batch calls. Each call takes the next plan
 // (receipt handle -> failure) of its kind; entries the plan does not name
 // succeed. A plan with err set fails the whole call. It records the receipt
 // handles of every call.
 type fakeSQS struct {
-	SQSAPI // the calls the ledger does not make panic
+	SQSAPI // the calls the tracker does not make panic
 
 	mu          sync.Mutex
 	deletePlans []plan
@@ -120,18 +120,18 @@ func (f *fakeSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.Change
 	return out, nil
 }
 
-// heldLedger returns a ledger holding n messages r0..r{n-1}, received at now.
-func heldLedger(t *testing.T, api SQSAPI, n int, visibility time.Duration, now time.Time) (*ledger, *metrics) {
+// heldTracker returns a tracker holding n messages r0..r{n-1}, received at now.
+func heldTracker(t *testing.T, api SQSAPI, n int, visibility time.Duration, now time.Time) (*tracker, *metrics) {
 	t.Helper()
 	m := newMetrics(prometheus.NewRegistry())
-	l := newLedger(api, "https://sqs.test/q", visibility, 100, zaptest.NewLogger(t), m)
-	if _, err := l.acquire(context.Background(), n); err != nil {
+	tk := newTracker(api, "https://sqs.test/q", visibility, 100, zaptest.NewLogger(t), m)
+	if _, err := tk.acquire(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		l.hold(types.Message{ReceiptHandle: aws.String(fmt.Sprintf("r%d", i)), MessageId: aws.String(fmt.Sprintf("m%d", i))}, now)
+		tk.hold(types.Message{ReceiptHandle: aws.String(fmt.Sprintf("r%d", i)), MessageId: aws.String(fmt.Sprintf("m%d", i))}, now)
 	}
-	return l, m
+	return tk, m
 }
 
 func receipts(n int) []string {
@@ -157,12 +157,12 @@ func TestDeleteBatchRetriesOnlyFailedEntries(t *testing.T) {
 		{fail: map[string]failure{"r2": {"InternalError", false}}},
 		{err: errors.New("connection reset")}, // a failed call retries every pending entry
 	}}
-	l, m := heldLedger(t, api, 10, 30*time.Second, time.Now())
+	tk, m := heldTracker(t, api, 10, 30*time.Second, time.Now())
 	all := receipts(10)
 	for _, r := range all {
-		l.ack(r)
+		tk.ack(r)
 	}
-	l.deleteBatch(all)
+	tk.deleteBatch(all)
 
 	want := [][]string{all, {"r2", "r5"}, {"r2"}, {"r2"}}
 	if len(api.deletes) != len(want) {
@@ -182,10 +182,10 @@ func TestDeleteBatchRetriesOnlyFailedEntries(t *testing.T) {
 	if got := testutil.ToFloat64(m.calls.WithLabelValues("delete")); got != 4 {
 		t.Errorf("%v delete calls counted, want 4", got)
 	}
-	if n := l.count(); n != 0 {
-		t.Errorf("ledger still holds %d messages", n)
+	if n := tk.count(); n != 0 {
+		t.Errorf("tracker still holds %d messages", n)
 	}
-	if n := len(l.slots); n != 0 {
+	if n := len(tk.slots); n != 0 {
 		t.Errorf("%d in-flight slots still taken", n)
 	}
 }
@@ -195,16 +195,16 @@ func TestDeleteBatchRetriesOnlyFailedEntries(t *testing.T) {
 func TestDeleteBatchGivesUp(t *testing.T) {
 	stuck := plan{fail: map[string]failure{"r1": {"InternalError", false}}}
 	api := &fakeSQS{deletePlans: []plan{stuck, stuck, stuck, stuck, stuck, stuck}}
-	l, m := heldLedger(t, api, 3, 30*time.Second, time.Now())
-	l.deleteBatch(receipts(3))
+	tk, m := heldTracker(t, api, 3, 30*time.Second, time.Now())
+	tk.deleteBatch(receipts(3))
 	if len(api.deletes) != 5 {
 		t.Fatalf("%d delete calls, want 5 attempts", len(api.deletes))
 	}
 	if got := testutil.ToFloat64(m.failedEntries.WithLabelValues("delete")); got != 5 {
 		t.Errorf("failed entries %v, want 5", got)
 	}
-	if l.count() != 0 || len(l.slots) != 0 {
-		t.Errorf("ledger holds %d messages and %d slots after giving up", l.count(), len(l.slots))
+	if tk.count() != 0 || len(tk.slots) != 0 {
+		t.Errorf("tracker holds %d messages and %d slots after giving up", tk.count(), len(tk.slots))
 	}
 }
 
@@ -219,9 +219,9 @@ func TestChangeVisibilityRetriesOnlyFailedEntries(t *testing.T) {
 	}}
 	start := time.Now()
 	vis := 10 * time.Second
-	l, m := heldLedger(t, api, 10, vis, start)
+	tk, m := heldTracker(t, api, 10, vis, start)
 	now := start.Add(6 * time.Second) // past half the timeout: every message is due
-	l.extendDue(now)
+	tk.extendDue(now)
 
 	want := [][]string{receipts(10), {"r1", "r7"}, {"r7"}}
 	if len(api.visibility) != len(want) {
@@ -243,23 +243,23 @@ func TestChangeVisibilityRetriesOnlyFailedEntries(t *testing.T) {
 	if got := testutil.ToFloat64(m.extensions); got != 9 {
 		t.Errorf("%v extensions counted, want 9", got)
 	}
-	l.mu.Lock()
-	for r, h := range l.msgs {
+	tk.mu.Lock()
+	for r, h := range tk.msgs {
 		extended := h.deadline.Equal(now.Add(vis))
 		if extended == (r == "r4") {
 			t.Errorf("%s: deadline %s (lost %v)", r, h.deadline.Sub(start), h.lost)
 		}
 	}
-	l.mu.Unlock()
+	tk.mu.Unlock()
 
 	// Half a timeout later every message is due again, except r4.
 	api.visibility = nil
-	l.extendDue(now.Add(6 * time.Second))
+	tk.extendDue(now.Add(6 * time.Second))
 	if len(api.visibility) != 1 || slices.Contains(api.visibility[0], "r4") || len(api.visibility[0]) != 9 {
 		t.Fatalf("second extension sent %v; want the 9 messages other than r4", api.visibility)
 	}
-	if l.count() != 10 {
-		t.Fatalf("ledger holds %d, want 10: r4 stays held until its ack", l.count())
+	if tk.count() != 10 {
+		t.Fatalf("tracker holds %d, want 10: r4 stays held until its ack", tk.count())
 	}
 }
 
@@ -268,9 +268,9 @@ func TestChangeVisibilityRetriesOnlyFailedEntries(t *testing.T) {
 func TestChangeVisibilityCallErrorRetriedNextTick(t *testing.T) {
 	api := &fakeSQS{visPlans: []plan{{err: errors.New("throttled")}}}
 	start := time.Now()
-	l, m := heldLedger(t, api, 4, 10*time.Second, start)
-	l.extendDue(start.Add(6 * time.Second))
-	l.extendDue(start.Add(7 * time.Second))
+	tk, m := heldTracker(t, api, 4, 10*time.Second, start)
+	tk.extendDue(start.Add(6 * time.Second))
+	tk.extendDue(start.Add(7 * time.Second))
 	if len(api.visibility) != 2 || len(api.visibility[1]) != 4 {
 		t.Fatalf("calls %v; want the 4 messages twice", api.visibility)
 	}
@@ -283,12 +283,12 @@ func TestChangeVisibilityCallErrorRetriedNextTick(t *testing.T) {
 // and forgets every released message. It runs once deletes have stopped, so
 // an acked message still held was not deleted: it is released too.
 func TestReleaseAllRetriesFailedEntries(t *testing.T) {
-	// The 12 go in two calls in the ledger's order: r3 and r11 fail
+	// The 12 go in two calls in the tracker's order: r3 and r11 fail
 	// wherever they are.
 	api := &fakeSQS{visFailOnce: map[string]failure{"r3": {"InternalError", false}, "r11": {"InternalError", false}}}
-	l, m := heldLedger(t, api, 12, 30*time.Second, time.Now())
-	l.ack("r0") // acked, its delete never made: released all the same
-	if n := l.releaseAll(context.Background()); n != 12 {
+	tk, m := heldTracker(t, api, 12, 30*time.Second, time.Now())
+	tk.ack("r0") // acked, its delete never made: released all the same
+	if n := tk.releaseAll(context.Background()); n != 12 {
 		t.Fatalf("released %d, want 12", n)
 	}
 	sent := map[string]int{}
@@ -317,7 +317,7 @@ func TestReleaseAllRetriesFailedEntries(t *testing.T) {
 	if got := testutil.ToFloat64(m.extensions); got != 0 {
 		t.Errorf("a release counted %v extensions", got)
 	}
-	if l.count() != 0 || len(l.slots) != 0 {
-		t.Errorf("ledger holds %d messages and %d slots after the release", l.count(), len(l.slots))
+	if tk.count() != 0 || len(tk.slots) != 0 {
+		t.Errorf("tracker holds %d messages and %d slots after the release", tk.count(), len(tk.slots))
 	}
 }
