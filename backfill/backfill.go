@@ -42,10 +42,11 @@ import (
 // Sink takes the rows of one document. ack runs exactly once, with nil when
 // the rows are durable in S3, or the error that stopped them. Add may block
 // while the sink is at its memory cap. Flush writes what is buffered and
-// waits for it. (*batcher.Batcher satisfies it.)
+// waits for it. (cmd/wharf adapts *batcher.Batcher: its Flush takes the
+// batcher's flush reason, and a backfill's is always "manual".)
 type Sink interface {
 	Add(ctx context.Context, rows []schema.Row, ack func(error)) error
-	Flush(ctx context.Context, reason string) error
+	Flush(ctx context.Context) error
 }
 
 // DeadLetters keeps documents that can never be loaded as they are. ack runs
@@ -449,7 +450,7 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	if scanErr != nil {
 		errs = append(errs, scanErr)
 	}
-	if err := b.sink.Flush(dctx, "manual"); err != nil {
+	if err := b.sink.Flush(dctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush rows: %w", err))
 	}
 	if err := b.dl.Flush(dctx); err != nil {

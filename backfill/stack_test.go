@@ -47,7 +47,7 @@ func (s *memSink) Add(_ context.Context, rows []schema.Row, ack func(error)) err
 	return nil
 }
 
-func (s *memSink) Flush(context.Context, string) error { return nil }
+func (s *memSink) Flush(context.Context) error { return nil }
 
 // value returns column col of every row of table, by event_id.
 func (s *memSink) values(table, col string) map[string]schema.Value {

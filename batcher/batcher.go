@@ -37,14 +37,18 @@ type ObjectStore interface {
 // messages so that they are redelivered.
 var ErrClosed = errors.New("batcher closed")
 
-// Flush reasons, as logged and as the reason label of wharf_flushes_total.
+// Reason says why a buffer was flushed. It is logged and is the reason
+// label of wharf_flushes_total.
+type Reason string
+
+// The flush reasons.
 const (
-	ReasonRows     = "rows"
-	ReasonBytes    = "bytes"
-	ReasonAge      = "age"
-	ReasonInFlight = "in_flight"
-	ReasonShutdown = "shutdown"
-	ReasonManual   = "manual"
+	ReasonRows     Reason = "rows"
+	ReasonBytes    Reason = "bytes"
+	ReasonAge      Reason = "age"
+	ReasonInFlight Reason = "in_flight"
+	ReasonShutdown Reason = "shutdown"
+	ReasonManual   Reason = "manual"
 )
 
 // Stats is a snapshot of what the batcher holds.
@@ -79,7 +83,7 @@ type job struct {
 	nrows  int
 	msgs   []*message
 	bytes  int64
-	reason string
+	reason Reason
 	done   chan struct{} // closed when the job has ended
 	err    error         // set before done is closed
 }
@@ -278,7 +282,7 @@ func (b *Batcher) Add(ctx context.Context, rows []schema.Row, ack func(error)) e
 // ReasonManual), and waits until the flushes then queued or running have
 // ended, or ctx ends. It returns ctx.Err() if ctx ended first, or the first
 // error of those flushes (whose acks got it too).
-func (b *Batcher) Flush(ctx context.Context, reason string) error {
+func (b *Batcher) Flush(ctx context.Context, reason Reason) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -363,7 +367,7 @@ func (b *Batcher) Stats() Stats {
 }
 
 // flushLocked detaches buf's rows into a job and queues it.
-func (b *Batcher) flushLocked(buf *buffer, reason string) {
+func (b *Batcher) flushLocked(buf *buffer, reason Reason) {
 	if len(buf.rows) == 0 {
 		return
 	}
@@ -387,11 +391,11 @@ func (b *Batcher) flushLocked(buf *buffer, reason string) {
 	buf.bytes = 0
 	b.queue = append(b.queue, j)
 	b.active[j] = struct{}{}
-	b.m.flushes.WithLabelValues(j.table.Name, reason).Inc()
+	b.m.flushes.WithLabelValues(j.table.Name, string(reason)).Inc()
 	b.work.Signal()
 }
 
-func (b *Batcher) flushAllLocked(reason string) {
+func (b *Batcher) flushAllLocked(reason Reason) {
 	for _, buf := range b.bufs {
 		b.flushLocked(buf, reason)
 	}

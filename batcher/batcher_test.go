@@ -752,7 +752,7 @@ func TestAddBlocksAtCap(t *testing.T) {
 	tests := []struct {
 		name   string
 		config func(*Config)
-		reason string
+		reason Reason
 	}{
 		{"bytes", func(c *Config) { c.MaxBytes = one + one/2 }, ReasonBytes},
 		{"in_flight", func(c *Config) { c.MaxInFlight = 1 }, ReasonInFlight},
@@ -799,7 +799,7 @@ func TestAddBlocksAtCap(t *testing.T) {
 				t.Error("the ack of an Add that returned an error was called")
 			}
 			// (Under in_flight, v2 alone reaches the cap and is flushed too.)
-			if got := h.flushLogs(); len(got) == 0 || got[0] != "views:"+tt.reason+":1" {
+			if got := h.flushLogs(); len(got) == 0 || got[0] != "views:"+string(tt.reason)+":1" {
 				t.Errorf("flushes = %v, want views:%s:1 first", got, tt.reason)
 			}
 		})

@@ -42,7 +42,7 @@ func (b *Batcher) worker() {
 // run encodes a job's rows, puts the file, and settles the job.
 func (b *Batcher) run(j *job, buf *bytes.Buffer) {
 	start := time.Now()
-	log := b.log.With(zap.String("table", j.table.Name), zap.Int("rows", j.nrows), zap.String("reason", j.reason))
+	log := b.log.With(zap.String("table", j.table.Name), zap.Int("rows", j.nrows), zap.String("reason", string(j.reason)))
 	b.hb.begin(j, b.clock.Now())
 	defer b.hb.end(j)
 	if err := b.ctx.Err(); err != nil {

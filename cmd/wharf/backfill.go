@@ -282,6 +282,14 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// manualFlush is the batcher as backfill.Sink: a backfill flushes it with
+// reason manual.
+type manualFlush struct{ *batcher.Batcher }
+
+func (m manualFlush) Flush(ctx context.Context) error {
+	return m.Batcher.Flush(ctx, batcher.ReasonManual)
+}
+
 // runBackfill runs one backfill job with its batcher, dead-letter writer and
 // progress display, and returns once its rows are in S3 (or it stopped).
 // With bc.ScanOnly, s3 may be nil.
@@ -300,7 +308,7 @@ func runBackfill(ctx, bg context.Context, c *Config, sch *schema.Schema, bc back
 		}
 		defer bat.Close()
 		dl = deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, s3, log, nil)
-		sink, dls, store = bat, dl, s3
+		sink, dls, store = manualFlush{bat}, dl, s3
 	}
 	bf, err := backfill.New(bc, sch, c.envelope(), db, sink, dls, store, log)
 	if err != nil {

@@ -211,7 +211,7 @@ func cmdServe(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	// the last deletes and for releasing what could not be flushed.
 	flushCtx, cancelFlush := context.WithDeadline(drainCtx, start.Add(drainTimeout-min(5*time.Second, drainTimeout/5)))
 	defer cancelFlush()
-	if err := bat.Flush(flushCtx, "shutdown"); err != nil {
+	if err := bat.Flush(flushCtx, batcher.ReasonShutdown); err != nil {
 		log.Warn("flush at shutdown incomplete", zap.Error(err))
 	}
 	if err := dl.Close(flushCtx); err != nil {
