@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/wharfdata/wharf/internal/fault"
 )
 
 // Config sets the batcher's caps and flush policy. Start from DefaultConfig;
@@ -34,10 +36,10 @@ type Config struct {
 	// FlushTimeout bounds one put attempt. A failed put is retried with capped
 	// exponential backoff and jitter until Close. Default 2 min.
 	FlushTimeout time.Duration
-	// Fault, when set, is called at the crash-test point "after_s3_put" (a
+	// Fault, when set, is called at the crash-test point fault.AfterS3Put (a
 	// file is in S3, its acks have not run); see internal/fault. Optional:
 	// nil does nothing.
-	Fault func(point string)
+	Fault func(fault.Point)
 }
 
 // DefaultConfig returns the defaults of docs/design.md §8.

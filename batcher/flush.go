@@ -12,6 +12,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
 
+	"github.com/wharfdata/wharf/internal/fault"
 	"github.com/wharfdata/wharf/internal/pq"
 	"github.com/wharfdata/wharf/schema"
 )
@@ -74,7 +75,7 @@ func (b *Batcher) run(j *job, buf *bytes.Buffer) {
 	log.Info("flush", zap.Int64("bytes", size), zap.Int64("mem_bytes", j.bytes), zap.Int("messages", len(j.msgs)),
 		zap.String("file", key), zap.Duration("duration", took))
 	if b.cfg.Fault != nil {
-		b.cfg.Fault("after_s3_put")
+		b.cfg.Fault(fault.AfterS3Put)
 	}
 	b.finish(j, nil, size)
 	// Keep the buffer for the next file unless it grew unusually large.

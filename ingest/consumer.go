@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/internal/fault"
 	"github.com/wharfdata/wharf/schema"
 )
 
@@ -47,15 +48,16 @@ type Config struct {
 	WaitTime    time.Duration // long-poll wait; default 20s
 	// Visibility is the queue's visibility timeout; 0 reads it from the queue.
 	Visibility time.Duration
-	// Fault, when set, is called at the crash-test points "after_receive" (a
-	// batch received, nothing written) and "after_mongo" (its raw documents
-	// written, no row given to the sink); see internal/fault. nil does nothing.
-	Fault func(point string)
+	// Fault, when set, is called at the crash-test points fault.AfterReceive
+	// (a batch received, nothing written) and fault.AfterMongo (its raw
+	// documents written, no row given to the sink); see internal/fault. nil
+	// does nothing.
+	Fault func(fault.Point)
 
 	Replay *ReplayAuth // honours wharf.* attributes only when signed by replay (replay.go); nil honours none
 }
 
-func (c Config) fault(point string) {
+func (c Config) fault(point fault.Point) {
 	if c.Fault != nil {
 		c.Fault(point)
 	}
@@ -425,7 +427,7 @@ const heldRowsBytes = 1 << 20
 // store rejects for good (ErrRejected) is dead-lettered with
 // ReasonRawWriteRejected, and its rows are not loaded.
 func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message, beat *atomic.Int64) {
-	c.cfg.fault("after_receive")
+	c.cfg.fault(fault.AfterReceive)
 	now := time.Now()
 	items := make([]item, len(msgs))
 	var heldRows int64
@@ -508,7 +510,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		}
 	}
 	docs = nil // written: the rows of each message are all it holds now
-	c.cfg.fault("after_mongo")
+	c.cfg.fault(fault.AfterMongo)
 	for i := range items {
 		it := &items[i]
 		receipt := it.receipt

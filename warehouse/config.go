@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfdata/wharf/internal/fault"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse/redshift"
 )
@@ -58,11 +59,11 @@ type Config struct {
 	// on the loading goroutine: it should be quick. Optional: the status
 	// page's recorder uses it.
 	OnLoad func(Load)
-	// Fault, when set, is called at the crash-test points "before_commit"
+	// Fault, when set, is called at the crash-test points fault.BeforeCommit
 	// (in a merge's transaction, after the merge and the ledger insert) and
-	// "after_commit" (the merge committed, nothing else done); see
+	// fault.AfterCommit (the merge committed, nothing else done); see
 	// internal/fault. Optional: nil does nothing.
-	Fault func(point string)
+	Fault func(fault.Point)
 }
 
 // IAMRoleDefault as warehouse.iam_role makes COPY use the cluster's default

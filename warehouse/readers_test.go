@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/wharfdata/wharf/internal/fault"
 	"github.com/wharfdata/wharf/schema"
 )
 
@@ -31,8 +32,8 @@ func TestReadersNeverWait(t *testing.T) {
 		during := make(chan error, 1) // the SELECT run inside the merge
 		hook := func(c *Config) {
 			c.MergeTimeout = readerBound
-			c.Fault = func(point string) {
-				if point == "before_commit" {
+			c.Fault = func(point fault.Point) {
+				if point == fault.BeforeCommit {
 					during <- e.timedSelect(ctx, "ev")
 				}
 			}

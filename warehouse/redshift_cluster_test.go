@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/wharfdata/wharf/internal/fault"
 	"github.com/wharfdata/wharf/internal/pq"
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/internal/stacktest"
@@ -137,8 +138,8 @@ func runRedshiftCluster(t *testing.T, dsn, role, bucket string) {
 	step("a read during a merge", func(t *testing.T) {
 		var readErr error
 		rcfg := cfg
-		rcfg.Fault = func(point string) {
-			if point != "before_commit" {
+		rcfg.Fault = func(point fault.Point) {
+			if point != fault.BeforeCommit {
 				return
 			}
 			conn, err := pool.Acquire(ctx)

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/wharfdata/wharf/internal/fault"
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse/dialect"
@@ -648,13 +649,13 @@ func (l *Loader) mergeOnce(ctx context.Context, t *schema.Table, files []s3store
 		return b, err
 	}
 	if l.cfg.Fault != nil {
-		l.cfg.Fault("before_commit")
+		l.cfg.Fault(fault.BeforeCommit)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return b, fmt.Errorf("commit: %w", err)
 	}
 	if l.cfg.Fault != nil {
-		l.cfg.Fault("after_commit")
+		l.cfg.Fault(fault.AfterCommit)
 	}
 	b.files = len(todo)
 	b.rowsIn = staged

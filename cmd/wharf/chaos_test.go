@@ -75,7 +75,7 @@ func chaosSeed(t *testing.T) uint64 {
 // firstHits bounds the hit at which an armed point first fires: well below
 // the hits a run makes (receives and raw writes come in batches of at most
 // ten messages, files per table and flush, merges per table and load).
-func firstHits(point string, events int) int {
+func firstHits(point fault.Point, events int) int {
 	switch point {
 	case fault.AfterReceive, fault.AfterMongo:
 		return max(8, events/40)
@@ -88,7 +88,7 @@ func firstHits(point string, events int) int {
 
 // chaosResult is one run's comparison of ids sent with ids stored.
 type chaosResult struct {
-	point                            string
+	point                            fault.Point
 	run                              int
 	kills                            int
 	sent, warehouse                  int // unique valid event ids; distinct ids in the parent tables
@@ -117,7 +117,7 @@ func TestChaos(t *testing.T) {
 	var results []chaosResult
 	t.Run("points", func(t *testing.T) {
 		for _, point := range fault.Points {
-			t.Run(point, func(t *testing.T) {
+			t.Run(string(point), func(t *testing.T) {
 				t.Parallel()
 				for run := 1; run <= plan.runs; run++ {
 					t.Run(fmt.Sprint("run", run), func(t *testing.T) {
@@ -481,13 +481,13 @@ func (c *chaosEnv) compare(r *chaosResult, sent sentEvents, m manifest) {
 }
 
 // chaosRun is one run of one fault point.
-func chaosRun(t *testing.T, plan chaosPlan, point string, run int) chaosResult {
+func chaosRun(t *testing.T, plan chaosPlan, point fault.Point, run int) chaosResult {
 	start := time.Now()
 	seed := chaosSeed(t)
 	rnd := rand.New(rand.NewPCG(seed, uint64(run)))
 	t.Logf("WHARF_CHAOS_SEED=%d", seed)
 	c := newChaosEnv(t)
-	events, m := c.events(plan.events, int(rnd.Int32N(1<<30)), fmt.Sprintf("%s-%d", strings.ReplaceAll(point, "_", ""), run))
+	events, m := c.events(plan.events, int(rnd.Int32N(1<<30)), fmt.Sprintf("%s-%d", strings.ReplaceAll(string(point), "_", ""), run))
 	sent := c.parseSent(events)
 
 	arm := func(first bool) string {

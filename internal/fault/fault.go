@@ -19,7 +19,7 @@
 //	before_commit   warehouse: in the merge transaction, after the merge and the ledger insert, before COMMIT
 //	after_commit    warehouse: the merge committed, nothing else done
 //
-// The components take the hook as an optional func(point string) field of
+// The components take the hook as an optional func(fault.Point) field of
 // their Config (nil does nothing), so there is no global state: cmd/wharf
 // passes Injector.Hook() to each.
 package fault
@@ -36,17 +36,21 @@ import (
 	"time"
 )
 
+// Point names a place in the pipeline where a crash test may kill the
+// process. Its value is the name a spec gives it.
+type Point string
+
 // The fault points.
 const (
-	AfterReceive = "after_receive"
-	AfterMongo   = "after_mongo"
-	AfterS3Put   = "after_s3_put"
-	BeforeCommit = "before_commit"
-	AfterCommit  = "after_commit"
+	AfterReceive Point = "after_receive"
+	AfterMongo   Point = "after_mongo"
+	AfterS3Put   Point = "after_s3_put"
+	BeforeCommit Point = "before_commit"
+	AfterCommit  Point = "after_commit"
 )
 
 // Points lists every fault point, in pipeline order.
-var Points = []string{AfterReceive, AfterMongo, AfterS3Put, BeforeCommit, AfterCommit}
+var Points = []Point{AfterReceive, AfterMongo, AfterS3Put, BeforeCommit, AfterCommit}
 
 // rule says when one point kills: after `after` passes (after >= 0), or with
 // probability prob at each hit.
@@ -61,12 +65,12 @@ type rule struct {
 type Injector struct {
 	// OnKill, when set, runs just before the kill (to log it). It must not
 	// block.
-	OnKill func(point string, hit int)
+	OnKill func(point Point, hit int)
 
 	spec string
 	mu   sync.Mutex
 	rnd  *rand.Rand
-	rule map[string]*rule
+	rule map[Point]*rule
 	kill func() // replaced by tests
 }
 
@@ -77,7 +81,7 @@ func Parse(spec string) (*Injector, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	inj := &Injector{spec: spec, rule: map[string]*rule{}, kill: killSelf}
+	inj := &Injector{spec: spec, rule: map[Point]*rule{}, kill: killSelf}
 	seed := uint64(time.Now().UnixNano())
 	for _, part := range strings.Split(spec, ",") {
 		part = strings.TrimSpace(part)
@@ -89,12 +93,13 @@ func Parse(spec string) (*Injector, error) {
 			seed = s
 			continue
 		}
-		point, how, ok := strings.Cut(part, ":")
+		name, how, ok := strings.Cut(part, ":")
+		point := Point(name)
 		if !ok {
 			return nil, fmt.Errorf("%q: want point:probability, point:after=N or seed=N", part)
 		}
 		if !slices.Contains(Points, point) {
-			return nil, fmt.Errorf("%q: unknown point %q (points: %s)", part, point, strings.Join(Points, ", "))
+			return nil, fmt.Errorf("%q: unknown point %q (points: %s)", part, point, pointNames())
 		}
 		if _, dup := inj.rule[point]; dup {
 			return nil, fmt.Errorf("%q: point %s given twice", part, point)
@@ -131,7 +136,7 @@ func (i *Injector) String() string {
 }
 
 // Hook returns Hit as the components' Fault hook, or nil when i is nil.
-func (i *Injector) Hook() func(point string) {
+func (i *Injector) Hook() func(Point) {
 	if i == nil {
 		return nil
 	}
@@ -141,7 +146,7 @@ func (i *Injector) Hook() func(point string) {
 // Hit counts one pass through point and, when the point's rule says so,
 // kills the process with SIGKILL: it never returns then. A point without a
 // rule does nothing.
-func (i *Injector) Hit(point string) {
+func (i *Injector) Hit(point Point) {
 	i.mu.Lock()
 	r := i.rule[point]
 	if r == nil {
@@ -161,6 +166,15 @@ func (i *Injector) Hit(point string) {
 	}
 	i.kill()
 	i.mu.Unlock()
+}
+
+// pointNames lists the points' names, comma-separated.
+func pointNames() string {
+	names := make([]string, len(Points))
+	for i, p := range Points {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
 }
 
 // killSelf sends SIGKILL to this process and waits for it to land, so that

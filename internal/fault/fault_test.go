@@ -33,7 +33,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 // kills returns, for n hits of point, the hit numbers at which inj fires.
-func kills(inj *Injector, point string, n int) []int {
+func kills(inj *Injector, point Point, n int) []int {
 	var got []int
 	hit := 0
 	inj.kill = func() { got = append(got, hit) }
@@ -48,8 +48,8 @@ func TestAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logged []string
-	inj.OnKill = func(p string, hit int) { logged = append(logged, p) }
+	var logged []Point
+	inj.OnKill = func(p Point, hit int) { logged = append(logged, p) }
 	if got := kills(inj, AfterCommit, 10); len(got) != 0 {
 		t.Errorf("a point without a rule fired at %v", got)
 	}
