@@ -139,7 +139,7 @@ type Consumer struct {
 	deniedMu sync.Mutex
 	denied   chan struct{}
 
-	now func() time.Time // the heartbeats' clock; tests replace it
+	clock clock // tests replace it
 	// beats holds, per poller, when the step it is in began (Unix
 	// nanoseconds), or 0 while it waits by design (see Heartbeat).
 	beats []atomic.Int64
@@ -166,9 +166,9 @@ func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env sc
 	log = log.With(zap.String("component", "ingest"))
 	m := newMetrics(reg)
 	c := &Consumer{cfg: cfg, api: api, schema: sch, env: env, raw: raw, sink: sink, dl: dl, log: log, m: m,
-		tracker:     newTracker(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m),
+		tracker:     newTracker(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m, realClock{}),
 		stopDeletes: make(chan struct{}), stopExtend: make(chan struct{}),
-		now: time.Now, beats: make([]atomic.Int64, cfg.Pollers), overLimitWait: overLimitBackoff}
+		clock: realClock{}, beats: make([]atomic.Int64, cfg.Pollers), overLimitWait: overLimitBackoff}
 	c.tracker.deleters = deleteWorkers(cfg.Pollers)
 	c.deleter.Add(1)
 	c.extender.Add(1)
@@ -205,7 +205,7 @@ func (c *Consumer) Heartbeat() (time.Time, bool) {
 // step marks the start of a poller's step (nil: no heartbeat to keep).
 func (c *Consumer) step(beat *atomic.Int64) {
 	if beat != nil {
-		beat.Store(c.now().UnixNano())
+		beat.Store(c.clock.Now().UnixNano())
 	}
 }
 
@@ -428,7 +428,7 @@ const heldRowsBytes = 1 << 20
 // ReasonRawWriteRejected, and its rows are not loaded.
 func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message, beat *atomic.Int64) {
 	c.cfg.fault(fault.AfterReceive)
-	now := time.Now()
+	now := c.clock.Now()
 	items := make([]item, len(msgs))
 	var heldRows int64
 	byColl := map[string][]int{}

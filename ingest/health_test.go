@@ -46,13 +46,6 @@ func hang(ctx context.Context) (*sqs.ReceiveMessageOutput, error) {
 	return nil, ctx.Err()
 }
 
-// fakeNow is a clock that moves only when set.
-type fakeNow struct{ ns atomic.Int64 }
-
-func (c *fakeNow) set(t time.Time)    { c.ns.Store(t.UnixNano()) }
-func (c *fakeNow) now() time.Time     { return time.Unix(0, c.ns.Load()) }
-func newFakeNow(t time.Time) *fakeNow { c := &fakeNow{}; c.set(t); return c }
-
 // The poll loop's heartbeat (issue 13, item 1): while receives come back it
 // follows the clock; a receive that never returns keeps it at the start of
 // that receive, however far the clock moves.
@@ -66,8 +59,8 @@ func TestPollHeartbeat(t *testing.T) {
 		return &sqs.ReceiveMessageOutput{}, nil // an empty answer, at once
 	}}
 	c := slowConsumer(t, api, nil, 0)
-	clock := newFakeNow(t0)
-	c.now = clock.now
+	clock := newFakeClock(t0)
+	c.clock = clock
 	if _, ok := c.Heartbeat(); ok {
 		t.Fatal("a heartbeat before Run: no poller is in a step")
 	}

@@ -155,6 +155,7 @@ type tracker struct {
 	visibility time.Duration
 	log        *zap.Logger
 	m          *metrics
+	clock      clock
 
 	slots chan struct{} // one token per message that may be held
 
@@ -177,9 +178,9 @@ type tracker struct {
 	stopping atomic.Bool
 }
 
-func newTracker(api SQSAPI, queueURL string, visibility time.Duration, maxInFlight int, log *zap.Logger, m *metrics) *tracker {
+func newTracker(api SQSAPI, queueURL string, visibility time.Duration, maxInFlight int, log *zap.Logger, m *metrics, clk clock) *tracker {
 	tk := &tracker{
-		api: api, queueURL: queueURL, visibility: visibility, log: log, m: m,
+		api: api, queueURL: queueURL, visibility: visibility, log: log, m: m, clock: clk,
 		slots:    make(chan struct{}, maxInFlight),
 		msgs:     map[string]*held{},
 		deletes:  make(chan string, maxInFlight),
@@ -410,21 +411,14 @@ func (tk *tracker) deleteBatch(receipts []string) {
 // runExtender extends the visibility of held messages at half the queue's
 // timeout, ten per call, until stop is closed.
 func (tk *tracker) runExtender(stop <-chan struct{}) {
-	tick := tk.visibility / 20
-	if tick < 100*time.Millisecond {
-		tick = 100 * time.Millisecond
-	}
-	if tick > 2*time.Second {
-		tick = 2 * time.Second
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
+	tick, stopTick := tk.clock.Ticker(extendTick(tk.visibility))
+	defer stopTick()
 	for {
 		select {
 		case <-stop:
 			return
-		case now := <-t.C:
-			tk.extendDue(now)
+		case <-tick:
+			tk.extendDue(tk.clock.Now())
 		}
 	}
 }
@@ -558,7 +552,7 @@ func (tk *tracker) releaseAll(ctx context.Context) int {
 		hs = append(hs, h)
 	}
 	tk.mu.Unlock()
-	now := time.Now()
+	now := tk.clock.Now()
 	sem := make(chan struct{}, releaseConcurrency)
 	var wg sync.WaitGroup
 	for i := 0; i < len(hs); i += 10 {

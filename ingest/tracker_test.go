@@ -124,7 +124,7 @@ func (f *fakeSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.Change
 func heldTracker(t *testing.T, api SQSAPI, n int, visibility time.Duration, now time.Time) (*tracker, *metrics) {
 	t.Helper()
 	m := newMetrics(prometheus.NewRegistry())
-	tk := newTracker(api, "https://sqs.test/q", visibility, 100, zaptest.NewLogger(t), m)
+	tk := newTracker(api, "https://sqs.test/q", visibility, 100, zaptest.NewLogger(t), m, realClock{})
 	if _, err := tk.acquire(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
