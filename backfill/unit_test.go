@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -231,31 +232,41 @@ func TestTrackerConcurrentAcks(t *testing.T) {
 	}
 }
 
+// TestWindow runs in a synctest bubble: synctest.Wait returns once every
+// goroutine of the test is blocked, so "the third acquire waits" is checked
+// as a state, not guessed from a sleep.
 func TestWindow(t *testing.T) {
-	w := newWindow(2)
-	ctx := context.Background()
-	if err := w.acquire(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.acquire(ctx); err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	if err := w.acquire(short); err == nil {
-		t.Fatal("a full window let a third document in")
-	}
-	got := make(chan error, 1)
-	go func() { got <- w.acquire(ctx) }()
-	time.Sleep(20 * time.Millisecond)
-	w.release()
-	if err := <-got; err != nil {
-		t.Fatal(err)
-	}
-	go func() { w.release(); w.release() }()
-	if err := w.drained(ctx); err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		w := newWindow(2)
+		ctx := context.Background()
+		if err := w.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if err := w.acquire(short); err == nil {
+			t.Fatal("a full window let a third document in")
+		}
+		got := make(chan error, 1)
+		go func() { got <- w.acquire(ctx) }()
+		synctest.Wait()
+		select {
+		case err := <-got:
+			t.Fatalf("an acquire on a full window returned (%v) before a release", err)
+		default:
+		}
+		w.release()
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+		go func() { w.release(); w.release() }()
+		if err := w.drained(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestTimeFilterNeedsNoOr(t *testing.T) {

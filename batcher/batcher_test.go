@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 )
 
@@ -348,18 +349,6 @@ func matchLabels(m *dto.Metric, kv []string) bool {
 	return true
 }
 
-// eventually polls cond, for the few states no channel announces.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func testConfig() Config {
 	c := DefaultConfig()
 	c.Prefix = "p/"
@@ -658,7 +647,7 @@ func TestAckSpansTables(t *testing.T) {
 		t.Fatalf("ack c2: %v", err)
 	}
 	// clicks holds c1's parent row and is in S3; its tags are not.
-	eventually(t, "the clicks file", func() bool { return h.store.rowsIn(t)["clicks"] == 2 })
+	stacktest.Eventually(t, "the clicks file", 10*time.Second, func() bool { return h.store.rowsIn(t)["clicks"] == 2 })
 	if ok, _ := h.acks.called("c1"); ok {
 		t.Fatal("c1 acked before its clicks_tags file was put")
 	}

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // TestHeartbeat: the heartbeat follows the age loop while the batcher is
@@ -38,7 +40,7 @@ func TestHeartbeat(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.clock.fire()
-		eventually(t, "the heartbeat to follow the age loop once the put is done", func() bool { return h.b.Heartbeat().Equal(h.clock.Now()) })
+		stacktest.Eventually(t, "the heartbeat to follow the age loop once the put is done", 10*time.Second, func() bool { return h.b.Heartbeat().Equal(h.clock.Now()) })
 	})
 	t.Run("retried put", func(t *testing.T) {
 		var attempts atomic.Int64
@@ -49,11 +51,11 @@ func TestHeartbeat(t *testing.T) {
 		h := newHarness(t, testConfig(), store)
 		h.add(t, "v1", h.ts.view("v1"))
 		go h.b.Flush(context.Background(), ReasonManual)
-		eventually(t, "a first attempt", func() bool { return attempts.Load() > 0 })
+		stacktest.Eventually(t, "a first attempt", 10*time.Second, func() bool { return attempts.Load() > 0 })
 		h.clock.advance(10 * time.Minute)
 		n := attempts.Load()
 		// An attempt that began after the advance: n+1 may have begun before.
-		eventually(t, "two more attempts", func() bool { return attempts.Load() >= n+2 })
+		stacktest.Eventually(t, "two more attempts", 10*time.Second, func() bool { return attempts.Load() >= n+2 })
 		h.clock.fire()
 		if got, want := h.b.Heartbeat(), h.clock.Now(); !got.Equal(want) {
 			t.Fatalf("heartbeat while retrying %v, want %v (each attempt is a step)", got, want)

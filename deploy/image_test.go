@@ -346,22 +346,17 @@ func runServeInImage(t *testing.T, rootfs string, cfg v1.Config) {
 	go func() { done <- serve.Wait() }()
 	defer serve.Process.Kill()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		hc := imageCommand(rootfs, cfg, nil, "healthcheck", "--url", "http://"+addr+"/readyz")
-		if hc.Run() == nil {
-			break
-		}
+	ready := stacktest.WaitFor(30*time.Second, func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("serve from the image exited: %v\n%s", err, logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			serve.Process.Kill()
-			t.Fatalf("serve from the image not ready in 30s\n%s", logs.String())
-		}
-		time.Sleep(200 * time.Millisecond)
+		return imageCommand(rootfs, cfg, nil, "healthcheck", "--url", "http://"+addr+"/readyz").Run() == nil
+	})
+	if !ready {
+		serve.Process.Kill()
+		t.Fatalf("serve from the image not ready in 30s\n%s", logs.String())
 	}
 	resp, err := http.Get("http://" + addr + "/status?format=json")
 	if err != nil || resp.StatusCode != 200 {

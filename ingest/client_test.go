@@ -33,7 +33,9 @@ import (
 // happen every time: each write returns late (200 ms), each read of at most
 // 4 KiB is slow (40 ms), so the write loop's last look at the request body
 // comes after the response headers (one read) and before the end of a
-// 20 KiB response body (six reads), with wide margins either side.
+// 20 KiB response body (six reads), with wide margins either side. Its
+// sleeps are the fault under test (a slow connection), not waits for a
+// condition.
 type slowConn struct {
 	net.Conn
 }

@@ -180,17 +180,6 @@ func (r *rig) queueCounts(t *testing.T) (visible, inFlight int) {
 	return
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func clicks(n int, from int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -204,7 +193,7 @@ func clicks(n int, from int) []string {
 func TestDeleteOnlyAfterAck(t *testing.T) {
 	r := newRig(t, "30", 1000, false)
 	r.send(t, clicks(25, 0)...)
-	waitFor(t, "25 events in the sink", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 25 })
+	stacktest.Eventually(t, "25 events in the sink", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 25 })
 	n, err := r.raw.db.Collection("clicks").CountDocuments(context.Background(), bson.D{})
 	if err != nil || n != 25 {
 		t.Fatalf("raw documents: %d, %v; want 25", n, err)
@@ -223,8 +212,8 @@ func TestDeleteOnlyAfterAck(t *testing.T) {
 		t.Fatalf("%v messages deleted before any ack", got)
 	}
 	r.sink.ackAll(nil)
-	waitFor(t, "25 deletes", 10*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == 25 })
-	waitFor(t, "an empty queue", 10*time.Second, func() bool { v, f := r.queueCounts(t); return v == 0 && f == 0 })
+	stacktest.Eventually(t, "25 deletes", 10*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == 25 })
+	stacktest.Eventually(t, "an empty queue", 10*time.Second, func() bool { v, f := r.queueCounts(t); return v == 0 && f == 0 })
 	// Deletes go in batches of ten: 25 messages take at least 3 calls and,
 	// acked together, no more than 3 + one partial batch per poller.
 	if calls := testutil.ToFloat64(r.c.m.calls.WithLabelValues("delete")); calls < 3 || calls > 5 {
@@ -253,7 +242,7 @@ func TestBadEventsDeadLettered(t *testing.T) {
 	}
 	bodies = append(bodies, good[3:]...)
 	r.send(t, bodies...)
-	waitFor(t, "every message deleted", 20*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == float64(len(bodies)) })
+	stacktest.Eventually(t, "every message deleted", 20*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == float64(len(bodies)) })
 	if n, _ := r.sink.count(); n != 5 {
 		t.Fatalf("sink has %d events, want 5", n)
 	}
@@ -285,25 +274,33 @@ func TestBadEventsDeadLettered(t *testing.T) {
 func TestVisibilityExtended(t *testing.T) {
 	r := newRig(t, "2", 1000, false)
 	r.send(t, clicks(3, 200)...)
-	waitFor(t, "3 events in the sink", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 3 })
-	time.Sleep(5 * time.Second) // 2.5 visibility timeouts
+	stacktest.Eventually(t, "3 events in the sink", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 3 })
+	// Each message is extended once a second (at half the 2 s timeout): 15
+	// extensions of the three are five rounds, so the messages have been
+	// held for 2.5 visibility timeouts. Then every poller receives twice
+	// more, so a redelivered message would have been received by now.
+	stacktest.Eventually(t, "5 rounds of extensions", 20*time.Second, func() bool { return testutil.ToFloat64(r.c.m.extensions) >= 15 })
+	receives := testutil.ToFloat64(r.c.m.calls.WithLabelValues("receive"))
+	stacktest.Eventually(t, "two more receives per poller", 20*time.Second, func() bool {
+		return testutil.ToFloat64(r.c.m.calls.WithLabelValues("receive")) >= receives+float64(2*r.c.cfg.Pollers)
+	})
 	if got := testutil.ToFloat64(r.c.m.received); got != 3 {
 		t.Fatalf("%v receives, want 3: a held message was redelivered", got)
 	}
-	if got := testutil.ToFloat64(r.c.m.extensions); got < 6 {
-		t.Fatalf("%v visibility extensions in 5s of a 2s timeout, want at least 6", got)
+	if visible, inFlight := r.queueCounts(t); visible != 0 || inFlight != 3 {
+		t.Fatalf("queue: %d visible, %d in flight after 2.5 timeouts; want 0 and 3", visible, inFlight)
 	}
 	r.sink.ackAll(nil)
-	waitFor(t, "3 deletes", 10*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == 3 })
+	stacktest.Eventually(t, "3 deletes", 10*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == 3 })
 }
 
 // A failed ack leaves the message for redelivery; Drain releases what is held.
 func TestNackRedeliversAndDrainReleases(t *testing.T) {
 	r := newRig(t, "2", 1000, false)
 	r.send(t, clicks(4, 300)...)
-	waitFor(t, "4 events in the sink", 20*time.Second, func() bool { _, a := r.sink.count(); return a == 4 })
+	stacktest.Eventually(t, "4 events in the sink", 20*time.Second, func() bool { _, a := r.sink.count(); return a == 4 })
 	r.sink.ackAll(fmt.Errorf("s3 is down"))
-	waitFor(t, "4 redeliveries", 20*time.Second, func() bool { _, a := r.sink.count(); return a == 4 })
+	stacktest.Eventually(t, "4 redeliveries", 20*time.Second, func() bool { _, a := r.sink.count(); return a == 4 })
 	if got := testutil.ToFloat64(r.c.m.received); got != 8 {
 		t.Fatalf("%v receives, want 8", got)
 	}
@@ -318,14 +315,20 @@ func TestNackRedeliversAndDrainReleases(t *testing.T) {
 func TestMaxInFlight(t *testing.T) {
 	r := newRig(t, "30", 20, false)
 	r.send(t, clicks(60, 400)...)
-	waitFor(t, "20 events in the sink", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 20 })
-	time.Sleep(2 * time.Second)
+	stacktest.Eventually(t, "20 events in the sink", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 20 })
+	// No heartbeat: every poller waits by design, for room under
+	// max_in_flight (none is in a receive or handling a batch). Only then
+	// is "no more than 20" a fact, not a guess.
+	stacktest.Eventually(t, "every poller waiting for room", 20*time.Second, func() bool { _, busy := r.c.Heartbeat(); return !busy })
 	if n, _ := r.sink.count(); n != 20 {
 		t.Fatalf("sink got %d events with max_in_flight 20", n)
 	}
 	if held := r.c.Held(); held != 20 {
 		t.Fatalf("held %d, want 20", held)
 	}
+	if visible, inFlight := r.queueCounts(t); visible != 40 || inFlight != 20 {
+		t.Fatalf("queue: %d visible, %d in flight; want 40 and 20", visible, inFlight)
+	}
 	r.sink.ackAll(nil)
-	waitFor(t, "the next 20", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 40 })
+	stacktest.Eventually(t, "the next 20", 20*time.Second, func() bool { n, _ := r.sink.count(); return n == 40 })
 }

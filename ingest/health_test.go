@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // scriptSQS answers the n-th ReceiveMessage (from 1) with answer(ctx, n)
@@ -74,7 +76,7 @@ func TestPollHeartbeat(t *testing.T) {
 	t1 := t0.Add(time.Minute)
 	clock.set(t1)
 	n := len(api.receives())
-	waitFor(t, "each poller to receive again", 10*time.Second, func() bool { return len(api.receives()) >= n+2*c.cfg.Pollers })
+	stacktest.Eventually(t, "each poller to receive again", 10*time.Second, func() bool { return len(api.receives()) >= n+2*c.cfg.Pollers })
 	// Between two receives a poller waits for room (no step): the heartbeat
 	// is then absent, never older than the clock.
 	for range 100 {
@@ -89,7 +91,7 @@ func TestPollHeartbeat(t *testing.T) {
 	clock.set(t2)
 	n = len(api.receives())
 	// After the flag, each poller makes one more call, which hangs.
-	waitFor(t, "a wedged receive per poller", 10*time.Second, func() bool { return len(api.receives()) >= n+c.cfg.Pollers })
+	stacktest.Eventually(t, "a wedged receive per poller", 10*time.Second, func() bool { return len(api.receives()) >= n+c.cfg.Pollers })
 	hb, ok := c.Heartbeat()
 	clock.set(t2.Add(time.Hour))
 	if hb2, ok2 := c.Heartbeat(); !ok || !ok2 || !hb2.Equal(hb) || hb.After(t2) {
@@ -121,7 +123,7 @@ func TestReceiveOverLimit(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
 	defer func() { cancel(); <-done; c.Drain(context.Background()) }()
-	waitFor(t, "receives after the episode", 10*time.Second, func() bool { return len(api.receives()) >= refusals+2 })
+	stacktest.Eventually(t, "receives after the episode", 10*time.Second, func() bool { return len(api.receives()) >= refusals+2 })
 
 	calls := api.receives()
 	for i := 1; i <= refusals; i++ {

@@ -200,14 +200,14 @@ func TestDeletesKeepPaceAtLatency(t *testing.T) {
 	start := time.Now()
 	go func() { defer close(done); c.Run(ctx) }()
 	var received time.Duration
-	waitFor(t, "every event received", 3*time.Minute, func() bool {
+	stacktest.Eventually(t, "every event received", 3*time.Minute, func() bool {
 		if testutil.ToFloat64(c.m.received) < n {
 			return false
 		}
 		received = time.Since(start)
 		return true
 	})
-	waitFor(t, "every message deleted", 3*time.Minute, func() bool { return testutil.ToFloat64(c.m.deleted) >= n })
+	stacktest.Eventually(t, "every message deleted", 3*time.Minute, func() bool { return testutil.ToFloat64(c.m.deleted) >= n })
 	deleted := time.Since(start)
 	cancel()
 	<-done
@@ -266,7 +266,7 @@ func TestDrainBoundedWhenSQSSlows(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
-	waitFor(t, "every event in the sink", time.Minute, func() bool { _, a := sink.count(); return a == n })
+	stacktest.Eventually(t, "every event in the sink", time.Minute, func() bool { _, a := sink.count(); return a == n })
 
 	// Acks stop coming: 100 to delete, 400 to release.
 	sink.mu.Lock()

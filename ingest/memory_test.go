@@ -121,12 +121,12 @@ func TestMemoryBoundedWhileS3IsCut(t *testing.T) {
 	// The outage lasts until the poller is held at the writer's cap (or,
 	// without one, until it has received everything).
 	var maxDead, maxRows int64
-	waitFor(t, "the poller held, or everything received", 60*time.Second, func() bool {
+	stacktest.Eventually(t, "the poller held, or everything received", 60*time.Second, func() bool {
 		s := dl.Stats()
 		maxDead, maxRows = max(maxDead, s.Bytes), max(maxRows, bat.Stats().Bytes)
 		return s.Waiting > 0 || testutil.ToFloat64(c.m.received) == float64(total)
 	})
-	waitFor(t, "S3 refusing for a while", 60*time.Second, func() bool { return store.failures.Load() >= 10 })
+	stacktest.Eventually(t, "S3 refusing for a while", 60*time.Second, func() bool { return store.failures.Load() >= 10 })
 	held := liveHeap() - base
 	s := dl.Stats()
 	maxDead, maxRows = max(maxDead, s.Bytes), max(maxRows, bat.Stats().Bytes)
@@ -143,7 +143,7 @@ func TestMemoryBoundedWhileS3IsCut(t *testing.T) {
 	}
 
 	store.down.Store(false)
-	waitFor(t, "every message deleted", 120*time.Second, func() bool { return testutil.ToFloat64(c.m.deleted) == float64(total) })
+	stacktest.Eventually(t, "every message deleted", 120*time.Second, func() bool { return testutil.ToFloat64(c.m.deleted) == float64(total) })
 	recs, _, err := deadletter.Read(context.Background(), store, prefix, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestRowsPastHeldBytesFlattenedAgain(t *testing.T) {
 		t.Fatalf("the events' rows are %d bytes: too few to pass heldRowsBytes in one batch", size)
 	}
 	r.send(t, bodies...) // ten to a call: a poller receives several together
-	waitFor(t, "every message deleted", 30*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == float64(len(bodies)) })
+	stacktest.Eventually(t, "every message deleted", 30*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == float64(len(bodies)) })
 	r.sink.mu.Lock()
 	defer r.sink.mu.Unlock()
 	for i := range bodies {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 )
 
@@ -120,9 +121,9 @@ func TestDeletesRunConcurrently(t *testing.T) {
 	for _, r := range receipts(100) {
 		tk.ack(r)
 	}
-	waitFor(t, "four delete calls in flight at once", 10*time.Second, func() bool { return api.maxInflight() >= 4 })
+	stacktest.Eventually(t, "four delete calls in flight at once", 10*time.Second, func() bool { return api.maxInflight() >= 4 })
 	close(api.gate)
-	waitFor(t, "every message deleted", 10*time.Second, func() bool { return tk.count() == 0 })
+	stacktest.Eventually(t, "every message deleted", 10*time.Second, func() bool { return tk.count() == 0 })
 	close(stop)
 	<-done
 }
@@ -218,7 +219,7 @@ func TestRefusedAtCloseReleased(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
-	waitFor(t, "5 messages in the sink", 10*time.Second, func() bool { _, a := sink.count(); return a == 5 })
+	stacktest.Eventually(t, "5 messages in the sink", 10*time.Second, func() bool { _, a := sink.count(); return a == 5 })
 	stop()
 	<-done
 	sink.ackAll(errors.New("batcher closed")) // what batcher.Close does

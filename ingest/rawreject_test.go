@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // refusingRaw stands in for refusals FerretDB cannot produce: it rejects
@@ -84,7 +85,7 @@ func TestRawWriteRejected(t *testing.T) {
 	}
 	bodies = append(bodies, good[2], `{"event":"click","id":"r1","user_id":99}`) // r1: a redelivery of a stored event
 	r.send(t, bodies...)
-	waitFor(t, "every message deleted", 20*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == float64(len(bodies)) })
+	stacktest.Eventually(t, "every message deleted", 20*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == float64(len(bodies)) })
 
 	r.sink.mu.Lock()
 	got := map[string]int{}
@@ -183,16 +184,16 @@ func TestRawStoreDeniedHolds(t *testing.T) {
 	})
 	first := clicks(5, 1)
 	r.send(t, first...)
-	waitFor(t, "the denial raised", 20*time.Second, func() bool { return testutil.ToFloat64(r.c.m.rawDenied) == 1 })
+	stacktest.Eventually(t, "the denial raised", 20*time.Second, func() bool { return testutil.ToFloat64(r.c.m.rawDenied) == 1 })
 	// A poller that met the denial retries with backoff from 200 ms,
 	// doubling: after five refusals (3 s, or both pollers hold messages)
 	// every long poll under way then (1 s) has returned, and no new one
 	// starts.
-	waitFor(t, "five refused writes", 20*time.Second, func() bool { return sw.refusals.Load() >= 5 })
+	stacktest.Eventually(t, "five refused writes", 20*time.Second, func() bool { return sw.refusals.Load() >= 5 })
 	// Outlast the visibility timeout (2 s) several times over: the retries
 	// back off from 200 ms, doubling, so seven refusals take over 12 s.
 	r.send(t, clicks(5, 100)...)
-	waitFor(t, "seven refused writes", 60*time.Second, func() bool { return sw.refusals.Load() >= 7 })
+	stacktest.Eventually(t, "seven refused writes", 60*time.Second, func() bool { return sw.refusals.Load() >= 7 })
 	if n := testutil.ToFloat64(r.c.m.received); n != 5 {
 		t.Errorf("%v messages received during the denial, want the first 5 only (none again, none new)", n)
 	}
@@ -204,7 +205,7 @@ func TestRawStoreDeniedHolds(t *testing.T) {
 	}
 
 	sw.allowed.Store(true)
-	waitFor(t, "every message deleted", 30*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == 10 })
+	stacktest.Eventually(t, "every message deleted", 30*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == 10 })
 	if n := testutil.ToFloat64(r.c.m.received); n != 10 {
 		t.Errorf("%v receives for 10 messages, want 10", n)
 	}

@@ -101,7 +101,7 @@ func TestReplayAttributesNeedSignature(t *testing.T) {
 		dl.Close(dctx)
 		c.Drain(dctx)
 	}()
-	waitFor(t, "every event in the sink", 30*time.Second, func() bool { n, _ := sink.count(); return n == len(cases) })
+	stacktest.Eventually(t, "every event in the sink", 30*time.Second, func() bool { n, _ := sink.count(); return n == len(cases) })
 
 	sink.mu.Lock()
 	got := make([]string, 0, len(sink.rows))

@@ -689,10 +689,7 @@ func TestRun(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- l.Run(ctx) }()
-		deadline := time.Now().Add(30 * time.Second)
-		for e.count("ev") == 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		stacktest.WaitFor(30*time.Second, func() bool { return e.count("ev") > 0 })
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run = %v, want nil", err)
