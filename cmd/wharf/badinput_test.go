@@ -24,6 +24,7 @@ import (
 
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // liveServe is a `wharf serve` with its HTTP endpoints on a free port.
@@ -229,17 +230,6 @@ func (e *e2e) deadLetters() map[string]deadletter.Record {
 	return out
 }
 
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
 func shortBody(s string) string {
 	if len(s) > 120 {
 		return fmt.Sprintf("%s… (%d bytes)", s[:120], len(s))
@@ -341,10 +331,11 @@ func TestBadInputEndToEnd(t *testing.T) {
 	p := e.serveHTTP()
 	e.sendRaw(bodies...)
 
-	waitUntil(t, "every good event in the warehouse", 3*time.Minute, func() bool { return len(e.eventIDs("page_views")) >= len(goodIDs) })
-	waitUntil(t, "every bad message dead-lettered", time.Minute, func() bool { return len(e.deadLetters()) >= len(bad)+1 })
-	waitUntil(t, "an empty queue", time.Minute, func() bool { v, f := e.queueDepth(e.queueURL()); return v+f == 0 })
-	time.Sleep(3 * time.Second) // a few more load intervals: nothing else arrives
+	stacktest.Eventually(t, "every good event in the warehouse", 3*time.Minute, func() bool { return len(e.eventIDs("page_views")) >= len(goodIDs) })
+	stacktest.Eventually(t, "every bad message dead-lettered", time.Minute, func() bool { return len(e.deadLetters()) >= len(bad)+1 })
+	// Nothing else can arrive once the queue is empty (every message
+	// deleted, so its rows are in S3) and every file is loaded.
+	e.settled("page_views")
 
 	if got := e.eventIDs("page_views"); !slices.Equal(got, goodIDs) {
 		t.Errorf("page_views holds %v,\nwant exactly %v", got, goodIDs)

@@ -499,7 +499,8 @@ func chaosRun(t *testing.T, plan chaosPlan, point fault.Point, run int) chaosRes
 	}
 	r := chaosResult{point: point, run: run}
 	p := c.start(arm(true))
-	// Start sending at a random moment of the process's start-up.
+	// Start sending at a random moment of the process's start-up (the
+	// moment is the test's fault, not a wait).
 	time.Sleep(time.Duration(rnd.IntN(1500)) * time.Millisecond)
 	sendOut := c.send(events)
 	var sendDone bool
@@ -592,8 +593,12 @@ func TestChaosConcurrent(t *testing.T) {
 	}
 	deadline := time.Now().Add(plan.timeout)
 	var sendDone bool
+	// Every second: a look at the processes and the send, and, every other
+	// second while the events flow, five more files replayed.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for rounds := 0; ; rounds++ {
-		time.Sleep(time.Second)
+		<-tick.C
 		for _, p := range procs {
 			select {
 			case <-p.done:
@@ -623,13 +628,14 @@ func TestChaosConcurrent(t *testing.T) {
 	}
 	// Replay once more after everything is loaded, and let the loaders race for it.
 	replay(10)
-	for {
-		time.Sleep(time.Second)
-		if ok, why := c.settled(); ok {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("replayed files not loaded after %s: %s", plan.timeout, why)
-		}
+	var why string
+	settled := func() bool {
+		var ok bool
+		ok, why = c.settled()
+		return ok
+	}
+	if !stacktest.WaitFor(time.Until(deadline), settled) {
+		t.Fatalf("replayed files not loaded after %s: %s", plan.timeout, why)
 	}
 	for _, p := range procs {
 		c.stop(p)

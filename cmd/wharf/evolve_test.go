@@ -87,10 +87,7 @@ func TestServeSchemaEvolution(t *testing.T) {
 	e.run(nil, "schema", "apply", "-c", e.cfg)
 	e.serve()
 	e.run(events("new", 30), "send", "-c", e.cfg)
-	deadline := time.Now().Add(2 * time.Minute)
-	for e.counts()["page_views"] < 70 && time.Now().Before(deadline) {
-		time.Sleep(500 * time.Millisecond)
-	}
+	stacktest.WaitFor(2*time.Minute, func() bool { return e.counts()["page_views"] >= 70 })
 	rows, err := e.pool.Query(context.Background(), fmt.Sprintf(`SELECT split_part(event_id, '-', 1), coalesce(campaign, 'NULL'), coalesce(_extras->>'campaign', 'NULL'), count(*)
 		FROM %q.page_views GROUP BY 1, 2, 3 ORDER BY 1`, e.schema))
 	if err != nil {
@@ -120,16 +117,9 @@ func (e *e2e) waitQueueDrained() {
 		}
 	}
 	client := e.st.SQS(e.t)
-	deadline := time.Now().Add(time.Minute)
-	for {
+	stacktest.Eventually(e.t, "no message waiting in the queue", time.Minute, func() bool {
 		out, err := client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &queue,
 			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
-		if err == nil && out.Attributes["ApproximateNumberOfMessages"] == "0" {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("queue not drained: %v %v", out, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return err == nil && out.Attributes["ApproximateNumberOfMessages"] == "0"
+	})
 }

@@ -420,6 +420,7 @@ func runOutage(t *testing.T, oc outageCase) {
 			var outs []string
 			start := time.Now()
 			for i := range chunks {
+				// The pace is the test's load, not a wait for a state.
 				time.Sleep(time.Until(start.Add(span * time.Duration(i) / chunks)))
 				chunk := bytes.Join(lines[i*len(lines)/chunks:(i+1)*len(lines)/chunks], nil)
 				out := <-send(chunk)
@@ -435,14 +436,10 @@ func runOutage(t *testing.T, oc outageCase) {
 
 	// Part one flows through the whole path before the cut.
 	sent(send(parts[0]), parts[0])
-	deadline := time.Now().Add(2 * time.Minute)
-	for sum(e.counts()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no row reached the warehouse before the cut")
-		}
+	stacktest.Eventually(t, "a row in the warehouse before the cut", 2*time.Minute, func() bool {
 		alive("before the cut")
-		time.Sleep(250 * time.Millisecond)
-	}
+		return sum(e.counts()) > 0
+	})
 	r.before = append(r.before, take())
 
 	// The cut: part two is sent, a chunk at a time, while the dependency
@@ -473,7 +470,7 @@ func runOutage(t *testing.T, oc outageCase) {
 			r.settled, settled = s, true
 		}
 		alive("during the outage")
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // a sample every half second for the outage's length: time is what is measured
 	}
 	if !settled {
 		r.settled = r.during[0]
@@ -526,13 +523,10 @@ func runOutage(t *testing.T, oc outageCase) {
 	}
 	// The pending gauge is set by the loader's cycles: give it up to 30 s (on
 	// a loaded machine a cycle can lag the rows it already merged).
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	stacktest.WaitFor(30*time.Second, func() bool {
 		r.end = take()
-		if r.end.m["wharf_pending_files"] == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return r.end.m["wharf_pending_files"] == 0
+	})
 
 	for _, s := range append(r.before, r.during...) {
 		r.rssPeak = max(r.rssPeak, s.rss)

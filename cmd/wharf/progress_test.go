@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wharfdata/wharf/backfill"
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // The ETA rests on the rate since reading started, over the recent past:
@@ -119,10 +120,7 @@ func TestProgressLogNamesJobAndShard(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); logProgress(ctx, get, progressLog(zap.New(core), bc), time.Millisecond) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for logs.FilterMessage("backfill progress").Len() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	stacktest.WaitFor(10*time.Second, func() bool { return logs.FilterMessage("backfill progress").Len() > 0 })
 	cancel()
 	<-done
 	lines := logs.FilterMessage("backfill progress").All()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // The schema before and after the fix: `code` was declared an integer, but
@@ -64,7 +65,7 @@ func (e *e2e) allLoaded(table string) bool {
 // are in S3) and every file of table is loaded.
 func (e *e2e) settled(table string) {
 	e.t.Helper()
-	waitUntil(e.t, "an empty queue and every file of "+table+" loaded", 2*time.Minute, func() bool {
+	stacktest.Eventually(e.t, "an empty queue and every file of "+table+" loaded", 2*time.Minute, func() bool {
 		v, f := e.queueDepth(e.queueURL())
 		return v+f == 0 && e.allLoaded(table)
 	})
@@ -120,8 +121,8 @@ func TestDeadletterReplayAfterSchemaFix(t *testing.T) {
 	if out := e.run([]byte(strings.Join(lines, "\n")+"\n"), "send", "-c", e.cfg); !strings.Contains(out, "sent 19 messages") {
 		t.Fatalf("send: %s", out)
 	}
-	waitUntil(t, "10 rows under schema A", 2*time.Minute, func() bool { return len(e.eventIDs("replays")) == 10 })
-	waitUntil(t, "9 dead letters", time.Minute, func() bool { return len(e.deadLetters()) == 9 })
+	stacktest.Eventually(t, "10 rows under schema A", 2*time.Minute, func() bool { return len(e.eventIDs("replays")) == 10 })
+	stacktest.Eventually(t, "9 dead letters", time.Minute, func() bool { return len(e.deadLetters()) == 9 })
 	e.settled("replays")
 	p.stop(t)
 
@@ -149,7 +150,17 @@ func TestDeadletterReplayAfterSchemaFix(t *testing.T) {
 	if !strings.Contains(out, "would replay 8 messages") || sent != 8 || already != 0 || other != 1 {
 		t.Fatalf("dry run: %s", out)
 	}
-	time.Sleep(2 * time.Second)
+	// A dry run sends nothing: serve, polling since before it, has gone on
+	// polling after it (a poller's second receive from here began after the
+	// dry run) and has received no message.
+	receives := p.metric(t, "wharf_sqs_calls_total", `call="receive"`)
+	pollers := float64(defaultConfig().SQS.Pollers) // the e2e deployment keeps the default
+	stacktest.Eventually(t, "serve to poll past the dry run", time.Minute, func() bool {
+		return p.metric(t, "wharf_sqs_calls_total", `call="receive"`) >= receives+pollers+1
+	})
+	if n := p.metric(t, "wharf_received_messages_total"); n != 0 {
+		t.Fatalf("a dry run sent %v messages", n)
+	}
 	if got := len(e.eventIDs("replays")); got != 10 {
 		t.Fatalf("a dry run loaded rows: %d", got)
 	}
@@ -158,7 +169,7 @@ func TestDeadletterReplayAfterSchemaFix(t *testing.T) {
 	if !strings.Contains(out, "replayed 8 messages") || sent != 8 || already != 0 || other != 1 {
 		t.Fatalf("replay: %s", out)
 	}
-	waitUntil(t, "18 rows after the replay", 2*time.Minute, func() bool { return len(e.eventIDs("replays")) == 18 })
+	stacktest.Eventually(t, "18 rows after the replay", 2*time.Minute, func() bool { return len(e.eventIDs("replays")) == 18 })
 	e.settled("replays")
 
 	want := append(append(slices.Clone(okIDs), fixIDs...), noID[0].EventID, noID[1].EventID)
@@ -192,11 +203,14 @@ func TestDeadletterReplayAfterSchemaFix(t *testing.T) {
 	}
 
 	// Forced: every message is sent again, and the loader drops them all.
+	deleted := p.metric(t, "wharf_deleted_messages_total")
 	sent, _, _, out = e.replay("--reason", "type_mismatch", "--again")
 	if sent != 8 {
 		t.Fatalf("replay --again: %s", out)
 	}
-	time.Sleep(time.Second)
+	stacktest.Eventually(t, "the 8 messages sent again deleted (their rows in S3)", time.Minute, func() bool {
+		return p.metric(t, "wharf_deleted_messages_total") >= deleted+8
+	})
 	e.settled("replays")
 	if got := e.eventIDs("replays"); !slices.Equal(got, want) {
 		t.Fatalf("after replay --again, replays holds %v,\nwant %v", got, want)
@@ -331,7 +345,7 @@ func TestReplayBackfillDeadLetter(t *testing.T) {
 		t.Fatalf("replay: %s", out)
 	}
 	all := slices.Sorted(slices.Values(append(slices.Clone(goodIDs), badIDs...)))
-	waitUntil(t, "6 rows after the replay", 2*time.Minute, func() bool { return len(e.eventIDs("replays")) == 6 })
+	stacktest.Eventually(t, "6 rows after the replay", 2*time.Minute, func() bool { return len(e.eventIDs("replays")) == 6 })
 	e.settled("replays")
 	if got := e.eventIDs("replays"); !slices.Equal(got, all) {
 		t.Fatalf("after the replay: %v, want the _ids %v", got, all)

@@ -301,7 +301,7 @@ func TestSchemaInferRoutes(t *testing.T) {
 	if out := e.run([]byte(strings.Join(lines, "\n")+"\n"), "send", "-c", e.cfg); !strings.Contains(out, "sent 12 messages") {
 		t.Fatalf("send: %s", out)
 	}
-	waitUntil(t, "12 events loaded or dead-lettered", 2*time.Minute, func() bool {
+	stacktest.Eventually(t, "12 events loaded or dead-lettered", 2*time.Minute, func() bool {
 		return len(e.eventIDs("notifications"))+len(e.deadLetters()) >= 12
 	})
 	e.settled("notifications")

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // redact and scrub hide passwords in every form a driver or the SDK may
@@ -155,18 +157,27 @@ func TestSecretsNotInStatusOrLogs(t *testing.T) {
 	p := e.serveHTTP("WHARF_WAREHOUSE_DSN="+urlDSN("127.0.0.1:1", leakDSNPassword), "WHARF_LOG_LEVEL=debug",
 		"AWS_ACCESS_KEY_ID="+leakAWSKeyID, "AWS_SECRET_ACCESS_KEY="+leakAWSSecret, "AWS_SESSION_TOKEN="+leakAWSToken)
 	e.run([]byte(`{"event":"page_view","id":"s1","user_id":1}`+"\n"), "send", "-c", e.cfg)
-	waitUntil(t, "a failed load in the log", time.Minute, func() bool {
+	stacktest.Eventually(t, "a failed load in the log", time.Minute, func() bool {
 		return strings.Contains(p.logs.String(), "127.0.0.1:1") && strings.Contains(p.logs.String(), `"level":"warn"`)
 	})
-	time.Sleep(2 * time.Second)
-	for _, path := range []string{"/status", "/status?format=json", "/metrics", "/healthz"} {
+	get := func(path string) (*http.Response, string) {
 		resp, err := http.Get(p.base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		checkNoLeak(t, path, string(body))
+		return resp, string(body)
+	}
+	// The pages are read once the failure (which quotes the DSN) is on
+	// /status, among its recent errors.
+	stacktest.Eventually(t, "the failed load on /status", time.Minute, func() bool {
+		_, body := get("/status?format=json")
+		return strings.Contains(body, "127.0.0.1:1")
+	})
+	for _, path := range []string{"/status", "/status?format=json", "/metrics", "/healthz"} {
+		resp, body := get(path)
+		checkNoLeak(t, path, body)
 		if path == "/healthz" && resp.StatusCode != http.StatusOK {
 			// A warehouse that refuses connections is not a stalled loader.
 			t.Errorf("/healthz with the warehouse down: %s %q, want 200", resp.Status, body)

@@ -182,21 +182,14 @@ func sum(m map[string]int) int {
 // waitRows waits until the warehouse holds want rows per table.
 func (e *e2e) waitRows(want map[string]int, timeout time.Duration) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got := e.counts()
-		if got != nil && sum(got) >= sum(want) {
-			for tbl, n := range want {
-				if got[tbl] != n {
-					e.t.Fatalf("table %s has %d rows, want %d (all: %v)", tbl, got[tbl], n, got)
-				}
-			}
-			return
+	var got map[string]int
+	if !stacktest.WaitFor(timeout, func() bool { got = e.counts(); return got != nil && sum(got) >= sum(want) }) {
+		e.t.Fatalf("timed out: warehouse has %v, want %v", got, want)
+	}
+	for tbl, n := range want {
+		if got[tbl] != n {
+			e.t.Fatalf("table %s has %d rows, want %d (all: %v)", tbl, got[tbl], n, got)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out: warehouse has %v, want %v", got, want)
-		}
-		time.Sleep(500 * time.Millisecond)
 	}
 }
 
@@ -219,13 +212,13 @@ func (e *e2e) checkDeadLetters(want map[string]int) {
 	store := s3store.New(e.st.S3(e.t), e.st.Bucket)
 	// Dead letters held by a killed process come back only after the
 	// queue's visibility timeout (30 s here), then wait for a flush.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	var got map[string]int
+	stacktest.WaitFor(90*time.Second, func() bool {
 		recs, _, err := deadletter.Read(context.Background(), store, e.prefix, time.Time{}, time.Time{})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		got := map[string]int{}
+		got = map[string]int{}
 		seen := map[string]bool{}
 		for _, r := range recs {
 			if !seen[r.Body] {
@@ -233,15 +226,12 @@ func (e *e2e) checkDeadLetters(want map[string]int) {
 				got[r.Reason]++
 			}
 		}
-		if sum(got) >= sum(want) || time.Now().After(deadline) {
-			for reason, n := range want {
-				if got[reason] != n {
-					e.t.Errorf("dead letters %s: %d, want %d (all: %v)", reason, got[reason], n, got)
-				}
-			}
-			return
+		return sum(got) >= sum(want)
+	})
+	for reason, n := range want {
+		if got[reason] != n {
+			e.t.Errorf("dead letters %s: %d, want %d (all: %v)", reason, got[reason], n, got)
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
 }
 
@@ -298,7 +288,12 @@ func TestServeKilledAndRestarted(t *testing.T) {
 		out, _ := c.CombinedOutput()
 		sendDone <- string(out)
 	}()
-	time.Sleep(2500 * time.Millisecond)
+	// Kill while serve holds messages (received, not deleted) and rows are
+	// already loaded: in the middle of the stream, with work in every stage.
+	stacktest.Eventually(t, "messages held and rows loaded", time.Minute, func() bool {
+		_, inFlight := e.queueDepth(e.queueURL())
+		return inFlight >= 50 && sum(e.counts()) > 0
+	})
 	p.cmd.Process.Kill() // SIGKILL: no drain at all
 	<-p.done
 	e.serve()
