@@ -1,10 +1,7 @@
 package backfill
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/wharfdata/wharf/deadletter"
-	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/s3store/s3storetest"
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 )
@@ -74,55 +71,16 @@ func (d *memDL) Add(_ context.Context, rec deadletter.Record, ack func(error)) e
 }
 func (d *memDL) Flush(context.Context) error { return nil }
 
-type memStore struct {
-	mu   sync.Mutex
-	objs map[string][]byte
-}
-
-func (m *memStore) Put(_ context.Context, key string, body io.Reader, _ int64) error {
-	b, err := io.ReadAll(body)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.objs == nil {
-		m.objs = map[string][]byte{}
-	}
-	m.objs[key] = b
-	return err
-}
-
-func (m *memStore) Get(_ context.Context, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.objs[key]
-	if !ok {
-		return nil, s3store.ErrNotFound
-	}
-	return bytes.Clone(b), nil
-}
-
-func (m *memStore) ListKeys(_ context.Context, prefix string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for k := range m.objs {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
 type stackEnv struct {
 	t     *testing.T
 	db    *mongo.Database
-	store *memStore
+	store *s3storetest.Mem
 }
 
 func newStackEnv(t *testing.T) *stackEnv {
 	st := stacktest.Get(t)
 	c, name := st.Mongo(t)
-	return &stackEnv{t: t, db: c.Database(name), store: &memStore{}}
+	return &stackEnv{t: t, db: c.Database(name), store: &s3storetest.Mem{}}
 }
 
 func (e *stackEnv) insert(coll string, docs ...bson.D) {

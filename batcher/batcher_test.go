@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/wharfdata/wharf/internal/s3store/s3storetest"
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 )
@@ -114,12 +115,13 @@ type object struct {
 	body []byte
 }
 
-// fakeStore records puts. hook, when set, runs first; its error fails the put.
+// fakeStore is an object store in memory (s3storetest.Mem) that counts the
+// attempts at each key. hook, when set, runs first; its error fails the put.
 type fakeStore struct {
+	s3storetest.Mem
 	hook func(ctx context.Context, key string) error
 
 	mu       sync.Mutex
-	objects  []object
 	attempts map[string]int
 }
 
@@ -135,23 +137,23 @@ func (s *fakeStore) Put(ctx context.Context, key string, body io.Reader, size in
 			return err
 		}
 	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return err
-	}
-	if int64(len(b)) != size {
-		return fmt.Errorf("size %d, body %d bytes", size, len(b))
-	}
-	s.mu.Lock()
-	s.objects = append(s.objects, object{key, b})
-	s.mu.Unlock()
-	return nil
+	return s.Mem.Put(ctx, key, body, size)
 }
 
+// The fake keeps the contract of the real store.
+func TestFakeStoreContract(t *testing.T) {
+	s3storetest.Run(t, &fakeStore{}, "p/")
+}
+
+// objs returns every object stored, in key order.
 func (s *fakeStore) objs() []object {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]object(nil), s.objects...)
+	keys, _ := s.ListKeys(context.Background(), "")
+	out := make([]object, len(keys))
+	for i, k := range keys {
+		b, _ := s.Get(context.Background(), k)
+		out[i] = object{k, b}
+	}
+	return out
 }
 
 // rowsIn returns the rows written per table, read back from the Parquet files.

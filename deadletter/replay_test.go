@@ -8,59 +8,20 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/wharfdata/wharf/internal/s3store/s3storetest"
 )
-
-// memStore is an ObjectStore in memory.
-type memStore struct {
-	mu   sync.Mutex
-	objs map[string][]byte
-}
-
-func (m *memStore) Put(_ context.Context, key string, body io.Reader, _ int64) error {
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.objs == nil {
-		m.objs = map[string][]byte{}
-	}
-	m.objs[key] = b
-	return nil
-}
-
-func (m *memStore) Get(_ context.Context, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.objs[key], nil
-}
-
-func (m *memStore) ListKeys(_ context.Context, prefix string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for k := range m.objs {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
 
 // Records are grouped by file and reason; a marker names one group, Read
 // never mistakes a marker for a dead-letter file, and Replayed finds it.
 func TestReplayMarkers(t *testing.T) {
 	ctx := context.Background()
-	store := &memStore{}
+	store := &s3storetest.Mem{}
 	w := NewWriter(Config{Prefix: "p/", MaxAge: time.Hour}, store, zaptest.NewLogger(t), nil)
 	acks := 0
 	for i, reason := range []string{"type_mismatch", "bad_json", "type_mismatch"} {
@@ -163,7 +124,7 @@ func TestReadLargeAndBrokenRecords(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &memStore{objs: tc.files}
+			store := s3storetest.NewMem(tc.files)
 			recs, files, err := Read(context.Background(), store, "p/", time.Time{}, time.Time{})
 			if err != nil {
 				t.Fatalf("read: %v", err)

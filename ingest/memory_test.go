@@ -20,6 +20,7 @@ import (
 	"github.com/wharfdata/wharf/batcher"
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/s3store/s3storetest"
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 )
@@ -38,6 +39,12 @@ func (s *cutS3) Put(ctx context.Context, key string, body io.Reader, size int64)
 		return errors.New("s3 cut by the test")
 	}
 	return s.Store.Put(ctx, key, body, size)
+}
+
+// cutS3, while up, keeps the contract of the store it wraps.
+func TestCutS3Contract(t *testing.T) {
+	st := stacktest.Get(t)
+	s3storetest.Run(t, &cutS3{Store: s3store.New(st.S3(t), st.Bucket)}, st.Prefix())
 }
 
 // liveHeap is the heap in use after a collection.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wharfdata/wharf/internal/pq"
 	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/s3store/s3storetest"
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse/redshift"
@@ -671,6 +672,14 @@ func (f *failingStore) ListPrefixes(ctx context.Context, prefix, delimiter strin
 		return nil, fmt.Errorf("list %s: injected failure", prefix)
 	}
 	return f.Store.ListPrefixes(ctx, prefix, delimiter)
+}
+
+// The stores wrapped to count or fail calls keep the contract of the store
+// they wrap while they let calls through.
+func TestWrappedStoresContract(t *testing.T) {
+	st := stacktest.Get(t)
+	s3storetest.Run(t, &countingStore{Store: s3store.New(st.S3(t), st.Bucket)}, st.Prefix())
+	s3storetest.Run(t, &failingStore{Store: s3store.New(st.S3(t), st.Bucket)}, st.Prefix())
 }
 
 // TestRun checks that Run loads, retries a failed load before the next
