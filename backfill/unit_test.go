@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.uber.org/goleak"
 
+	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { stacktest.VerifyNoLeaks(m) }
 
 func rv(t testing.TB, v any) Key {
 	t.Helper()

@@ -170,6 +170,7 @@ func latencyConsumer(t *testing.T, st *stacktest.Stack, client *sqs.Client, queu
 	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: st.Prefix()}, s3store.New(st.S3(t), st.Bucket), log, reg)
+	t.Cleanup(func() { closeWriter(t, dl) })
 	cfg := DefaultConfig()
 	cfg.QueueURL, cfg.WaitTime = queue, time.Second
 	c, err := New(context.Background(), cfg, client, sch, schema.DefaultEnvelope(), nil, sink, dl, log, reg)

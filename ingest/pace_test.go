@@ -160,6 +160,7 @@ func slowConsumer(t *testing.T, api SQSAPI, sink Sink, n int) *Consumer {
 	log := zaptest.NewLogger(t)
 	reg := prometheus.NewRegistry()
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: "t/"}, nil, log, reg)
+	t.Cleanup(func() { closeWriter(t, dl) })
 	c, err := New(context.Background(), cfg, api, sch, schema.DefaultEnvelope(), nil, sink, dl, log, reg)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
+
+func TestMain(m *testing.M) { stacktest.VerifyNoLeaks(m) }
 
 func TestSummarize(t *testing.T) {
 	xs := make([]float64, 0, 100)

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.uber.org/goleak"
 
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/internal/stacktest"
@@ -24,9 +23,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
-}
+func TestMain(m *testing.M) { stacktest.VerifyNoLeaks(m) }
 
 const testRole = "arn:aws:iam::123456789012:role/wharf-copy"
 

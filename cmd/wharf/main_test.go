@@ -1,0 +1,9 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
+)
+
+func TestMain(m *testing.M) { stacktest.VerifyNoLeaks(m) }

@@ -1,0 +1,9 @@
+package deadletter
+
+import (
+	"testing"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
+)
+
+func TestMain(m *testing.M) { stacktest.VerifyNoLeaks(m) }
