@@ -45,7 +45,7 @@ import (
 // waits for it. (cmd/wharf adapts *batcher.Batcher: its Flush takes the
 // batcher's flush reason, and a backfill's is always "manual".)
 type Sink interface {
-	Add(ctx context.Context, rows []schema.Row, ack func(error)) error
+	Add(ctx context.Context, rows *schema.Rows, ack func(error)) error
 	Flush(ctx context.Context) error
 }
 
@@ -521,6 +521,7 @@ func (b *Backfill) scan(ctx context.Context, plan *Plan, states []*rangeState) e
 // worker is one scanning goroutine's reusable state.
 type worker struct {
 	dec      *schema.Decoder
+	rows     schema.Rows // a document's rows, reused (the sink copies them)
 	conv     converter
 	fallback time.Time // received time of documents without an ObjectId _id
 }
@@ -651,16 +652,19 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 			return nil
 		}
 	}
-	rows, err := w.dec.Flatten(ev, nil)
-	if err != nil {
+	rows := &w.rows
+	rows.Reset()
+	if err := w.dec.FlattenInto(ev, rows); err != nil {
 		return b.deadLetter(ctx, st, doc, body, id, err, recv, ack)
 	}
 	b.mu.Lock()
-	for i := range rows {
-		b.perRows[rows[i].Table.Name]++
+	for _, tr := range rows.Tables() {
+		if tr.Len > 0 {
+			b.perRows[tr.Table.Name] += int64(tr.Len)
+		}
 	}
 	b.mu.Unlock()
-	b.rows.Add(int64(len(rows)))
+	b.rows.Add(int64(rows.Len()))
 	if err := b.sink.Add(ctx, rows, ack); err != nil {
 		// ack will never run: the document stays pending in its range, so
 		// the checkpoint stops before it; only its place in the window is

@@ -25,7 +25,8 @@ type memSink struct {
 	fail func(rows []schema.Row) error
 }
 
-func (s *memSink) Add(_ context.Context, rows []schema.Row, ack func(error)) error {
+func (s *memSink) Add(_ context.Context, rs *schema.Rows, ack func(error)) error {
+	rows := rs.Slice(nil) // rs is the worker's, reused once Add returns
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {

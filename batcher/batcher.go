@@ -70,7 +70,7 @@ type message struct {
 // buffer holds one table's rows waiting for a flush.
 type buffer struct {
 	table  *schema.Table
-	rows   []schema.Row
+	rows   *schema.TableRows // nil when empty
 	msgs   []*message // each message once, in arrival order
 	bytes  int64
 	oldest time.Time // when its first row arrived
@@ -79,7 +79,7 @@ type buffer struct {
 // job is one flush: a detached buffer on its way to one S3 object.
 type job struct {
 	table  *schema.Table
-	rows   []schema.Row
+	rows   *schema.TableRows
 	nrows  int
 	msgs   []*message
 	bytes  int64
@@ -187,21 +187,15 @@ func newBatcher(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.R
 // returns an error, ack is never called and the batcher keeps none of the
 // rows. With no rows, ack(nil) runs at once.
 //
-// The batcher keeps rows (and their Values) until they are written: the
-// caller must not change them. ack runs on a flush worker: it should be
-// quick and must not call Add.
-func (b *Batcher) Add(ctx context.Context, rows []schema.Row, ack func(error)) error {
-	if len(rows) == 0 {
+// Add copies the rows into its buffers: the caller may reset and reuse rows
+// once Add returns. ack runs on a flush worker: it should be quick and must
+// not call Add.
+func (b *Batcher) Add(ctx context.Context, rows *schema.Rows, ack func(error)) error {
+	if rows == nil || rows.Len() == 0 {
 		ack(nil)
 		return nil
 	}
-	var size int64
-	for i := range rows {
-		if rows[i].Table == nil {
-			return fmt.Errorf("add: row %d has no table", i)
-		}
-		size += int64(rows[i].Size())
-	}
+	size := int64(rows.Size())
 
 	b.mu.Lock()
 	for {
@@ -233,37 +227,35 @@ func (b *Batcher) Add(ctx context.Context, rows []schema.Row, ack func(error)) e
 
 	m := &message{ack: ack}
 	now := b.clock.Now()
-	var buf *buffer
 	var touched []*buffer // usually one or two tables
-	for i := range rows {
-		r := rows[i]
-		if buf == nil || buf.table != r.Table {
-			buf = b.bufs[r.Table]
-			if buf == nil {
-				buf = &buffer{table: r.Table}
-				b.bufs[r.Table] = buf
-			}
-			if len(buf.rows) == 0 {
-				buf.oldest = now
-			}
-			if n := len(buf.msgs); n == 0 || buf.msgs[n-1] != m {
-				buf.msgs = append(buf.msgs, m)
-				m.parts++
-				touched = append(touched, buf)
-			}
+	for _, tr := range rows.Tables() {
+		if tr.Len == 0 {
+			continue
 		}
-		buf.rows = append(buf.rows, r)
-		buf.bytes += int64(r.Size())
+		buf := b.bufs[tr.Table]
+		if buf == nil {
+			buf = &buffer{table: tr.Table}
+			b.bufs[tr.Table] = buf
+		}
+		if buf.rows == nil {
+			buf.rows = schema.NewTableRows(tr.Table)
+			buf.oldest = now
+		}
+		buf.msgs = append(buf.msgs, m)
+		m.parts++
+		touched = append(touched, buf)
+		buf.rows.Append(tr)
+		buf.bytes += int64(tr.Size())
 	}
 	b.held++
 	b.bufBytes += size
-	b.bufRows += int64(len(rows))
+	b.bufRows += int64(rows.Len())
 	for _, t := range touched {
 		b.tableGaugesLocked(t.table)
 	}
 
 	for _, t := range touched {
-		if len(t.rows) >= b.cfg.MaxRows {
+		if t.rows.Len >= b.cfg.MaxRows {
 			b.flushLocked(t, ReasonRows)
 		}
 	}
@@ -324,13 +316,13 @@ func (b *Batcher) Close() error {
 	b.closed = true
 	var acks []*message
 	for t, buf := range b.bufs {
-		if len(buf.rows) > 0 {
+		if buf.len() > 0 {
 			b.log.Warn("dropping unflushed buffer at close", zap.String("table", t.Name),
-				zap.Int("rows", len(buf.rows)), zap.Int("messages", len(buf.msgs)))
+				zap.Int("rows", buf.len()), zap.Int("messages", len(buf.msgs)))
 		}
 		acks = b.settleLocked(buf.msgs, ErrClosed, acks)
 		b.bufBytes -= buf.bytes
-		b.bufRows -= int64(len(buf.rows))
+		b.bufRows -= int64(buf.len())
 		buf.rows, buf.bytes = nil, 0
 		b.tableGaugesLocked(t)
 	}
@@ -359,30 +351,39 @@ func (b *Batcher) Stats() Stats {
 		Flushing: len(b.active),
 	}
 	for _, buf := range b.bufs {
-		if len(buf.rows) > 0 {
+		if buf.len() > 0 {
 			s.Buffers++
 		}
 	}
 	return s
 }
 
+// len returns the rows the buffer holds.
+func (buf *buffer) len() int {
+	if buf.rows == nil {
+		return 0
+	}
+	return buf.rows.Len
+}
+
 // flushLocked detaches buf's rows into a job and queues it.
 func (b *Batcher) flushLocked(buf *buffer, reason Reason) {
-	if len(buf.rows) == 0 {
+	n := buf.len()
+	if n == 0 {
 		return
 	}
-	j := &job{table: buf.table, rows: buf.rows, nrows: len(buf.rows), msgs: buf.msgs, bytes: buf.bytes,
+	j := &job{table: buf.table, rows: buf.rows, nrows: n, msgs: buf.msgs, bytes: buf.bytes,
 		reason: reason, done: make(chan struct{})}
 	b.bufBytes -= buf.bytes
-	b.bufRows -= int64(len(buf.rows))
+	b.bufRows -= int64(n)
 	b.flushingBytes += buf.bytes
-	b.flushingRows += int64(len(buf.rows))
+	b.flushingRows += int64(n)
 	f := b.flushing[buf.table]
 	if f == nil {
 		f = &tableHeld{}
 		b.flushing[buf.table] = f
 	}
-	f.rows += int64(len(buf.rows))
+	f.rows += int64(n)
 	f.bytes += buf.bytes
 	// No preallocation: capacity kept for every table would be memory that
 	// MaxBytes does not count.
@@ -467,7 +468,7 @@ type tableHeld struct{ rows, bytes int64 }
 func (b *Batcher) tableGaugesLocked(t *schema.Table) {
 	var h tableHeld
 	if buf := b.bufs[t]; buf != nil {
-		h.rows, h.bytes = int64(len(buf.rows)), buf.bytes
+		h.rows, h.bytes = int64(buf.len()), buf.bytes
 	}
 	if f := b.flushing[t]; f != nil {
 		h.rows += f.rows
@@ -490,7 +491,7 @@ func (b *Batcher) ageLoop(tick <-chan time.Time, stopTick func()) {
 			now := b.clock.Now()
 			b.mu.Lock()
 			for _, buf := range b.bufs {
-				if len(buf.rows) > 0 && now.Sub(buf.oldest) >= b.cfg.MaxAge {
+				if buf.len() > 0 && now.Sub(buf.oldest) >= b.cfg.MaxAge {
 					b.flushLocked(buf, ReasonAge)
 				}
 			}

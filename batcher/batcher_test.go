@@ -82,23 +82,17 @@ func row(t *schema.Table, id string, idx int) schema.Row {
 }
 
 // click makes the rows of one click event: the parent and n tags.
-func (ts tables) click(id string, n int) []schema.Row {
+func (ts tables) click(id string, n int) *schema.Rows {
 	rows := []schema.Row{row(ts.clicks, id, 0)}
 	for i := range n {
 		rows = append(rows, row(ts.tags, id, i))
 	}
-	return rows
+	return schema.RowsOf(rows...)
 }
 
-func (ts tables) view(id string) []schema.Row { return []schema.Row{row(ts.views, id, 0)} }
+func (ts tables) view(id string) *schema.Rows { return schema.RowsOf(row(ts.views, id, 0)) }
 
-func size(rows []schema.Row) int64 {
-	var n int64
-	for _, r := range rows {
-		n += int64(r.Size())
-	}
-	return n
-}
+func size(rows *schema.Rows) int64 { return int64(rows.Size()) }
 
 // --- fakes ---
 
@@ -286,7 +280,7 @@ func newHarness(t *testing.T, cfg Config, store *fakeStore) *harness {
 	return h
 }
 
-func (h *harness) add(t testing.TB, id string, rows []schema.Row) {
+func (h *harness) add(t testing.TB, id string, rows *schema.Rows) {
 	t.Helper()
 	if err := h.b.Add(context.Background(), rows, h.acks.ack(id)); err != nil {
 		t.Fatalf("add %s: %v", id, err)
@@ -690,7 +684,8 @@ func TestPutRetried(t *testing.T) {
 func TestEncodeErrorNotRetried(t *testing.T) {
 	h := newHarness(t, testConfig(), nil)
 	bad := h.ts.view("bad")
-	bad[0].Values = bad[0].Values[:2] // too few columns
+	tr := bad.Tables()[0]
+	tr.Cols[1].Def = tr.Cols[1].Def[:0] // a column without the row
 	h.add(t, "bad", bad)
 	h.add(t, "c1", h.ts.click("c1", 0))
 	if err := h.b.Flush(context.Background(), ReasonManual); err == nil {

@@ -26,7 +26,7 @@ func BenchmarkAdd(b *testing.B) {
 	ts := testTables(b)
 	// Rows are only read by the batcher, so a few messages can be added
 	// again and again; building them is not what is measured.
-	msgs := make([][]schema.Row, 1024)
+	msgs := make([]*schema.Rows, 1024)
 	for i := range msgs {
 		msgs[i] = ts.click(fmt.Sprintf("%016d", i), 2)
 	}

@@ -19,7 +19,7 @@ type Config struct {
 	// because a message's rows in a table are never split across files.
 	// Default 500,000.
 	MaxRows int
-	// MaxBytes caps the memory, as schema.Row.Size, of every row held: in the
+	// MaxBytes caps the memory, as schema.Rows.Size, of every row held: in the
 	// buffers and in flushes whose put has not finished. Add blocks while one
 	// more message would exceed it. Default 128 MiB.
 	MaxBytes int64

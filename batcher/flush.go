@@ -151,9 +151,9 @@ func (b *Batcher) finish(j *job, err error, size int64) {
 }
 
 // encode writes rows as one Parquet file, reusing a writer of the table.
-func (b *Batcher) encode(buf *bytes.Buffer, t *schema.Table, rows []schema.Row) error {
+func (b *Batcher) encode(buf *bytes.Buffer, t *schema.Table, rows *schema.TableRows) error {
 	w := b.writers.get(t)
-	if err := w.Encode(buf, rows); err != nil {
+	if err := w.EncodeRows(buf, rows); err != nil {
 		return err // a writer that failed mid-file is not reused
 	}
 	b.writers.put(t, w)

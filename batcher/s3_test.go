@@ -52,12 +52,12 @@ func TestS3(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := dec.Flatten(ev, nil)
-		if err != nil {
+		var rows schema.Rows
+		if err := dec.FlattenInto(ev, &rows); err != nil {
 			t.Fatal(err)
 		}
-		wantTags += len(rows) - 1
-		if err := b.Add(ctx, rows, func(err error) { acks <- err }); err != nil {
+		wantTags += rows.Len() - 1
+		if err := b.Add(ctx, &rows, func(err error) { acks <- err }); err != nil {
 			t.Fatal(err)
 		}
 	}

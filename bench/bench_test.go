@@ -43,23 +43,35 @@ func load(tb testing.TB) fixture {
 }
 
 // flattenFunc appends the rows of one message body to dst.
-type flattenFunc func(body []byte, dst []schema.Row) ([]schema.Row, error)
+type flattenFunc func(body []byte, dst *schema.Rows) error
 
+// wharfFlatten is wharf's path: one pass of the message into the decoder's
+// tape, then its rows into column buffers.
 func wharfFlatten(sch *schema.Schema) flattenFunc {
 	dec := schema.NewDecoder(sch, schema.DefaultEnvelope())
-	return func(body []byte, dst []schema.Row) ([]schema.Row, error) {
+	return func(body []byte, dst *schema.Rows) error {
 		ev, err := dec.Decode(body, "sqs-message-id", received)
 		if err != nil {
-			return dst, err
+			return err
 		}
-		return dec.Flatten(ev, dst)
+		return dec.FlattenInto(ev, dst)
 	}
 }
 
+// naiveFlatten is encoding/json's path: the message into a map, then rows
+// one by one, each appended to dst as it comes.
 func naiveFlatten(sch *schema.Schema) flattenFunc {
 	n := NewNaive(sch, schema.DefaultEnvelope())
-	return func(body []byte, dst []schema.Row) ([]schema.Row, error) {
-		return n.Flatten(body, "sqs-message-id", received, dst)
+	var rows []schema.Row
+	return func(body []byte, dst *schema.Rows) error {
+		var err error
+		if rows, err = n.Flatten(body, "sqs-message-id", received, rows[:0]); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			dst.AppendRow(r)
+		}
+		return nil
 	}
 }
 
@@ -78,20 +90,18 @@ func BenchmarkEvents(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(f.body)))
 			events := 0
-			var rows []schema.Row
+			var rows schema.Rows
 			for b.Loop() {
-				var err error
-				if rows, err = flatten(f.body, rows); err != nil {
+				if err := flatten(f.body, &rows); err != nil {
 					b.Fatal(err)
 				}
 				if events++; events%eventsPerFile == 0 {
-					if err := p.encode(rows); err != nil {
+					if err := p.encode(&rows); err != nil {
 						b.Fatal(err)
 					}
-					rows = rows[:0]
 				}
 			}
-			if err := p.encode(rows); err != nil {
+			if err := p.encode(&rows); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
@@ -122,10 +132,11 @@ func BenchmarkStages(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var rows []schema.Row
+		var rows schema.Rows
 		b.ReportAllocs()
 		for b.Loop() {
-			if rows, err = dec.Flatten(ev, rows[:0]); err != nil {
+			rows.Reset()
+			if err := dec.FlattenInto(ev, &rows); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -133,17 +144,17 @@ func BenchmarkStages(b *testing.B) {
 	})
 	b.Run("encode", func(b *testing.B) {
 		flatten := wharfFlatten(f.sch)
-		var rows []schema.Row
+		var rows schema.Rows
 		for range eventsPerFile {
-			var err error
-			if rows, err = flatten(f.body, rows); err != nil {
+			if err := flatten(f.body, &rows); err != nil {
 				b.Fatal(err)
 			}
 		}
 		p := newPipeline(f.sch)
+		p.keep = true
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := p.encode(rows); err != nil {
+			if err := p.encode(&rows); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -155,34 +166,32 @@ func BenchmarkStages(b *testing.B) {
 // batcher does, reusing a writer per table and one buffer.
 type pipeline struct {
 	writers   map[*schema.Table]*pq.Writer
-	byTable   map[*schema.Table][]schema.Row
 	buf       bytes.Buffer
 	fileBytes int64
+	keep      bool // encode leaves the rows (BenchmarkStages/encode encodes them again)
 }
 
 func newPipeline(sch *schema.Schema) *pipeline {
-	p := &pipeline{writers: map[*schema.Table]*pq.Writer{}, byTable: map[*schema.Table][]schema.Row{}}
+	p := &pipeline{writers: map[*schema.Table]*pq.Writer{}}
 	for _, t := range sch.All() {
 		p.writers[t] = pq.NewWriter(t)
 	}
 	return p
 }
 
-func (p *pipeline) encode(rows []schema.Row) error {
-	for _, r := range rows {
-		p.byTable[r.Table] = append(p.byTable[r.Table], r)
-	}
-	for t, rs := range p.byTable {
-		if len(rs) == 0 {
+func (p *pipeline) encode(rows *schema.Rows) error {
+	for _, tr := range rows.Tables() {
+		if tr.Len == 0 {
 			continue
 		}
 		p.buf.Reset()
-		if err := p.writers[t].Encode(&p.buf, rs); err != nil {
+		if err := p.writers[tr.Table].EncodeRows(&p.buf, tr); err != nil {
 			return err
 		}
 		p.fileBytes += int64(p.buf.Len())
-		clear(rs)
-		p.byTable[t] = rs[:0]
+	}
+	if !p.keep {
+		rows.Reset()
 	}
 	return nil
 }
@@ -192,14 +201,14 @@ func (p *pipeline) encode(rows []schema.Row) error {
 // encoding/json sorts keys, wharf keeps the event's order).
 func TestNaiveMatchesWharf(t *testing.T) {
 	f := load(t)
-	want, err := wharfFlatten(f.sch)(f.body, nil)
-	if err != nil {
+	var wr, nr schema.Rows
+	if err := wharfFlatten(f.sch)(f.body, &wr); err != nil {
 		t.Fatal(err)
 	}
-	got, err := naiveFlatten(f.sch)(f.body, nil)
-	if err != nil {
+	if err := naiveFlatten(f.sch)(f.body, &nr); err != nil {
 		t.Fatal(err)
 	}
+	want, got := wr.Slice(nil), nr.Slice(nil)
 	if len(got) != len(want) || len(want) != 3 {
 		t.Fatalf("naive made %d rows, wharf %d (want 3: a parent and two tags)", len(got), len(want))
 	}

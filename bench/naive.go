@@ -173,12 +173,12 @@ func walk(v any, path []string) any {
 
 // column picks the expanded element, if any, and coerces it.
 func column(v any, c schema.Column) (schema.Value, error) {
-	if c.Expand >= 0 {
+	if c.ExpandIndex >= 0 {
 		arr, _ := v.([]any)
-		if c.Expand >= len(arr) {
+		if c.ExpandIndex >= len(arr) {
 			return schema.NullValue, nil
 		}
-		v = arr[c.Expand]
+		v = arr[c.ExpandIndex]
 	}
 	return coerce(v, c.Type)
 }

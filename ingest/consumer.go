@@ -30,7 +30,7 @@ import (
 // while the sink is at its memory cap; it returns ctx.Err() (without calling
 // ack) if ctx ends first.
 type Sink interface {
-	Add(ctx context.Context, rows []schema.Row, ack func(error)) error
+	Add(ctx context.Context, rows *schema.Rows, ack func(error)) error
 }
 
 // DeadLetters keeps messages that can never be loaded. ack runs once the
@@ -127,6 +127,7 @@ type Consumer struct {
 	log     *zap.Logger
 	m       *metrics
 	tracker *tracker
+	rows    rowsPool // the Rows messages are flattened into, reused after Add
 
 	stopDeletes, stopExtend chan struct{}
 	deleter, extender       sync.WaitGroup
@@ -396,7 +397,7 @@ func receiveOnce(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 type item struct {
 	msg     types.Message
 	ev      *schema.Event
-	rows    []schema.Row
+	rows    *schema.Rows // from c.rows
 	bad     error // dead-letter it
 	refused bool  // the raw store rejected its document for good (ErrRejected): dead-letter it
 	coll    string
@@ -413,7 +414,7 @@ type item struct {
 	mongo    string
 }
 
-// heldRowsBytes bounds the rows (schema.Row.Size) a poller keeps from its
+// heldRowsBytes bounds the rows (schema.Rows.Size) a poller keeps from its
 // received batch while it writes the raw documents and adds the rows to the
 // sink one message after another (the sink counts rows only once added):
 // past it, a message's rows are flattened again just before its Add. So a
@@ -460,19 +461,22 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			ev.ID = fromMongo
 			it.mongo = fromMongo
 		}
-		it.rows, it.bad = dec.Flatten(ev, nil)
-		if it.bad == nil {
-			for _, r := range it.rows {
-				if r.Truncated > 0 {
-					c.m.truncated.WithLabelValues(r.Table.Name).Add(float64(r.Truncated))
+		it.rows = c.rows.get()
+		if it.bad = dec.FlattenInto(ev, it.rows); it.bad == nil {
+			for _, tr := range it.rows.Tables() {
+				if tr.Truncated > 0 {
+					c.m.truncated.WithLabelValues(tr.Table.Name).Add(float64(tr.Truncated))
 				}
 			}
 			if heldRows > heldRowsBytes {
+				c.rows.put(it.rows)
 				it.rows, it.again = nil, true
+			} else {
+				heldRows += int64(it.rows.Size())
 			}
-			for i := range it.rows {
-				heldRows += int64(it.rows[i].Size())
-			}
+		} else {
+			c.rows.put(it.rows)
+			it.rows = nil
 		}
 		it.coll, _ = c.schema.CollectionFor(ev.Type)
 		if c.raw != nil && fromMongo == "" {
@@ -501,6 +505,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 					detail += "; the event is also invalid: " + it.bad.Error()
 				}
 				it.bad = &schema.InvalidError{Reason: ReasonRawWriteRejected, Detail: detail}
+				c.rows.put(it.rows)
 				it.refused, it.rows = true, nil
 				c.log.Warn("raw write rejected; message dead-lettered", zap.String("collection", coll), zap.String("event_id", it.ev.ID), zap.Error(e))
 				continue
@@ -551,9 +556,10 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 				continue
 			}
 		}
-		it.rows = nil // the sink holds them now, and counts them
+		it.rows = nil // the sink copies them, and counts them
 		idle(beat)    // the sink may hold us at its cap
 		err := c.sink.Add(ctx, rows, ack)
+		c.rows.put(rows)
 		c.step(beat)
 		if err != nil {
 			// Shutting down while the sink is full: Drain releases the message.
@@ -605,7 +611,7 @@ func (c *Consumer) storeRaw(ctx context.Context, coll string, docs []bson.Raw, b
 }
 
 // reflatten decodes and flattens an item's message again, as the first time.
-func (c *Consumer) reflatten(dec *schema.Decoder, it *item) ([]schema.Row, error) {
+func (c *Consumer) reflatten(dec *schema.Decoder, it *item) (*schema.Rows, error) {
 	ev, err := dec.Decode([]byte(aws.ToString(it.msg.Body)), it.fallback, it.received)
 	if err != nil {
 		return nil, err
@@ -613,7 +619,12 @@ func (c *Consumer) reflatten(dec *schema.Decoder, it *item) ([]schema.Row, error
 	if it.mongo != "" {
 		ev.ID = it.mongo
 	}
-	return dec.Flatten(ev, nil) // its truncations were counted the first time
+	rows := c.rows.get()
+	if err := dec.FlattenInto(ev, rows); err != nil { // its truncations were counted the first time
+		c.rows.put(rows)
+		return nil, err
+	}
+	return rows, nil
 }
 
 // ReasonRawWriteRejected is the dead-letter reason of a message whose raw

@@ -48,7 +48,8 @@ type holdSink struct {
 	autoAck bool
 }
 
-func (s *holdSink) Add(ctx context.Context, rows []schema.Row, ack func(error)) error {
+func (s *holdSink) Add(ctx context.Context, rs *schema.Rows, ack func(error)) error {
+	rows := rs.Slice(nil) // rs is the poller's, reused once Add returns
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rows == nil {

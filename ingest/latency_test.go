@@ -89,7 +89,8 @@ func newFlushSink(period time.Duration) *flushSink {
 	return s
 }
 
-func (s *flushSink) Add(_ context.Context, rows []schema.Row, ack func(error)) error {
+func (s *flushSink) Add(_ context.Context, rs *schema.Rows, ack func(error)) error {
+	rows := rs.Slice(nil)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen[rows[0].Values[0].S]++

@@ -1,12 +1,14 @@
 package ingest
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/wharfdata/wharf/schema"
 )
 
 // ReceivedAtField holds, in every raw document, the time serve received the
@@ -21,54 +23,81 @@ const ReceivedAtField = "_wharf_received_at"
 // event's fields in their order. An event's own top-level _id or
 // ReceivedAtField is left out. Integers become int32 or int64 (as
 // mongoimport does), other numbers double.
-func rawDocument(dst []byte, id string, received time.Time, root *fastjson.Value) []byte {
+func rawDocument(dst []byte, id string, received time.Time, root schema.Node) []byte {
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	dst = bsoncore.AppendStringElement(dst, "_id", id)
 	dst = bsoncore.AppendDateTimeElement(dst, ReceivedAtField, received.UnixMilli())
-	root.GetObject().Visit(func(k []byte, v *fastjson.Value) {
+	for k, v := range root.Members() {
 		if string(k) == "_id" || string(k) == ReceivedAtField {
-			return
+			continue
 		}
-		dst = appendValue(dst, string(k), v)
-	})
+		dst = appendValue(dst, k, v)
+	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
 }
 
-func appendValue(dst []byte, key string, v *fastjson.Value) []byte {
-	switch v.Type() {
-	case fastjson.TypeObject:
+// appendValue appends the element key: v. key and v's text are the event's
+// (schema.Node), read from the Decoder's tape: nothing is parsed again.
+func appendValue(dst []byte, key []byte, v schema.Node) []byte {
+	switch v.Kind() {
+	case schema.NodeObject:
 		var idx int32
-		idx, dst = bsoncore.AppendDocumentElementStart(dst, key)
-		v.GetObject().Visit(func(k []byte, c *fastjson.Value) { dst = appendValue(dst, string(k), c) })
+		idx, dst = appendElementStart(dst, bsoncore.TypeEmbeddedDocument, key)
+		for k, c := range v.Members() {
+			dst = appendValue(dst, k, c)
+		}
 		dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
-	case fastjson.TypeArray:
+	case schema.NodeArray:
 		var idx int32
-		idx, dst = bsoncore.AppendArrayElementStart(dst, key)
-		for i, c := range v.GetArray() {
-			dst = appendValue(dst, strconv.Itoa(i), c)
+		idx, dst = appendElementStart(dst, bsoncore.TypeArray, key)
+		var num [20]byte
+		i := 0
+		for c := range v.Elements() {
+			dst = appendValue(dst, strconv.AppendInt(num[:0], int64(i), 10), c)
+			i++
 		}
 		dst, _ = bsoncore.AppendArrayEnd(dst, idx)
-	case fastjson.TypeString:
-		dst = bsoncore.AppendStringElement(dst, key, string(v.GetStringBytes()))
-	case fastjson.TypeNumber:
-		raw := string(v.MarshalTo(nil))
-		if !strings.ContainsAny(raw, ".eE") {
-			if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+	case schema.NodeString:
+		dst = appendHeader(dst, bsoncore.TypeString, key)
+		s := v.Text()
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(s)+1))
+		dst = append(dst, s...)
+		dst = append(dst, 0)
+	case schema.NodeNumber:
+		raw := v.Text()
+		if bytes.IndexAny(raw, ".eE") < 0 {
+			if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
 				if n >= -1<<31 && n < 1<<31 {
-					return bsoncore.AppendInt32Element(dst, key, int32(n))
+					return bsoncore.AppendInt32(appendHeader(dst, bsoncore.TypeInt32, key), int32(n))
 				}
-				return bsoncore.AppendInt64Element(dst, key, n)
+				return bsoncore.AppendInt64(appendHeader(dst, bsoncore.TypeInt64, key), n)
 			}
 		}
-		f, _ := strconv.ParseFloat(raw, 64)
-		dst = bsoncore.AppendDoubleElement(dst, key, f)
-	case fastjson.TypeTrue:
-		dst = bsoncore.AppendBooleanElement(dst, key, true)
-	case fastjson.TypeFalse:
-		dst = bsoncore.AppendBooleanElement(dst, key, false)
+		f, _ := strconv.ParseFloat(string(raw), 64)
+		dst = bsoncore.AppendDouble(appendHeader(dst, bsoncore.TypeDouble, key), f)
+	case schema.NodeTrue:
+		dst = bsoncore.AppendBoolean(appendHeader(dst, bsoncore.TypeBoolean, key), true)
+	case schema.NodeFalse:
+		dst = bsoncore.AppendBoolean(appendHeader(dst, bsoncore.TypeBoolean, key), false)
 	default:
-		dst = bsoncore.AppendNullElement(dst, key)
+		dst = appendHeader(dst, bsoncore.TypeNull, key)
 	}
 	return dst
+}
+
+// appendHeader appends an element's type and key (a cstring: the key holds
+// no NUL, which the decoder refuses).
+func appendHeader(dst []byte, t bsoncore.Type, key []byte) []byte {
+	dst = append(dst, byte(t))
+	dst = append(dst, key...)
+	return append(dst, 0)
+}
+
+// appendElementStart starts an embedded document or array element and
+// returns the index of its length.
+func appendElementStart(dst []byte, t bsoncore.Type, key []byte) (int32, []byte) {
+	dst = appendHeader(dst, t, key)
+	idx := int32(len(dst))
+	return idx, append(dst, 0, 0, 0, 0)
 }

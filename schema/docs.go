@@ -74,9 +74,9 @@ func Dictionary(s *Schema, env Envelope, d Dialect) []DictTable {
 						dc.Source = "`" + t.Path + "[]` (the element)"
 					}
 				}
-				if c.Expand >= 0 {
-					dc.Source = fmt.Sprintf("`%s[%d]`", c.Path, c.Expand)
-					dc.Notes = fmt.Sprintf("element %d of an array of at most %d", c.Expand, c.expandN)
+				if c.ExpandIndex >= 0 {
+					dc.Source = fmt.Sprintf("`%s[%d]`", c.Path, c.ExpandIndex)
+					dc.Notes = fmt.Sprintf("element %d of an array of at most %d", c.ExpandIndex, c.ExpandCount)
 				}
 			}
 			if c.Type.Kind == Varchar && c.Source == FromPath {
@@ -405,8 +405,8 @@ func addColumns(root *jsNode, t *Table) {
 		}
 		done[c.Path] = true
 		n := root.at(c.path)
-		if c.Expand >= 0 {
-			n.own = append(n.own, map[string]any{"type": []string{"array", "null"}, "maxItems": c.expandN, "items": typeSchema(c.Type)})
+		if c.ExpandIndex >= 0 {
+			n.own = append(n.own, map[string]any{"type": []string{"array", "null"}, "maxItems": c.ExpandCount, "items": typeSchema(c.Type)})
 			continue
 		}
 		n.own = append(n.own, typeSchema(c.Type))

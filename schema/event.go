@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -98,7 +96,8 @@ func (e Envelope) Validate() error {
 	return nil
 }
 
-// Event is a decoded message. Root is valid until the Decoder's next Decode.
+// Event is a decoded message. Its JSON (Root) is valid until the Decoder's
+// next Decode.
 type Event struct {
 	Type       string
 	ID         string
@@ -107,7 +106,17 @@ type Event struct {
 	Body       []byte // the event's JSON object (an SNS wrapper removed)
 	Tables     []*Table
 
-	root *fastjson.Value
+	tape *tape // the Decoder's tape, holding Body parsed; nil when not decoded
+}
+
+// Root returns the event's JSON object, valid until the Decoder's next
+// Decode (for writing the raw document without parsing it again); the zero
+// Node when the event was not decoded.
+func (ev *Event) Root() Node {
+	if ev.tape == nil {
+		return Node{}
+	}
+	return Node{t: ev.tape, i: 0}
 }
 
 // Decoder decodes message bodies into events and flattens them into rows.
@@ -115,20 +124,13 @@ type Event struct {
 type Decoder struct {
 	schema *Schema
 	env    [3][]string // type, id, time
-	p, sns fastjson.Parser
-	keys   [][][]byte // object keys per depth, reused (they point into the parser's buffer)
+	tp     tape
 	buf    []byte
-	qkeys  []span // quickCheck's keys of open objects, reused
+	keys   [][][]byte // check's object keys per depth, reused
 
-	// Flatten's scratch: the event's strings and where they go, and the
-	// arrays of child tables.
-	sb     []byte
-	fix    []strFix
-	arrays [][]*fastjson.Value
-
-	// cut counts the strings of the row being built that were cut to their
-	// column's byte length (Row.Truncated).
-	cut int32
+	// Flatten's scratch.
+	rows  Rows // for Flatten, which returns []Row
+	marks []mark
 }
 
 // NewDecoder returns a Decoder for the schema and envelope. The envelope must
@@ -151,63 +153,113 @@ func (d *Decoder) Schema() *Schema { return d.schema }
 // redeliveries, which get new SQS message ids); receivedAt is its
 // time when it has none. An invalid event returns an *InvalidError; the
 // Event is still returned, with what could be read of it (Body at least).
+//
+// The message is parsed once, into the Decoder's tape, which validates it
+// and checks its shape in the same pass; only a message the tape refuses is
+// looked at again (slowDecode), to name the reason.
 func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (*Event, error) {
 	ev := &Event{ID: fallbackID, ReceivedAt: receivedAt.UTC().Truncate(time.Microsecond), Body: body}
 	ev.Time = ev.ReceivedAt
-	root, checked, err := d.parse(&d.p, body)
+	t := &d.tp
+	if !t.parse(body) {
+		return d.slowDecode(ev, body)
+	}
+	if t.toks[0].kind == tObject {
+		if ty := t.member(0, "Type"); ty != 0 && t.toks[ty].kind == tString && string(t.text(ty)) == "Notification" {
+			// The notification's MessageId is the event's id when it has
+			// none: SNS keeps it when it delivers again, while the SQS
+			// message id changes with each delivery.
+			if id := t.member(0, "MessageId"); id != 0 && t.toks[id].kind == tString && t.toks[id].n > 0 {
+				ev.ID = string(t.text(id))
+			}
+			if m := t.member(0, "Message"); m != 0 && t.toks[m].kind == tString {
+				ev.Body = append([]byte(nil), t.text(m)...)
+				return d.decodeMessage(ev)
+			}
+		}
+	}
+	return d.envelope(ev)
+}
+
+// decodeMessage parses an SNS notification's message (ev.Body) as the event.
+func (d *Decoder) decodeMessage(ev *Event) (*Event, error) {
+	if !d.tp.parse(ev.Body) {
+		root, err := parseSlow(&fastjson.Parser{}, ev.Body)
+		if err != nil {
+			var ie *InvalidError
+			if errors.As(err, &ie) {
+				ie.Detail = "in the SNS notification's Message: " + ie.Detail
+			}
+			return ev, err
+		}
+		return ev, d.checkRoot(root)
+	}
+	return d.envelope(ev)
+}
+
+// slowDecode is Decode for a message the tape refused. Most are invalid,
+// and the slow path (fastjson's validation and parser, then check) names
+// why; but an SNS notification is taken whatever the shape of its wrapper
+// (only its message is checked), so a valid notification that the tape
+// refused for its wrapper's shape goes on with its message.
+func (d *Decoder) slowDecode(ev *Event, body []byte) (*Event, error) {
+	root, err := parseSlow(&fastjson.Parser{}, body)
 	if err != nil {
 		return ev, err
 	}
 	if root.Type() == fastjson.TypeObject {
 		o := root.GetObject()
 		if t := o.Get("Type"); t != nil && string(t.GetStringBytes()) == "Notification" {
-			// The notification's MessageId is the event's id when it has
-			// none: SNS keeps it when it delivers again, while the SQS
-			// message id changes with each delivery.
 			if id := o.Get("MessageId"); id != nil && id.Type() == fastjson.TypeString && len(id.GetStringBytes()) > 0 {
 				ev.ID = string(id.GetStringBytes())
 			}
 			if m := o.Get("Message"); m != nil && m.Type() == fastjson.TypeString {
 				ev.Body = append([]byte(nil), m.GetStringBytes()...)
-				root, checked, err = d.parse(&d.sns, ev.Body)
-				if err != nil {
-					var ie *InvalidError
-					if errors.As(err, &ie) {
-						ie.Detail = "in the SNS notification's Message: " + ie.Detail
-					}
-					return ev, err
-				}
+				return d.decodeMessage(ev)
 			}
 		}
 	}
-	if root.Type() != fastjson.TypeObject {
-		return ev, invalid(ReasonNotObject, "the message is a JSON %s, not an object", root.Type())
-	}
-	if !checked {
-		if err := d.check(root, 0); err != nil {
-			return ev, err
-		}
-	}
-	ev.root = root
+	return ev, d.checkRoot(root)
+}
 
-	tv := root.Get(d.env[0]...)
-	if tv == nil || tv.Type() == fastjson.TypeNull {
+func (d *Decoder) checkRoot(root *fastjson.Value) error {
+	if root.Type() != fastjson.TypeObject {
+		return invalid(ReasonNotObject, "the message is a JSON %s, not an object", root.Type())
+	}
+	if err := d.check(root, 0); err != nil {
+		return err
+	}
+	// The slow path takes what the tape refused: they disagree, which
+	// FuzzTape exists to rule out.
+	return invalid(ReasonBadJSON, "the message was refused by the parser")
+}
+
+// envelope reads the envelope of the event on the tape.
+func (d *Decoder) envelope(ev *Event) (*Event, error) {
+	t := &d.tp
+	if k := t.toks[0].kind; k != tObject {
+		return ev, invalid(ReasonNotObject, "the message is a JSON %s, not an object", k)
+	}
+	ev.tape = t
+
+	tv := t.get(0, d.env[0])
+	if tv == 0 || t.toks[tv].kind == tNull {
 		return ev, invalid(ReasonMissingEventType, "no event type at %q", strings.Join(d.env[0], "."))
 	}
-	if tv.Type() != fastjson.TypeString {
-		return ev, invalid(ReasonMissingEventType, "the event type at %q is a %s, not a string", strings.Join(d.env[0], "."), tv.Type())
+	if k := t.toks[tv].kind; k != tString {
+		return ev, invalid(ReasonMissingEventType, "the event type at %q is a %s, not a string", strings.Join(d.env[0], "."), k)
 	}
-	ev.Type, ev.Tables = d.schema.routeBytes(tv.GetStringBytes())
-	if iv := root.Get(d.env[1]...); iv != nil && iv.Type() != fastjson.TypeNull {
-		switch iv.Type() {
-		case fastjson.TypeString:
-			if s := iv.GetStringBytes(); len(s) > 0 {
+	ev.Type, ev.Tables = d.schema.routeBytes(t.text(tv))
+	if iv := t.get(0, d.env[1]); iv != 0 && t.toks[iv].kind != tNull {
+		switch k := t.toks[iv].kind; k {
+		case tString:
+			if s := t.text(iv); len(s) > 0 {
 				ev.ID = string(s)
 			}
-		case fastjson.TypeNumber:
-			ev.ID = string(iv.MarshalTo(nil))
+		case tNumber:
+			ev.ID = string(t.text(iv))
 		default:
-			return ev, invalid(ReasonBadEventID, "the event id at %q is a %s", strings.Join(d.env[1], "."), iv.Type())
+			return ev, invalid(ReasonBadEventID, "the event id at %q is a %s", strings.Join(d.env[1], "."), k)
 		}
 	}
 	if ev.ID == "" {
@@ -216,28 +268,15 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 	if len(ev.ID) > EventIDLength {
 		return ev, invalid(ReasonBadEventID, "the event id is %d bytes, more than %d", len(ev.ID), EventIDLength)
 	}
-	if t, ok, err := parseTime(root.Get(d.env[2]...)); err != nil {
+	if tm, ok, err := t.parseTime(t.get(0, d.env[2])); err != nil {
 		return ev, err
 	} else if ok {
-		ev.Time = t
+		ev.Time = tm
 	}
 	if len(ev.Tables) == 0 {
 		return ev, invalid(ReasonUnknownEventType, "no table takes events of type %q", ev.Type)
 	}
 	return ev, nil
-}
-
-// parse parses body. checked says that the shape checks of check hold too:
-// the fast path (quickCheck) validates and checks in one pass; the slow path
-// validates step by step, and leaves check to the caller.
-func (d *Decoder) parse(p *fastjson.Parser, body []byte) (v *fastjson.Value, checked bool, err error) {
-	if d.quickCheck(body) {
-		if v, err := p.ParseBytes(body); err == nil {
-			return v, true, nil
-		}
-	}
-	v, err = parseSlow(p, body)
-	return v, false, err
 }
 
 // parseSlow validates body step by step, each step with its own reason, and
@@ -407,66 +446,6 @@ var (
 	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 )
 
-// parseTime reads a time value: an RFC 3339 string (a zone-less
-// "2006-01-02T15:04:05" or "2006-01-02 15:04:05" or a bare date is taken as
-// UTC), epoch seconds or milliseconds as a number (an absolute value of at
-// least 1e11 is milliseconds), or Mongo extended JSON {"$date": …}. ok is
-// false when v is missing or null.
-func parseTime(v *fastjson.Value) (t time.Time, ok bool, err error) {
-	if v == nil || v.Type() == fastjson.TypeNull {
-		return time.Time{}, false, nil
-	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		b := v.GetStringBytes()
-		s := unsafe.String(unsafe.SliceData(b), len(b)) // only parsed, never kept
-		t, err = parseTimeString(s)
-		if err != nil {
-			return t, false, invalid(ReasonBadTime, "%q is not an RFC 3339 time", shorten(s, 64))
-		}
-	case fastjson.TypeNumber:
-		f, ferr := v.Float64()
-		if ferr != nil {
-			return t, false, invalid(ReasonBadTime, "%s is not a number of seconds or milliseconds", v.MarshalTo(nil))
-		}
-		t, err = epochTime(f)
-		if err != nil {
-			return t, false, err
-		}
-	case fastjson.TypeObject:
-		dv := v.Get("$date")
-		if dv == nil || v.GetObject().Len() != 1 {
-			return t, false, invalid(ReasonBadTime, "an object time must be {\"$date\": …}")
-		}
-		if nl := dv.Get("$numberLong"); nl != nil {
-			ms, perr := strconv.ParseInt(string(nl.GetStringBytes()), 10, 64)
-			if perr != nil {
-				return t, false, invalid(ReasonBadTime, "bad $numberLong in $date")
-			}
-			t = time.UnixMilli(ms).UTC()
-		} else if dv.Type() == fastjson.TypeNumber {
-			f, _ := dv.Float64()
-			if f > 1e15 || f < -1e15 {
-				return t, false, invalid(ReasonTimeOutOfRange, "$date %v ms is out of range", f)
-			}
-			t = time.UnixMilli(int64(f)).UTC()
-		} else if dv.Type() == fastjson.TypeString {
-			s := string(dv.GetStringBytes())
-			if t, err = parseTimeString(s); err != nil {
-				return t, false, invalid(ReasonBadTime, "$date %q is not an RFC 3339 time", shorten(s, 64))
-			}
-		} else {
-			return t, false, invalid(ReasonBadTime, "$date is a %s", dv.Type())
-		}
-	default:
-		return t, false, invalid(ReasonBadTime, "a time cannot be a %s", v.Type())
-	}
-	if t.Before(minTime) || t.After(maxTime) {
-		return t, false, invalid(ReasonTimeOutOfRange, "%s is outside years 1 to 9999", t.Format(time.RFC3339))
-	}
-	return t.UTC().Truncate(time.Microsecond), true, nil
-}
-
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"}
 
 func parseTimeString(s string) (time.Time, error) {
@@ -494,6 +473,3 @@ func epochTime(f float64) (time.Time, error) {
 	return time.Unix(sec, int64(frac*1e9)).UTC(), nil
 }
 
-// Root returns the event's parsed JSON object, valid until the Decoder's
-// next Decode (for writing the raw document without parsing it again).
-func (ev *Event) Root() *fastjson.Value { return ev.root }

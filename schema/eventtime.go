@@ -8,10 +8,10 @@ import "time"
 // an *InvalidError, as Flatten would. ev must come from this Decoder's last
 // Decode. Backfill uses it to apply --since and --until before flattening.
 func (d *Decoder) EventTime(ev *Event, t *Table) (time.Time, error) {
-	if t.timePath == nil || ev.root == nil {
+	if t.timePath == nil || ev.tape != &d.tp {
 		return ev.Time, nil
 	}
-	tt, ok, err := parseTime(ev.root.Get(t.timePath...))
+	tt, ok, err := d.tp.parseTime(d.tp.get(0, t.timePath))
 	if err != nil {
 		return ev.Time, withColumn(err, t.Name, "time", t.Time)
 	}

@@ -44,11 +44,14 @@ type Column struct {
 	Type   Type
 	Source Source
 	Path   string // the path as written in the schema file ("" for implicit columns)
-	Expand int    // for a column made by `expand`, the array index; otherwise -1
 	Line   int    // line in the schema file (0 for implicit columns)
+	// A column made by `expand: n` holds element ExpandIndex (0 to n-1) of
+	// the array at Path, and ExpandCount is n; another column has
+	// ExpandIndex -1 and ExpandCount 0.
+	ExpandIndex int
+	ExpandCount int
 
-	path    []string // Path split on dots; nil for "." (the element itself)
-	expandN int      // for a column made by `expand`, the n of expand: n
+	path []string // Path split on dots; nil for "." (the element itself)
 }
 
 // Table is a warehouse table: a parent table, which takes events, or a child
@@ -444,9 +447,9 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 			t.timePath = p
 		}
 		t.Columns = append(t.Columns,
-			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, Expand: -1},
-			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, Expand: -1},
-			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, Expand: -1},
+			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, ExpandIndex: -1},
+			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, ExpandIndex: -1},
+			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, ExpandIndex: -1},
 		)
 	} else {
 		if len(ft.Events) > 0 || ft.Collection != "" || ft.CollectionEvent != "" || ft.Time != "" {
@@ -466,13 +469,13 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 		t.Events = parent.Events
 		t.Collection = parent.Collection
 		t.Columns = append(t.Columns,
-			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, Expand: -1},
-			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, Expand: -1},
-			Column{Name: ColIndex, Type: Type{Kind: Integer}, Source: FromIndex, Expand: -1},
+			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, ExpandIndex: -1},
+			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, ExpandIndex: -1},
+			Column{Name: ColIndex, Type: Type{Kind: Integer}, Source: FromIndex, ExpandIndex: -1},
 			// The delivery a child row came from, as its parent's
 			// received_at: the loader keeps a parent and all of its
 			// children from the same delivery (docs/design.md §2).
-			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, Expand: -1},
+			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, ExpandIndex: -1},
 		)
 	}
 	if len(ft.Columns) == 0 && parent != nil {
@@ -508,10 +511,10 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 				if why := ValidIdentifier(name); why != "" {
 					return nil, fail(fc.line, "column %q: expanded %s", fc.Name, why)
 				}
-				t.Columns = append(t.Columns, Column{Name: name, Type: typ, Source: FromPath, Path: fc.Path, Expand: i, Line: fc.line, path: path, expandN: fc.Expand})
+				t.Columns = append(t.Columns, Column{Name: name, Type: typ, Source: FromPath, Path: fc.Path, ExpandIndex: i, ExpandCount: fc.Expand, Line: fc.line, path: path})
 			}
 		} else {
-			t.Columns = append(t.Columns, Column{Name: fc.Name, Type: typ, Source: FromPath, Path: fc.Path, Expand: -1, Line: fc.line, path: path})
+			t.Columns = append(t.Columns, Column{Name: fc.Name, Type: typ, Source: FromPath, Path: fc.Path, ExpandIndex: -1, Line: fc.line, path: path})
 		}
 		t.mapped.add(path)
 	}
@@ -519,7 +522,7 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 		t.mapped.add(t.timePath)
 	}
 	if ft.Extras {
-		t.Columns = append(t.Columns, Column{Name: ColExtras, Type: Type{Kind: JSON}, Source: FromExtras, Expand: -1})
+		t.Columns = append(t.Columns, Column{Name: ColExtras, Type: Type{Kind: JSON}, Source: FromExtras, ExpandIndex: -1})
 	}
 	seen := map[string]int{}
 	for _, c := range t.Columns {

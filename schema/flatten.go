@@ -4,163 +4,166 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/valyala/fastjson"
 )
 
-// Flatten turns a decoded event into rows, appended to dst: one row per
-// table that takes the event's type, plus one row per element of each child
-// table's array. It must be called before the Decoder's next Decode. A value
-// that cannot be coerced to its column's type returns an *InvalidError and
-// no rows.
-func (d *Decoder) Flatten(ev *Event, dst []Row) ([]Row, error) {
-	if ev.root == nil {
-		return dst, invalid(ReasonBadJSON, "the event was not decoded")
+// FlattenInto flattens a decoded event into dst, column by column: one row
+// per table that takes the event's type, plus one row per element of each
+// child table's array. It must be called before the Decoder's next Decode.
+// A value that cannot be coerced to its column's type returns an
+// *InvalidError, and dst is left as it was (it may have gained tables
+// without rows).
+func (d *Decoder) FlattenInto(ev *Event, dst *Rows) error {
+	if ev.tape != &d.tp {
+		return invalid(ReasonBadJSON, "the event was not decoded by this decoder")
 	}
-	start := len(dst)
-	d.sb, d.fix = d.sb[:0], d.fix[:0]
+	// Where each table's rows end now, to take the event's rows back.
+	n := 0
 	for _, t := range ev.Tables {
-		var err error
-		dst, err = d.flattenTable(ev, t, dst)
-		if err != nil {
-			clear(d.fix)
-			return dst[:start], err
+		n += 1 + len(t.Children)
+	}
+	if cap(d.marks) < n {
+		d.marks = append(d.marks[:cap(d.marks)], make([]mark, n-cap(d.marks))...)
+	}
+	marks := d.marks[:n]
+	m := 0
+	for _, t := range ev.Tables {
+		dst.For(t).mark(&marks[m])
+		m++
+		for _, c := range t.Children {
+			dst.For(c).mark(&marks[m])
+			m++
 		}
 	}
-	// Every string of the event's rows shares one allocation.
-	if len(d.fix) > 0 {
-		all := string(d.sb)
-		for _, f := range d.fix {
-			f.v.S = all[f.off : f.off+f.n]
-		}
-		clear(d.fix)
-	}
-	return dst, nil
-}
-
-// strFix is a string value of the event being flattened, kept in Decoder.sb
-// until Flatten makes the event's one string.
-type strFix struct {
-	v      *Value
-	off, n int
-}
-
-// keep records b as the string of *v, copied now (b may point into a buffer
-// that the next value reuses) and set when the event is done.
-func (d *Decoder) keep(v *Value, b []byte, k Kind) error {
-	if k == JSON {
-		if err := checkJSONSize(len(b)); err != nil {
+	for _, t := range ev.Tables {
+		if err := d.flattenTable(ev, t, dst); err != nil {
+			m = 0
+			for _, t := range ev.Tables {
+				dst.For(t).undo(&marks[m])
+				m++
+				for _, c := range t.Children {
+					dst.For(c).undo(&marks[m])
+					m++
+				}
+			}
 			return err
 		}
 	}
-	d.fix = append(d.fix, strFix{v: v, off: len(d.sb), n: len(b)})
-	d.sb = append(d.sb, b...)
 	return nil
 }
 
-func (d *Decoder) flattenTable(ev *Event, t *Table, dst []Row) ([]Row, error) {
+// Flatten is FlattenInto for callers that want rows one by one: it appends
+// the event's rows to dst, each with its own Values (its strings sharing
+// one allocation). An error returns dst as it was.
+func (d *Decoder) Flatten(ev *Event, dst []Row) ([]Row, error) {
+	d.rows.Reset()
+	if err := d.FlattenInto(ev, &d.rows); err != nil {
+		return dst, err
+	}
+	return d.rows.Slice(dst), nil
+}
+
+func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
+	tp := &d.tp
 	evTime := ev.Time
 	if t.timePath != nil {
-		tt, ok, err := parseTime(ev.root.Get(t.timePath...))
+		tt, ok, err := tp.parseTime(tp.get(0, t.timePath))
 		if err != nil {
-			return dst, withColumn(err, t.Name, "time", t.Time)
+			return withColumn(err, t.Name, "time", t.Time)
 		}
 		if ok {
 			evTime = tt
 		}
 	}
 	micros := evTime.UnixMicro()
+	received := ev.ReceivedAt.UnixMicro()
+	id := unsafe.Slice(unsafe.StringData(ev.ID), len(ev.ID))
 
-	// Count child rows first so one slab holds every value of the event.
-	n := len(t.Columns)
-	arrays := slices.Grow(d.arrays[:0], len(t.Children))[:len(t.Children)]
-	defer func() { clear(arrays); d.arrays = arrays }()
-	for i, c := range t.Children {
-		av := ev.root.Get(c.arrayPath...)
-		if av == nil || av.Type() == fastjson.TypeNull {
-			continue
+	// The child tables' arrays, checked before any row is made.
+	var arrays [8]uint32
+	arr := arrays[:0]
+	for _, c := range t.Children {
+		av := tp.get(0, c.arrayPath)
+		if av != 0 && tp.toks[av].kind == tNull {
+			av = 0
 		}
-		if av.Type() != fastjson.TypeArray {
-			return dst, invalid(ReasonTypeMismatch, "table %s: path %s is a %s, not an array", c.Name, c.Path, av.Type())
+		if av != 0 && tp.toks[av].kind != tArray {
+			return invalid(ReasonTypeMismatch, "table %s: path %s is a %s, not an array", c.Name, c.Path, tp.toks[av].kind)
 		}
-		arrays[i] = av.GetArray()
-		n += len(arrays[i]) * len(c.Columns)
+		arr = append(arr, av)
 	}
-	slab := make([]Value, n)
 
-	vals := slab[:len(t.Columns):len(t.Columns)]
-	slab = slab[len(t.Columns):]
-	d.cut = 0
+	tr := dst.For(t)
+	var cut int64
 	for i := range t.Columns {
 		c := &t.Columns[i]
+		col := &tr.Cols[i]
 		var err error
 		switch c.Source {
 		case FromEventID:
-			vals[i] = Value{S: ev.ID}
+			col.appendString(id)
 		case FromEventTime:
-			vals[i] = Value{I: micros}
+			col.appendInt(micros)
 		case FromReceivedAt:
-			vals[i] = Value{I: ev.ReceivedAt.UnixMicro()}
+			col.appendInt(received)
 		case FromExtras:
 			var b []byte
-			if b, err = d.extras(ev.root, t); err == nil {
+			if b, err = d.extras(t); err == nil {
 				if b == nil {
-					vals[i] = NullValue
-				} else {
-					err = d.keep(&vals[i], b, JSON)
+					col.appendNull()
+				} else if err = checkJSONSize(len(b)); err == nil {
+					col.appendString(b)
 				}
 			}
 		case FromPath:
-			var b []byte
-			var str bool
-			if vals[i], b, str, err = d.columnValue(ev.root, c); err == nil && str {
-				err = d.keep(&vals[i], b, c.Type.Kind)
-			}
+			err = d.columnValue(0, c, col, &cut)
 		}
 		if err != nil {
-			return dst, withColumn(err, t.Name, c.Name, c.Path)
+			return withColumn(err, t.Name, c.Name, c.Path)
 		}
 	}
-	dst = append(dst, Row{Table: t, Values: vals, Truncated: d.cut})
+	tr.Len++
+	tr.Truncated += cut
 
 	for ci, c := range t.Children {
-		for idx, elem := range arrays[ci] {
-			vals := slab[:len(c.Columns):len(c.Columns)]
-			slab = slab[len(c.Columns):]
-			d.cut = 0
+		av := arr[ci]
+		if av == 0 || tp.toks[av].n == 0 {
+			continue
+		}
+		tr := dst.For(c)
+		idx := 0
+		for elem := av + 1; elem < tp.toks[av].end; elem = tp.next(elem) {
+			cut = 0
 			for i := range c.Columns {
 				col := &c.Columns[i]
+				cv := &tr.Cols[i]
 				var err error
 				switch col.Source {
 				case FromEventID:
-					vals[i] = Value{S: ev.ID}
+					cv.appendString(id)
 				case FromEventTime:
-					vals[i] = Value{I: micros}
+					cv.appendInt(micros)
 				case FromIndex:
-					vals[i] = Value{I: int64(idx)}
+					cv.appendInt(int64(idx))
 				case FromReceivedAt:
-					vals[i] = Value{I: ev.ReceivedAt.UnixMicro()}
+					cv.appendInt(received)
 				case FromPath:
-					var b []byte
-					var str bool
-					if vals[i], b, str, err = d.columnValue(elem, col); err == nil && str {
-						err = d.keep(&vals[i], b, col.Type.Kind)
-					}
+					err = d.columnValue(elem, col, cv, &cut)
 				}
 				if err != nil {
-					return dst, withColumn(err, c.Name, col.Name, fmt.Sprintf("%s[%d].%s", c.Path, idx, col.Path))
+					return withColumn(err, c.Name, col.Name, fmt.Sprintf("%s[%d].%s", c.Path, idx, col.Path))
 				}
 			}
-			dst = append(dst, Row{Table: c, Values: vals, Truncated: d.cut})
+			tr.Len++
+			tr.Truncated += cut
+			idx++
 		}
 	}
-	return dst, nil
+	return nil
 }
 
 func withColumn(err error, table, column, path string) error {
@@ -170,168 +173,180 @@ func withColumn(err error, table, column, path string) error {
 	return err
 }
 
-// columnValue reads column c's value under root. For a varchar or json
-// value it returns the text as b with str true (b valid until the next
-// value), and the Value's S empty.
-func (d *Decoder) columnValue(root *fastjson.Value, c *Column) (val Value, b []byte, str bool, err error) {
+// columnValue appends column c's value under the value at root to col.
+func (d *Decoder) columnValue(root uint32, c *Column, col *ColumnValues, cut *int64) error {
+	tp := &d.tp
 	v := root
 	if c.path != nil {
-		v = root.Get(c.path...)
+		v = tp.get(root, c.path)
 	}
-	if c.Expand >= 0 {
-		if v == nil || v.Type() == fastjson.TypeNull {
-			return NullValue, nil, false, nil
+	if c.ExpandIndex >= 0 {
+		if v == 0 || tp.toks[v].kind == tNull {
+			col.appendNull()
+			return nil
 		}
-		if v.Type() != fastjson.TypeArray {
-			return NullValue, nil, false, invalid(ReasonTypeMismatch, "expand wants an array, found a %s", v.Type())
+		if k := tp.toks[v].kind; k != tArray {
+			return invalid(ReasonTypeMismatch, "expand wants an array, found a %s", k)
 		}
-		a := v.GetArray()
-		if c.Expand == 0 {
+		n := int(tp.toks[v].n)
+		if c.ExpandIndex == 0 {
 			// Checked once, on the first expanded column.
-			if limit := expandCount(c); len(a) > limit {
-				return NullValue, nil, false, invalid(ReasonExpandOverflow, "the array has %d elements; expand: %d holds only %d", len(a), limit, limit)
+			if n > c.ExpandCount {
+				return invalid(ReasonExpandOverflow, "the array has %d elements; expand: %d holds only %d", n, c.ExpandCount, c.ExpandCount)
 			}
 		}
-		if c.Expand >= len(a) {
-			return NullValue, nil, false, nil
+		if c.ExpandIndex >= n {
+			col.appendNull()
+			return nil
 		}
-		v = a[c.Expand]
+		e := v + 1
+		for range c.ExpandIndex {
+			e = tp.next(e)
+		}
+		v = e
 	}
-	return d.coerce(v, c.Type)
+	return d.coerce(v, c.Type, col, cut)
 }
 
-func expandCount(c *Column) int { return c.expandN }
-
-// appendJSONString appends s as a JSON string. s is valid UTF-8.
-func appendJSONString(dst []byte, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
+// coerce appends the value at v, converted to a column type by the rules of
+// the README's coercion table, to col; a missing value (v is 0) or null is
+// NULL.
+func (d *Decoder) coerce(v uint32, t Type, col *ColumnValues, cut *int64) error {
+	tp := &d.tp
+	if v == 0 || tp.toks[v].kind == tNull {
+		col.appendNull()
+		return nil
 	}
-	return append(dst, '"')
-}
-
-// coerce converts a JSON value to a column type by the rules of the README's
-// coercion table; a missing value or null is NULL. A varchar or json value's
-// text is returned as b, with str true, for Flatten to keep (b is valid until
-// the next value).
-func (d *Decoder) coerce(v *fastjson.Value, t Type) (val Value, b []byte, str bool, err error) {
-	if v == nil || v.Type() == fastjson.TypeNull {
-		return NullValue, nil, false, nil
-	}
-	if t.Kind == Varchar {
-		if v.Type() == fastjson.TypeString {
-			b = v.GetStringBytes()
+	k := tp.toks[v].kind
+	switch t.Kind {
+	case Varchar:
+		var b []byte
+		if k == tString {
+			b = tp.text(v)
 		} else {
-			d.buf, _ = appendJSON(d.buf[:0], v, false)
+			d.buf, _ = tp.appendJSON(d.buf[:0], v, false)
 			b = d.buf
 		}
 		if len(b) > t.Length {
 			b = b[:cutUTF8(b, t.Length)]
-			d.cut++
+			*cut++
 		}
-		return Value{}, b, true, nil
-	}
-	if t.Kind == JSON {
-		if d.buf, err = appendJSON(d.buf[:0], v, true); err != nil {
-			return NullValue, nil, false, err
+		col.appendString(b)
+		return nil
+	case JSON:
+		var err error
+		if d.buf, err = tp.appendJSON(d.buf[:0], v, true); err != nil {
+			return err
 		}
-		return Value{}, d.buf, true, nil
+		if err := checkJSONSize(len(d.buf)); err != nil {
+			return err
+		}
+		col.appendString(d.buf)
+		return nil
+	case Decimal:
+		var s string
+		switch k {
+		case tNumber:
+			s = string(tp.text(v))
+		case tString:
+			s = strings.TrimSpace(string(tp.text(v)))
+		default:
+			return d.mismatch(v, t)
+		}
+		u, err := coerceDecimal(s, t)
+		if err != nil {
+			return err
+		}
+		col.Def = append(col.Def, 1)
+		if t.Precision <= 18 {
+			col.Ints = append(col.Ints, u.Int64())
+		} else {
+			col.Bytes = appendBigBytes(col.Bytes, u, DecimalBytes(t.Precision))
+		}
+		return nil
 	}
-	val, err = d.coerceScalar(v, t)
-	return val, nil, false, err
+	n, err := d.coerceScalar(v, t)
+	if err != nil {
+		return err
+	}
+	col.appendInt(n)
+	return nil
 }
 
-// coerceScalar coerces to every type but varchar and json.
-func (d *Decoder) coerceScalar(v *fastjson.Value, t Type) (Value, error) {
+// coerceScalar coerces to every type but varchar, json and decimal.
+func (d *Decoder) coerceScalar(v uint32, t Type) (int64, error) {
+	tp := &d.tp
+	k := tp.toks[v].kind
 	switch t.Kind {
 	case Boolean:
-		switch v.Type() {
-		case fastjson.TypeTrue:
-			return Value{I: 1}, nil
-		case fastjson.TypeFalse:
-			return Value{I: 0}, nil
-		case fastjson.TypeString:
-			switch strings.ToLower(string(v.GetStringBytes())) {
+		switch k {
+		case tTrue:
+			return 1, nil
+		case tFalse:
+			return 0, nil
+		case tString:
+			switch strings.ToLower(string(tp.text(v))) {
 			case "true":
-				return Value{I: 1}, nil
+				return 1, nil
 			case "false":
-				return Value{I: 0}, nil
+				return 0, nil
 			}
-		case fastjson.TypeNumber:
-			switch string(v.MarshalTo(d.buf[:0])) {
+		case tNumber:
+			switch string(tp.text(v)) {
 			case "0":
-				return Value{I: 0}, nil
+				return 0, nil
 			case "1":
-				return Value{I: 1}, nil
+				return 1, nil
 			}
 		}
-		return NullValue, mismatch(v, t)
+		return 0, d.mismatch(v, t)
 	case Smallint, Integer, Bigint:
-		if v.Type() != fastjson.TypeNumber {
-			return NullValue, mismatch(v, t)
+		if k != tNumber {
+			return 0, d.mismatch(v, t)
 		}
-		if n, err := v.Int64(); err == nil { // plain digits: the common case
+		text := tp.text(v)
+		if n, ok := parseInt(text); ok { // plain digits: the common case
 			if lo, hi := intBounds(t.Kind); n >= lo && n <= hi {
-				return Value{I: n}, nil
+				return n, nil
 			}
 		}
-		d.buf = v.MarshalTo(d.buf[:0])
-		return coerceInt(d.buf, t)
+		return coerceInt(text, t)
 	case Real, Double:
-		if v.Type() != fastjson.TypeNumber {
-			return NullValue, mismatch(v, t)
+		if k != tNumber {
+			return 0, d.mismatch(v, t)
 		}
-		f, err := v.Float64()
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return NullValue, invalid(ReasonOutOfRange, "%s does not fit a %s", shorten(string(v.MarshalTo(nil)), 40), t)
+		f := parseFloat(tp.text(v))
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return 0, invalid(ReasonOutOfRange, "%s does not fit a %s", shorten(string(tp.text(v)), 40), t)
 		}
 		if t.Kind == Real {
 			if math.Abs(f) > math.MaxFloat32 {
-				return NullValue, invalid(ReasonOutOfRange, "%v does not fit a real", f)
+				return 0, invalid(ReasonOutOfRange, "%v does not fit a real", f)
 			}
 			f = float64(float32(f))
 		}
-		return FloatValue(f), nil
-	case Decimal:
-		var s string
-		switch v.Type() {
-		case fastjson.TypeNumber:
-			s = string(v.MarshalTo(d.buf[:0]))
-		case fastjson.TypeString:
-			s = strings.TrimSpace(string(v.GetStringBytes()))
-		default:
-			return NullValue, mismatch(v, t)
-		}
-		return coerceDecimal(s, t)
+		return int64(math.Float64bits(f)), nil
 	case Timestamp:
-		tm, ok, err := parseTime(v)
+		tm, ok, err := tp.parseTime(v)
 		if err != nil || !ok {
-			return NullValue, err
+			return 0, err
 		}
-		return Value{I: tm.UnixMicro()}, nil
+		return tm.UnixMicro(), nil
 	case Date:
-		tm, ok, err := parseTime(v)
+		tm, ok, err := tp.parseTime(v)
 		if err != nil || !ok {
-			return NullValue, err
+			return 0, err
 		}
-		return Value{I: int64(math.Floor(float64(tm.Unix()) / 86400))}, nil
+		return int64(math.Floor(float64(tm.Unix()) / 86400)), nil
 	}
-	return NullValue, fmt.Errorf("schema: no coercion for %s", t)
+	return 0, fmt.Errorf("schema: no coercion for %s", t)
 }
 
-func mismatch(v *fastjson.Value, t Type) error {
-	what := v.Type().String()
-	if v.Type() == fastjson.TypeString {
-		what = fmt.Sprintf("string %q", shorten(string(v.GetStringBytes()), 40))
+func (d *Decoder) mismatch(v uint32, t Type) error {
+	k := d.tp.toks[v].kind
+	what := k.String()
+	if k == tString {
+		what = fmt.Sprintf("string %q", shorten(string(d.tp.text(v)), 40))
 	}
 	return invalid(ReasonTypeMismatch, "a %s is declared but the event has a %s", t, what)
 }
@@ -346,27 +361,24 @@ func intBounds(k Kind) (lo, hi int64) {
 	return math.MinInt64, math.MaxInt64
 }
 
-func coerceInt(b []byte, t Type) (Value, error) {
-	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(b), len(b)), 10, 64)
-	raw := ""
-	if err != nil {
-		raw = string(b)
-	}
-	if err != nil {
+func coerceInt(b []byte, t Type) (int64, error) {
+	n, ok := parseInt(b)
+	if !ok {
 		// 3.0 and 1e3 are integers too; 3.5 is not.
+		raw := string(b)
 		f, ferr := strconv.ParseFloat(raw, 64)
 		if ferr != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
 			if ferr == nil && f == math.Trunc(f) {
-				return NullValue, invalid(ReasonOutOfRange, "%s does not fit a %s", shorten(raw, 40), t)
+				return 0, invalid(ReasonOutOfRange, "%s does not fit a %s", shorten(raw, 40), t)
 			}
-			return NullValue, invalid(ReasonTypeMismatch, "%s is not an integer (%s)", shorten(raw, 40), t)
+			return 0, invalid(ReasonTypeMismatch, "%s is not an integer (%s)", shorten(raw, 40), t)
 		}
 		n = int64(f)
 	}
 	if lo, hi := intBounds(t.Kind); n < lo || n > hi {
-		return NullValue, invalid(ReasonOutOfRange, "%d does not fit a %s", n, t)
+		return 0, invalid(ReasonOutOfRange, "%d does not fit a %s", n, t)
 	}
-	return Value{I: n}, nil
+	return n, nil
 }
 
 var pow10 = func() []*big.Int {
@@ -377,26 +389,23 @@ var pow10 = func() []*big.Int {
 	return out
 }()
 
-// coerceDecimal parses s exactly. A value needing more decimal places than
-// the scale, or more digits than the precision, is rejected rather than
-// rounded.
-func coerceDecimal(s string, t Type) (Value, error) {
+// coerceDecimal parses s exactly and returns its unscaled value. A value
+// needing more decimal places than the scale, or more digits than the
+// precision, is rejected rather than rounded.
+func coerceDecimal(s string, t Type) (*big.Int, error) {
 	r, ok := new(big.Rat).SetString(s)
 	if !ok || strings.ContainsAny(s, "/") {
-		return NullValue, invalid(ReasonTypeMismatch, "%q is not a decimal number", shorten(s, 40))
+		return nil, invalid(ReasonTypeMismatch, "%q is not a decimal number", shorten(s, 40))
 	}
 	r.Mul(r, new(big.Rat).SetInt(pow10[t.Scale]))
 	if !r.IsInt() {
-		return NullValue, invalid(ReasonOutOfRange, "%s has more than %d decimal places (%s)", shorten(s, 40), t.Scale, t)
+		return nil, invalid(ReasonOutOfRange, "%s has more than %d decimal places (%s)", shorten(s, 40), t.Scale, t)
 	}
 	u := r.Num()
 	if new(big.Int).Abs(u).Cmp(pow10[t.Precision]) >= 0 {
-		return NullValue, invalid(ReasonOutOfRange, "%s does not fit a %s", shorten(s, 40), t)
+		return nil, invalid(ReasonOutOfRange, "%s does not fit a %s", shorten(s, 40), t)
 	}
-	if t.Precision <= 18 {
-		return Value{I: u.Int64()}, nil
-	}
-	return Value{S: u.String()}, nil
+	return u, nil
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
@@ -415,51 +424,54 @@ func cutUTF8[T string | []byte](s T, n int) int {
 }
 
 // extras returns the event's fields that no column, child table or time path
-// consumes (the envelope's id, type and time excluded), as a JSON object, or
-// nil when there are none. A number there that a JSON column cannot hold is
-// an out_of_range error, as it is in a json column.
-func (d *Decoder) extras(root *fastjson.Value, t *Table) ([]byte, error) {
+// of t consumes (the envelope's id, type and time excluded), as a JSON
+// object, or nil when there are none. A number there that a JSON column
+// cannot hold is an out_of_range error, as it is in a json column.
+func (d *Decoder) extras(t *Table) ([]byte, error) {
 	d.buf = d.buf[:0]
 	var ok bool
 	var err error
-	d.buf, ok = d.appendUnmapped(d.buf, root, t.mapped, 0, &err)
+	d.buf, ok = d.appendUnmapped(d.buf, 0, t.mapped, 0, &err)
 	if err != nil || !ok {
 		return nil, err
 	}
 	return d.buf, nil
 }
 
-func (d *Decoder) appendUnmapped(dst []byte, v *fastjson.Value, tree *pathTree, depth int, errp *error) ([]byte, bool) {
-	o := v.GetObject()
+func (d *Decoder) appendUnmapped(dst []byte, v uint32, tree *pathTree, depth int, errp *error) ([]byte, bool) {
+	tp := &d.tp
 	start := len(dst)
 	dst = append(dst, '{')
 	any := false
-	o.Visit(func(k []byte, child *fastjson.Value) {
-		if *errp != nil || depth == 0 && d.isEnvelopeKey(k) {
-			return
+	for m := v + 1; m < tp.toks[v].end; m = tp.next(m + 1) {
+		k := tp.text(m)
+		if depth == 0 && d.isEnvelopeKey(k) {
+			continue
 		}
 		sub := tree.kid(k)
 		if sub != nil && sub.leaf {
-			return
+			continue
 		}
 		mark := len(dst)
 		if any {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = tp.appendString(dst, m)
 		dst = append(dst, ':')
-		if sub != nil && child.Type() == fastjson.TypeObject {
+		if child := m + 1; sub != nil && tp.toks[child].kind == tObject {
 			var ok bool
-			dst, ok = d.appendUnmapped(dst, child, sub, depth+1, errp)
-			if !ok {
+			if dst, ok = d.appendUnmapped(dst, child, sub, depth+1, errp); !ok {
 				dst = dst[:mark]
-				return
+				if *errp != nil {
+					return dst, false
+				}
+				continue
 			}
-		} else {
-			dst, *errp = appendJSON(dst, child, true)
+		} else if dst, *errp = tp.appendJSON(dst, child, true); *errp != nil {
+			return dst, false
 		}
 		any = true
-	})
+	}
 	if !any {
 		return dst[:start], false
 	}

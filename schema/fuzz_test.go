@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +69,7 @@ func FuzzDecode(f *testing.F) {
 		if fresh.Type != ev.Type || fresh.ID != ev.ID || !fresh.Time.Equal(ev.Time) {
 			t.Fatalf("reused decoder %q %q %s; fresh %q %q %s", ev.Type, ev.ID, ev.Time, fresh.Type, fresh.ID, fresh.Time)
 		}
-		if ev.Type == "" || len(ev.Tables) == 0 || ev.Root() == nil {
+		if ev.Type == "" || len(ev.Tables) == 0 || ev.Root().Kind() != NodeObject {
 			t.Fatalf("decoded event without type %q, tables or root", ev.Type)
 		}
 		if ev.ID == "" || len(ev.ID) > EventIDLength || !utf8.ValidString(ev.ID) || strings.IndexByte(ev.ID, 0) >= 0 {
@@ -234,17 +236,17 @@ func FuzzQuoteIdent(f *testing.F) {
 		q := QuoteIdent(name)
 		got, rest, ok := readQuotedIdent(q + ` AS x; DROP TABLE y`)
 		if !ok || got != name || rest != ` AS x; DROP TABLE y` {
-			t.Fatalf("QuoteIdent(%q) = %s reads back as %q, rest %q, ok %v", name, q, got, rest, ok)
+			t.Fatalf("QuoteIdent(%.200q) = %s reads back as %q, rest %q, ok %v", name, q, got, rest, ok)
 		}
 		if strings.IndexByte(name, 0) < 0 && strings.IndexByte(q, 0) >= 0 {
-			t.Fatalf("QuoteIdent(%q) = %q holds a NUL", name, q)
+			t.Fatalf("QuoteIdent(%.200q) = %q holds a NUL", name, q)
 		}
 		if why := ValidIdentifier(name); why == "" {
 			if q != `"`+name+`"` || len(name) > MaxIdentifier || strings.ToLower(name) != name || strings.ContainsAny(name, "\"\x00 ") {
 				t.Fatalf("valid identifier %q quoted as %s", name, q)
 			}
 		} else if name != "" && len(name) <= MaxIdentifier && identRE.MatchString(name) {
-			t.Fatalf("ValidIdentifier(%q) = %q for a name of the allowed form", name, why)
+			t.Fatalf("ValidIdentifier(%.200q) = %q for a name of the allowed form", name, why)
 		}
 		sq := QualifiedName(name, name)
 		a, rest, ok := readQuotedIdent(sq)
@@ -278,4 +280,97 @@ func readQuotedIdent(s string) (name, rest string, ok bool) {
 		return b.String(), s[i+1:], true
 	}
 	return "", "", false
+}
+
+// FuzzDifferential holds the tape's path (one pass into the tape, Flatten
+// into column buffers) to the reference decoder (reference_test.go:
+// fastjson's validation and tree, then check, then rows one by one): the
+// same verdict with the same error, the same envelope and the same rows,
+// values and truncations alike.
+//
+//	go test -run '^$' -fuzz '^FuzzDifferential$' -fuzztime 60s ./schema
+func FuzzDifferential(f *testing.F) {
+	addGoldenSeeds(f)
+	for _, c := range tapeCases {
+		f.Add([]byte(c.body))
+	}
+	ref, err := os.ReadFile("../bench/testdata/event.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bytes.TrimSpace(ref))
+	s := testSchema(f)
+	fast, slow := NewDecoder(s, DefaultEnvelope()), newRefDecoder(s, DefaultEnvelope())
+	var rows Rows
+	f.Fuzz(func(t *testing.T, body []byte) {
+		differential(t, fast, slow, &rows, body)
+	})
+}
+
+func differential(t *testing.T, fast *Decoder, slow *refDecoder, rows *Rows, body []byte) {
+	t.Helper()
+	ev, err := fast.Decode(body, "sqs-msg-1", fuzzReceived)
+	want, werr := slow.Decode(body, "sqs-msg-1", fuzzReceived)
+	if fmt.Sprint(err) != fmt.Sprint(werr) {
+		t.Fatalf("Decode(%.200q):\n  tape      %v\n  reference %v", body, err, werr)
+	}
+	if ev.ID != want.ID || ev.Type != want.Type || !ev.Time.Equal(want.Time) || !bytes.Equal(ev.Body, want.Body) || len(ev.Tables) != len(want.Tables) {
+		t.Fatalf("Decode(%.200q): tape %q %q %s %q; reference %q %q %s %q", body, ev.Type, ev.ID, ev.Time, ev.Body, want.Type, want.ID, want.Time, want.Body)
+	}
+	if err != nil {
+		return
+	}
+	rows.Reset()
+	err = fast.FlattenInto(ev, rows)
+	wrows, werr := slow.Flatten(want, nil)
+	if fmt.Sprint(err) != fmt.Sprint(werr) {
+		t.Fatalf("Flatten(%.200q):\n  tape      %v\n  reference %v", body, err, werr)
+	}
+	got := rows.Slice(nil)
+	if err != nil {
+		if len(got) != 0 {
+			t.Fatalf("Flatten(%.200q): %d rows left with the error", body, len(got))
+		}
+		return
+	}
+	if len(got) != len(wrows) {
+		t.Fatalf("Flatten(%.200q): %d rows, reference %d", body, len(got), len(wrows))
+	}
+	for i := range got {
+		if got[i].Table != wrows[i].Table || !slices.Equal(got[i].Values, wrows[i].Values) {
+			t.Fatalf("Flatten(%.200q) row %d:\n  tape      %s %v\n  reference %s %v", body, i, got[i].Table.Name, got[i].Values, wrows[i].Table.Name, wrows[i].Values)
+		}
+	}
+	if rows.Truncated() != slow.total {
+		t.Fatalf("Flatten(%.200q): %d truncations, reference %d", body, rows.Truncated(), slow.total)
+	}
+	// The rows come back the same through AppendRow.
+	again := RowsOf(got...).Slice(nil)
+	for i := range got {
+		if !slices.Equal(got[i].Values, again[i].Values) {
+			t.Fatalf("row %d through AppendRow: %v, was %v", i, again[i].Values, got[i].Values)
+		}
+	}
+}
+
+// TestDifferential runs the differential check on the fuzz seeds.
+func TestDifferential(t *testing.T) {
+	in, err := os.ReadFile("testdata/flatten/events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testSchema(t)
+	fast, slow := NewDecoder(s, DefaultEnvelope()), newRefDecoder(s, DefaultEnvelope())
+	var rows Rows
+	for _, line := range strings.Split(strings.TrimSpace(string(in)), "\n") {
+		_, body, _ := strings.Cut(line, "\t")
+		body = strings.ReplaceAll(body, `\u0000RAW`, "\x00")
+		body = strings.ReplaceAll(body, `\xffRAW`, "\xff")
+		differential(t, fast, slow, &rows, []byte(body))
+		msg, _ := json.Marshal(body)
+		differential(t, fast, slow, &rows, []byte(`{"Type":"Notification","MessageId":"m","Message":`+string(msg)+`}`))
+	}
+	for _, c := range tapeCases {
+		differential(t, fast, slow, &rows, []byte(c.body))
+	}
 }

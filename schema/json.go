@@ -3,64 +3,87 @@ package schema
 import (
 	"math"
 	"strconv"
-
-	"github.com/valyala/fastjson"
 )
 
-// appendJSON appends v as JSON text. fastjson's own MarshalTo quotes a string
-// that holds a control character or a quote with strconv.Quote, which writes
-// Go escapes such as \x01 or \U000f0000 that no JSON parser takes (and
-// PostgreSQL's jsonb, or Redshift's SUPER, would reject the whole file);
-// appendJSON escapes strings by JSON's rules. Numbers are copied as written.
-// With checkNumbers, a number that a warehouse's JSON type cannot hold (see
-// jsonNumberOK) returns an out_of_range error. v has passed Decoder.check, so
-// its strings are valid UTF-8 without NUL and it nests at most MaxDepth deep.
-func appendJSON(dst []byte, v *fastjson.Value, checkNumbers bool) ([]byte, error) {
-	switch v.Type() {
-	case fastjson.TypeObject:
+// appendJSON appends the value at i on the tape as compact JSON text:
+// strings escaped by JSON's rules (a quote, a backslash and control
+// characters; a string that had no escapes is copied as it is, having none
+// of those), numbers copied as written. With checkNumbers, a number that a
+// warehouse's JSON type cannot hold (see jsonNumberOK) returns an
+// out_of_range error. The tape has passed parse, so its strings are valid
+// UTF-8 without NUL and it nests at most MaxDepth deep.
+func (t *tape) appendJSON(dst []byte, i uint32, checkNumbers bool) ([]byte, error) {
+	k := &t.toks[i]
+	switch k.kind {
+	case tObject:
 		dst = append(dst, '{')
-		first := true
-		var err error
-		v.GetObject().Visit(func(k []byte, c *fastjson.Value) {
-			if err != nil {
-				return
-			}
-			if !first {
+		for m := i + 1; m < k.end; m = t.next(m + 1) {
+			if m > i+1 {
 				dst = append(dst, ',')
 			}
-			first = false
-			dst = appendJSONString(dst, k)
+			dst = t.appendString(dst, m)
 			dst = append(dst, ':')
-			dst, err = appendJSON(dst, c, checkNumbers)
-		})
-		if err != nil {
-			return dst, err
+			var err error
+			if dst, err = t.appendJSON(dst, m+1, checkNumbers); err != nil {
+				return dst, err
+			}
 		}
 		return append(dst, '}'), nil
-	case fastjson.TypeArray:
+	case tArray:
 		dst = append(dst, '[')
-		for i, c := range v.GetArray() {
-			if i > 0 {
+		for e := i + 1; e < k.end; e = t.next(e) {
+			if e > i+1 {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = appendJSON(dst, c, checkNumbers); err != nil {
+			if dst, err = t.appendJSON(dst, e, checkNumbers); err != nil {
 				return dst, err
 			}
 		}
 		return append(dst, ']'), nil
-	case fastjson.TypeString:
-		return appendJSONString(dst, v.GetStringBytes()), nil
-	case fastjson.TypeNumber:
-		start := len(dst)
-		dst = v.MarshalTo(dst)
-		if checkNumbers && !jsonNumberOK(dst[start:]) {
-			return dst, invalid(ReasonOutOfRange, "the number %s in a JSON value does not fit a double", shorten(string(dst[start:]), 40))
+	case tString:
+		return t.appendString(dst, i), nil
+	case tNumber:
+		n := t.src[k.off : k.off+k.n]
+		if checkNumbers && !jsonNumberOK(n) {
+			return dst, invalid(ReasonOutOfRange, "the number %s in a JSON value does not fit a double", shorten(string(n), 40))
 		}
-		return dst, nil
-	default: // true, false, null
-		return v.MarshalTo(dst), nil
+		return append(dst, n...), nil
+	case tTrue:
+		return append(dst, "true"...), nil
+	case tFalse:
+		return append(dst, "false"...), nil
 	}
+	return append(dst, "null"...), nil
+}
+
+// appendString appends the string at i as a JSON string.
+func (t *tape) appendString(dst []byte, i uint32) []byte {
+	k := &t.toks[i]
+	if !k.esc {
+		// Its text as written has no quote, backslash or control character.
+		dst = append(dst, '"')
+		dst = append(dst, t.src[k.off:k.off+k.n]...)
+		return append(dst, '"')
+	}
+	return appendJSONString(dst, t.esc[k.off:k.off+k.n])
+}
+
+// appendJSONString appends s as a JSON string. s is valid UTF-8.
+func appendJSONString(dst []byte, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
 }
 
 // jsonNumberOK reports whether a JSON number (valid syntax) is one that every

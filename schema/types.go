@@ -166,9 +166,6 @@ var NullValue = Value{Null: true}
 type Row struct {
 	Table  *Table
 	Values []Value
-	// Truncated counts the row's strings cut to their column's byte
-	// length, the one alteration wharf makes (docs/design.md §2).
-	Truncated int32
 }
 
 // Size estimates the bytes a row holds in memory, for the batcher's caps.

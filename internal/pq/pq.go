@@ -31,7 +31,6 @@ import (
 	"io"
 	"math/big"
 	"slices"
-	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -155,29 +154,15 @@ const (
 	dictPageBytes      = 256 << 10
 )
 
-// maxDecimalBytes[p] is DecimalBytes(p).
-var maxDecimalBytes = func() (out [schema.MaxDecimalPrecision + 1]int) {
-	limit := new(big.Int)
-	for p := 1; p <= schema.MaxDecimalPrecision; p++ {
-		limit.Exp(big.NewInt(10), big.NewInt(int64(p)), nil) // 10^p
-		n := 1
-		for new(big.Int).Lsh(big.NewInt(1), uint(8*n-1)).Cmp(limit) < 0 {
-			n++
-		}
-		out[p] = n
-	}
-	return out
-}()
-
 // DecimalBytes returns the size of the FIXED_LEN_BYTE_ARRAY of a decimal of
-// precision p (used for 19 to 38): the fewest bytes whose two's complement holds every
-// p-digit integer, as Spark and Arrow size them (9 bytes for 19 and 20
-// digits, 16 for 38).
+// precision p (used for 19 to 38): the fewest bytes whose two's complement
+// holds every p-digit integer, as Spark and Arrow size them (9 bytes for 19
+// and 20 digits, 16 for 38).
 func DecimalBytes(p int) int {
 	if p < 1 || p > schema.MaxDecimalPrecision {
 		panic(fmt.Sprintf("pq: no decimal of precision %d", p))
 	}
-	return maxDecimalBytes[p]
+	return schema.DecimalBytes(p)
 }
 
 // Schema returns the Parquet schema of a table.
@@ -188,199 +173,6 @@ func Schema(t *schema.Table) *parquet.Schema {
 		g.order[i] = c.Name
 	}
 	return parquet.NewSchema(t.Name, g)
-}
-
-// Writer encodes rows of one table. Reuse it across files of that table to
-// keep its buffers.
-type Writer struct {
-	table  *schema.Table
-	schema *parquet.Schema
-	w      *parquet.Writer
-	vals   []parquet.Value // one column's values of a chunk, reused
-
-	// Per column: whether it is a dictionary-encoded string column, and the
-	// bytes of its values since its page was last cut (see dictPageBytes).
-	dictStrings []bool
-	pending     []int
-}
-
-// options are the writer's settings. Data pages are v1 (v2 is parquet-go's
-// default, and not every reader takes it); every column's encoding is set
-// by its node, and PLAIN is the default besides, so that no column falls to
-// parquet-go's DELTA_LENGTH_BYTE_ARRAY default for strings. Statistics stay
-// in the footer (per column chunk) and in the column index (per page), where
-// query engines read them; the deprecated copy in each page header is not
-// written, and json columns get no bounds, which mean nothing for JSON text.
-func (e *Writer) options() []parquet.WriterOption {
-	opts := []parquet.WriterOption{
-		parquet.Compression(fastSnappy{}),
-		parquet.CreatedBy("wharf", "1", ""),
-		parquet.DataPageVersion(1),
-		parquet.DefaultEncoding(&parquet.Plain),
-		parquet.DictionaryMaxBytes(dictionaryMaxBytes),
-		parquet.DataPageStatistics(false),
-	}
-	for _, c := range e.table.Columns {
-		if c.Type.Kind == schema.JSON {
-			opts = append(opts, parquet.SkipPageBounds(c.Name))
-		}
-	}
-	return opts
-}
-
-// NewWriter returns a Writer for table t.
-func NewWriter(t *schema.Table) *Writer {
-	w := &Writer{table: t, schema: Schema(t), dictStrings: make([]bool, len(t.Columns)), pending: make([]int, len(t.Columns))}
-	for i, c := range t.Columns {
-		w.dictStrings[i] = (c.Type.Kind == schema.Varchar || c.Type.Kind == schema.JSON) && dictionaryPays(c)
-	}
-	return w
-}
-
-// Encode writes rows (all of table t) to w as one Parquet file.
-func Encode(w io.Writer, t *schema.Table, rows []schema.Row) error {
-	return NewWriter(t).Encode(w, rows)
-}
-
-// rowsPerChunk is how many rows Encode converts before handing each column
-// its values: small enough to stay in cache, large enough to amortize the
-// per-call cost of the column writers.
-const rowsPerChunk = 512
-
-// Encode writes rows to out as one Parquet file of one row group. It writes
-// column by column (a chunk of rows at a time) straight into parquet-go's
-// column writers, which skips the row-to-column shredding of WriteRows.
-func (e *Writer) Encode(out io.Writer, rows []schema.Row) error {
-	if e.w == nil {
-		e.w = parquet.NewWriter(out, append([]parquet.WriterOption{e.schema}, e.options()...)...)
-	} else {
-		e.w.Reset(out)
-	}
-	cols := len(e.table.Columns)
-	for i := range rows {
-		if rows[i].Table != e.table || len(rows[i].Values) != cols {
-			return fmt.Errorf("encode %s: row %d belongs to table %s", e.table.Name, i, rows[i].Table.Name)
-		}
-	}
-	writers := e.w.ColumnWriters()
-	if len(writers) != cols {
-		return fmt.Errorf("encode %s: the parquet schema has %d columns, the table %d", e.table.Name, len(writers), cols)
-	}
-	for lo := 0; lo < len(rows); lo += rowsPerChunk {
-		chunk := rows[lo:min(lo+rowsPerChunk, len(rows))]
-		for ci := range cols {
-			vals, n := e.column(e.vals[:0], chunk, ci)
-			e.vals = vals
-			if _, err := writers[ci].WriteRowValues(vals); err != nil {
-				return fmt.Errorf("encode %s: column %s: %w", e.table.Name, e.table.Columns[ci].Name, err)
-			}
-			if !e.dictStrings[ci] {
-				continue
-			}
-			// Cut the page of a dictionary-encoded string column every
-			// dictPageBytes of values, which is when parquet-go checks
-			// the column's dictionary against its bound.
-			if e.pending[ci] += n; e.pending[ci] >= dictPageBytes {
-				e.pending[ci] = 0
-				if err := writers[ci].Flush(); err != nil {
-					return fmt.Errorf("encode %s: column %s: %w", e.table.Name, e.table.Columns[ci].Name, err)
-				}
-			}
-		}
-	}
-	clear(e.vals) // drop the references to the rows' strings
-	clear(e.pending)
-	if err := e.w.Close(); err != nil {
-		return fmt.Errorf("encode %s: %w", e.table.Name, err)
-	}
-	return nil
-}
-
-// column appends the parquet values of column ci of rows to dst, and returns
-// them with the bytes of a string column's values, with one loop per common
-// type so that the type switch runs once per chunk, not per value (a
-// per-column conversion func, the shorter code, measured 20-25% slower in
-// BenchmarkStages/encode).
-func (e *Writer) column(dst []parquet.Value, rows []schema.Row, ci int) (_ []parquet.Value, size int) {
-	null := parquet.NullValue().Level(0, 0, ci)
-	t := e.table.Columns[ci].Type
-	switch t.Kind {
-	case schema.Varchar, schema.JSON:
-		for r := range rows {
-			v := &rows[r].Values[ci]
-			if v.Null {
-				dst = append(dst, null)
-				continue
-			}
-			size += len(v.S)
-			dst = append(dst, parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.S), len(v.S))).Level(0, 1, ci))
-		}
-	case schema.Bigint, schema.Timestamp:
-		for r := range rows {
-			v := &rows[r].Values[ci]
-			if v.Null {
-				dst = append(dst, null)
-				continue
-			}
-			dst = append(dst, parquet.Int64Value(v.I).Level(0, 1, ci))
-		}
-	case schema.Smallint, schema.Integer, schema.Date:
-		for r := range rows {
-			v := &rows[r].Values[ci]
-			if v.Null {
-				dst = append(dst, null)
-				continue
-			}
-			dst = append(dst, parquet.Int32Value(int32(v.I)).Level(0, 1, ci))
-		}
-	default:
-		for r := range rows {
-			v := &rows[r].Values[ci]
-			if v.Null {
-				dst = append(dst, null)
-				continue
-			}
-			var pv parquet.Value
-			switch t.Kind {
-			case schema.Boolean:
-				pv = parquet.BooleanValue(v.I != 0)
-			case schema.Real:
-				pv = parquet.FloatValue(float32(v.Float()))
-			case schema.Double:
-				pv = parquet.DoubleValue(v.Float())
-			case schema.Decimal:
-				switch {
-				case t.Precision <= 9:
-					pv = parquet.Int32Value(int32(v.I))
-				case t.Precision <= 18:
-					pv = parquet.Int64Value(v.I)
-				default:
-					pv = parquet.FixedLenByteArrayValue(decimalBytes(v.S, DecimalBytes(t.Precision)))
-				}
-			default:
-				panic(fmt.Sprintf("pq: no parquet value for %s", t))
-			}
-			dst = append(dst, pv.Level(0, 1, ci))
-		}
-	}
-	return dst, size
-}
-
-// decimalBytes returns the size-byte big-endian two's complement of the
-// unscaled decimal digits s, which fit (the schema keeps a decimal within its
-// precision, and DecimalBytes(p) bytes hold every p-digit integer).
-func decimalBytes(s string, size int) []byte {
-	n, _ := new(big.Int).SetString(s, 10)
-	out := make([]byte, size)
-	if n.Sign() >= 0 {
-		n.FillBytes(out)
-		return out
-	}
-	// two's complement: 2^(8*size) + n
-	m := new(big.Int).Lsh(big.NewInt(1), uint(8*size))
-	m.Add(m, n)
-	m.FillBytes(out)
-	return out
 }
 
 func decimalString(b []byte) string {

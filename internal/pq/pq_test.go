@@ -1,6 +1,7 @@
 package pq
 
 import (
+	"math/big"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -310,4 +311,19 @@ func TestReadDecimalLayouts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// decimalBytes returns the size-byte big-endian two's complement of the
+// unscaled decimal digits s.
+func decimalBytes(s string, size int) []byte {
+	n, _ := new(big.Int).SetString(s, 10)
+	out := make([]byte, size)
+	if n.Sign() >= 0 {
+		n.FillBytes(out)
+		return out
+	}
+	m := new(big.Int).Lsh(big.NewInt(1), uint(8*size))
+	m.Add(m, n)
+	m.FillBytes(out)
+	return out
 }
