@@ -71,7 +71,7 @@ type message struct {
 type buffer struct {
 	table  *schema.Table
 	rows   *schema.TableRows // nil when empty
-	msgs   []*message // each message once, in arrival order
+	msgs   []*message        // each message once, in arrival order
 	bytes  int64
 	oldest time.Time // when its first row arrived
 }

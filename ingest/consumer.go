@@ -398,8 +398,8 @@ type item struct {
 	msg     types.Message
 	ev      *schema.Event
 	rows    *schema.Rows // from c.rows
-	bad     error // dead-letter it
-	refused bool  // the raw store rejected its document for good (ErrRejected): dead-letter it
+	bad     error        // dead-letter it
+	refused bool         // the raw store rejected its document for good (ErrRejected): dead-letter it
 	coll    string
 	stored  bool // the raw document is in Mongo (or raw writes are off)
 	rawWant bool // a raw document was written for it

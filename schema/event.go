@@ -472,4 +472,3 @@ func epochTime(f float64) (time.Time, error) {
 	frac := f - float64(sec)
 	return time.Unix(sec, int64(frac*1e9)).UTC(), nil
 }
-

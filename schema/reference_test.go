@@ -159,7 +159,6 @@ func (d *refDecoder) parse(p *fastjson.Parser, body []byte) (v *fastjson.Value, 
 	return v, false, err
 }
 
-
 // check walks the event once: depth, array lengths, NUL bytes, and object
 // keys that collide once lower-cased.
 func (d *refDecoder) check(v *fastjson.Value, depth int) error {
@@ -215,7 +214,6 @@ func (d *refDecoder) check(v *fastjson.Value, depth int) error {
 	}
 	return nil
 }
-
 
 // parseTime reads a time value: an RFC 3339 string (a zone-less
 // "2006-01-02T15:04:05" or "2006-01-02 15:04:05" or a bare date is taken as
@@ -276,7 +274,6 @@ func refParseTime(v *fastjson.Value) (t time.Time, ok bool, err error) {
 	}
 	return t.UTC().Truncate(time.Microsecond), true, nil
 }
-
 
 // Flatten turns a decoded event into rows, appended to dst: one row per
 // table that takes the event's type, plus one row per element of each child
@@ -674,7 +671,6 @@ func (d *refDecoder) appendUnmapped(dst []byte, v *fastjson.Value, tree *pathTre
 	return append(dst, '}'), true
 }
 
-
 // appendJSON appends v as JSON text. fastjson's own MarshalTo quotes a string
 // that holds a control character or a quote with strconv.Quote, which writes
 // Go escapes such as \x01 or \U000f0000 that no JSON parser takes (and
@@ -730,7 +726,6 @@ func refAppendJSON(dst []byte, v *fastjson.Value, checkNumbers bool) ([]byte, er
 		return v.MarshalTo(dst), nil
 	}
 }
-
 
 func (d *refDecoder) isEnvelopeKey(k []byte) bool {
 	for _, p := range d.env {

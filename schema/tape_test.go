@@ -97,20 +97,20 @@ var tapeCases = []struct {
 }{
 	{`{"event":"page_view","id":"a","n":-0.5e+10,"ok":true,"no":false,"x":null,"a":[1,[2,{}],[]],"s":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00 é"}`, true},
 	{" \t\r\n{ \"a\" : [ 1 , 2 ] } \n", true},
-	{`{"a":1,"A":2}`, false},            // keys collide once lower-cased
-	{`{"a":{"b":1},"c":{"b":2}}`, true}, // the same key in sibling objects
-	{`{"\u0061":1}`, true},              // a key with an escape
-	{`{"\u0061":1,"A":2}`, false},       // which collides
-	{`{"\u212a":1,"k":2}`, true},        // the Kelvin sign: EqualFold, but another length
-	{manyKeys(100, ""), true},           // more keys than the quick check takes
-	{manyKeys(100, `,"K0":1`), false},   // and a collision among them
+	{`{"a":1,"A":2}`, false},                // keys collide once lower-cased
+	{`{"a":{"b":1},"c":{"b":2}}`, true},     // the same key in sibling objects
+	{`{"\u0061":1}`, true},                  // a key with an escape
+	{`{"\u0061":1,"A":2}`, false},           // which collides
+	{`{"\u212a":1,"k":2}`, true},            // the Kelvin sign: EqualFold, but another length
+	{manyKeys(100, ""), true},               // more keys than the quick check takes
+	{manyKeys(100, `,"K0":1`), false},       // and a collision among them
 	{manyKeys(100, `,"\u212a99":1`), false}, // lower-cased, "\u212a" is "k"
-	{`{"a":"\u0000"}`, false},           // NUL
-	{`{"a":"\ud800"}`, false},           // lone high surrogate
-	{`{"a":"\udc00"}`, false},           // lone low surrogate
-	{`{"a":"\ud800\u0041"}`, false},     // high surrogate without its low half
-	{"{\"a\":\"\x01\"}", false},         // a raw control character
-	{"{\"a\":\"\xff\"}", false},         // invalid UTF-8
+	{`{"a":"\u0000"}`, false},               // NUL
+	{`{"a":"\ud800"}`, false},               // lone high surrogate
+	{`{"a":"\udc00"}`, false},               // lone low surrogate
+	{`{"a":"\ud800\u0041"}`, false},         // high surrogate without its low half
+	{"{\"a\":\"\x01\"}", false},             // a raw control character
+	{"{\"a\":\"\xff\"}", false},             // invalid UTF-8
 	{"{\"a\":\"\xed\xa0\x80\"}", false},
 	{`{"a":01}`, false},
 	{`{"a":1.}`, false},

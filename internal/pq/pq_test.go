@@ -1,12 +1,12 @@
 package pq
 
 import (
-	"math/big"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"strings"
 	"testing"
