@@ -685,7 +685,7 @@ func TestEncodeErrorNotRetried(t *testing.T) {
 	h := newHarness(t, testConfig(), nil)
 	bad := h.ts.view("bad")
 	tr := bad.Tables()[0]
-	tr.Cols[1].Def = tr.Cols[1].Def[:0] // a column without the row
+	tr.Cols[1].Ints = tr.Cols[1].Ints[:0] // a column without the row's value
 	h.add(t, "bad", bad)
 	h.add(t, "c1", h.ts.click("c1", 0))
 	if err := h.b.Flush(context.Background(), ReasonManual); err == nil {

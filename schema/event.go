@@ -122,15 +122,19 @@ func (ev *Event) Root() Node {
 // Decoder decodes message bodies into events and flattens them into rows.
 // A Decoder is not safe for concurrent use: give each goroutine its own.
 type Decoder struct {
-	schema *Schema
-	env    [3][]string // type, id, time
-	tp     tape
-	buf    []byte
-	keys   [][][]byte // check's object keys per depth, reused
+	schema  *Schema
+	env     [3][]string // type, id, time
+	envLens uint64      // bit n: a one-segment envelope path is n bytes
+	tp      tape
+	buf     []byte
+	keys    [][][]byte // check's object keys per depth, reused
 
 	// Flatten's scratch.
 	rows  Rows // for Flatten, which returns []Row
+	trs   []*TableRows
 	marks []mark
+	slots []uint32 // the walk's values of mapped paths
+	ext   []byte   // _extras
 }
 
 // NewDecoder returns a Decoder for the schema and envelope. The envelope must
@@ -139,6 +143,9 @@ func NewDecoder(s *Schema, env Envelope) *Decoder {
 	d := &Decoder{schema: s}
 	for i, p := range []string{env.TypePath, env.IDPath, env.TimePath} {
 		d.env[i], _ = splitPath(p)
+		if len(d.env[i]) == 1 && len(p) < 64 {
+			d.envLens |= 1 << len(p)
+		}
 	}
 	return d
 }

@@ -52,6 +52,11 @@ type Column struct {
 	ExpandCount int
 
 	path []string // Path split on dots; nil for "." (the element itself)
+	// A parent table's column finds its value where Flatten's walk of the
+	// event (Decoder.walk) recorded the mapped path that covers it, slot,
+	// then down the rest of its path, if any (see Table.plan).
+	slot int
+	rest []string
 }
 
 // Table is a warehouse table: a parent table, which takes events, or a child
@@ -77,6 +82,14 @@ type Table struct {
 	timePath  []string
 	arrayPath []string
 	mapped    *pathTree // paths consumed by columns, for extras
+
+	// The walk's plan (parent tables; see plan): how many mapped paths it
+	// records, and where the time path and each child's array are.
+	slots     int
+	timeSlot  int
+	timeRest  []string
+	arraySlot int // a child table: in its parent's walk
+	arrayRest []string
 }
 
 // IsChild reports whether t is a child table.
@@ -566,22 +579,85 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 		t.Children = append(t.Children, c)
 		t.mapped.add(c.arrayPath)
 	}
+	if parent == nil {
+		t.plan()
+	}
 	return t, nil
+}
+
+// plan numbers the leaves of a parent table's mapped tree (the slots that
+// Decoder.walk fills with the values at those paths) and points each column,
+// the time path and each child's array at the slot of the mapped path that
+// covers it: its own, or a shorter one that another column maps whole.
+func (t *Table) plan() {
+	var number func(n *pathTree)
+	number = func(n *pathTree) {
+		if n.leaf {
+			n.slot = t.slots
+			t.slots++
+			return
+		}
+		for _, k := range n.nodes {
+			number(k)
+		}
+	}
+	number(t.mapped)
+	t.mapped.indexKids()
+	resolve := func(path []string) (int, []string) {
+		n := t.mapped
+		for i, seg := range path {
+			n = n.kids[seg]
+			if n.leaf {
+				if i+1 == len(path) {
+					return n.slot, nil
+				}
+				return n.slot, path[i+1:]
+			}
+		}
+		panic("schema: a mapped path without a leaf")
+	}
+	for i := range t.Columns {
+		if c := &t.Columns[i]; c.Source == FromPath {
+			c.slot, c.rest = resolve(c.path)
+		}
+	}
+	t.timeSlot = -1
+	if t.timePath != nil {
+		t.timeSlot, t.timeRest = resolve(t.timePath)
+	}
+	for _, c := range t.Children {
+		c.arraySlot, c.arrayRest = resolve(c.arrayPath)
+	}
 }
 
 // pathTree records which paths of an event the columns consume; what is left
 // over goes to _extras.
 type pathTree struct {
-	leaf bool
-	kids map[string]*pathTree
+	leaf  bool
+	slot  int        // a leaf's slot (Table.plan)
+	index *[64]uint8 // names by keySig, 1-based (indexKids); nil: none
+	kids  map[string]*pathTree
 	// names and nodes hold kids again, in order, for kid's linear search.
 	names []string
 	nodes []*pathTree
 }
 
-// kid returns the child named k, or nil. A few names are compared one by one,
-// which is faster than hashing k.
+// kid returns the child named k, or nil. With an index (see indexKids),
+// one name at most is compared; otherwise a few names are compared one by
+// one, which is faster than hashing k.
 func (p *pathTree) kid(k []byte) *pathTree {
+	if p.index != nil {
+		switch e := p.index[keySig(k)]; e {
+		case 0:
+			return nil
+		case sigShared:
+		default:
+			if p.names[e-1] == string(k) {
+				return p.nodes[e-1]
+			}
+			return nil
+		}
+	}
 	if len(p.names) > 8 {
 		return p.kids[string(k)]
 	}
@@ -591,6 +667,38 @@ func (p *pathTree) kid(k []byte) *pathTree {
 		}
 	}
 	return nil
+}
+
+// keySig is a key's slot in a pathTree's index: of its length and first and
+// last bytes, which tell most keys apart without comparing them.
+func keySig(k []byte) uint8 {
+	if len(k) == 0 {
+		return 0
+	}
+	return uint8(len(k)+7*int(k[0])+3*int(k[len(k)-1])) & 63
+}
+
+// sigShared marks an index slot that two names share: kid compares them all.
+const sigShared = 255
+
+// indexKids gives n and its descendants an index of their names by keySig,
+// for a tree of fewer than 255 names a node.
+func (p *pathTree) indexKids() {
+	if len(p.names) == 0 || len(p.names) >= sigShared {
+		return
+	}
+	p.index = new([64]uint8)
+	for i, n := range p.names {
+		h := keySig([]byte(n))
+		if p.index[h] == 0 {
+			p.index[h] = uint8(i + 1)
+		} else {
+			p.index[h] = sigShared
+		}
+	}
+	for _, k := range p.nodes {
+		k.indexKids()
+	}
 }
 
 func (p *pathTree) add(path []string) {

@@ -21,38 +21,30 @@ func (d *Decoder) FlattenInto(ev *Event, dst *Rows) error {
 	if ev.tape != &d.tp {
 		return invalid(ReasonBadJSON, "the event was not decoded by this decoder")
 	}
-	// Where each table's rows end now, to take the event's rows back.
-	n := 0
+	// The rows of each table the event goes to, and where they end now (to
+	// take the event's rows back).
+	trs, marks := d.trs[:0], d.marks[:0]
 	for _, t := range ev.Tables {
-		n += 1 + len(t.Children)
-	}
-	if cap(d.marks) < n {
-		d.marks = append(d.marks[:cap(d.marks)], make([]mark, n-cap(d.marks))...)
-	}
-	marks := d.marks[:n]
-	m := 0
-	for _, t := range ev.Tables {
-		dst.For(t).mark(&marks[m])
-		m++
+		tr := dst.For(t)
+		trs, marks = append(trs, tr), append(marks, tr.mark())
 		for _, c := range t.Children {
-			dst.For(c).mark(&marks[m])
-			m++
+			tr := dst.For(c)
+			trs, marks = append(trs, tr), append(marks, tr.mark())
 		}
 	}
+	d.trs, d.marks = trs, marks
+	k := 0
 	for _, t := range ev.Tables {
-		if err := d.flattenTable(ev, t, dst); err != nil {
-			m = 0
-			for _, t := range ev.Tables {
-				dst.For(t).undo(&marks[m])
-				m++
-				for _, c := range t.Children {
-					dst.For(c).undo(&marks[m])
-					m++
-				}
+		if err := d.flattenTable(ev, t, trs[k:k+1+len(t.Children)]); err != nil {
+			for i, tr := range trs {
+				tr.undo(marks[i])
 			}
+			clear(d.trs)
 			return err
 		}
+		k += 1 + len(t.Children)
 	}
+	clear(d.trs)
 	return nil
 }
 
@@ -67,11 +59,35 @@ func (d *Decoder) Flatten(ev *Event, dst []Row) ([]Row, error) {
 	return d.rows.Slice(dst), nil
 }
 
-func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
+// flattenTable adds the rows of parent table t: trs holds the rows of t and
+// then of each of its children.
+func (d *Decoder) flattenTable(ev *Event, t *Table, trs []*TableRows) error {
 	tp := &d.tp
+	// One walk of the event finds every mapped path and builds _extras.
+	if cap(d.slots) < t.slots {
+		d.slots = make([]uint32, t.slots)
+	}
+	slots := d.slots[:t.slots]
+	clear(slots)
+	d.ext = d.ext[:0]
+	var extErr error
+	var hasExt bool
+	if t.Extras {
+		d.ext, hasExt = d.walk(d.ext, 0, t.mapped, 0, true, &extErr)
+	} else {
+		d.walk(nil, 0, t.mapped, 0, false, &extErr)
+	}
+	at := func(slot int, rest []string) uint32 {
+		v := slots[slot]
+		if rest != nil && v != 0 {
+			v = tp.get(v, rest)
+		}
+		return v
+	}
+
 	evTime := ev.Time
 	if t.timePath != nil {
-		tt, ok, err := tp.parseTime(tp.get(0, t.timePath))
+		tt, ok, err := tp.parseTime(at(t.timeSlot, t.timeRest))
 		if err != nil {
 			return withColumn(err, t.Name, "time", t.Time)
 		}
@@ -87,7 +103,7 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
 	var arrays [8]uint32
 	arr := arrays[:0]
 	for _, c := range t.Children {
-		av := tp.get(0, c.arrayPath)
+		av := at(c.arraySlot, c.arrayRest)
 		if av != 0 && tp.toks[av].kind == tNull {
 			av = 0
 		}
@@ -97,7 +113,8 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
 		arr = append(arr, av)
 	}
 
-	tr := dst.For(t)
+	tr := trs[0]
+	row := tr.Len
 	var cut int64
 	for i := range t.Columns {
 		c := &t.Columns[i]
@@ -111,16 +128,18 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
 		case FromReceivedAt:
 			col.appendInt(received)
 		case FromExtras:
-			var b []byte
-			if b, err = d.extras(t); err == nil {
-				if b == nil {
-					col.appendNull()
-				} else if err = checkJSONSize(len(b)); err == nil {
-					col.appendString(b)
+			switch {
+			case extErr != nil:
+				err = extErr
+			case !hasExt:
+				col.appendNull(row)
+			default:
+				if err = checkJSONSize(len(d.ext)); err == nil {
+					col.appendString(d.ext)
 				}
 			}
 		case FromPath:
-			err = d.columnValue(0, c, col, &cut)
+			err = d.columnValue(at(c.slot, c.rest), c, col, row, &cut)
 		}
 		if err != nil {
 			return withColumn(err, t.Name, c.Name, c.Path)
@@ -134,10 +153,11 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
 		if av == 0 || tp.toks[av].n == 0 {
 			continue
 		}
-		tr := dst.For(c)
+		tr := trs[1+ci]
 		idx := 0
 		for elem := av + 1; elem < tp.toks[av].end; elem = tp.next(elem) {
 			cut = 0
+			row := tr.Len
 			for i := range c.Columns {
 				col := &c.Columns[i]
 				cv := &tr.Cols[i]
@@ -152,7 +172,11 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
 				case FromReceivedAt:
 					cv.appendInt(received)
 				case FromPath:
-					err = d.columnValue(elem, col, cv, &cut)
+					v := elem
+					if col.path != nil {
+						v = tp.get(elem, col.path)
+					}
+					err = d.columnValue(v, col, cv, row, &cut)
 				}
 				if err != nil {
 					return withColumn(err, c.Name, col.Name, fmt.Sprintf("%s[%d].%s", c.Path, idx, col.Path))
@@ -166,6 +190,68 @@ func (d *Decoder) flattenTable(ev *Event, t *Table, dst *Rows) error {
 	return nil
 }
 
+// walk visits the members of the object at v, which the mapped tree n
+// describes, depth levels below the event: it records the value of each
+// mapped path in its slot (d.slots), and with ext it appends the members that
+// no path maps (the envelope's keys at the top excepted) to dst as a JSON
+// object, reporting whether there were any. A number there that a JSON
+// column cannot hold sets *errp; the walk then goes on for the slots only.
+func (d *Decoder) walk(dst []byte, v uint32, n *pathTree, depth int, ext bool, errp *error) ([]byte, bool) {
+	tp := &d.tp
+	start := len(dst)
+	if ext {
+		dst = append(dst, '{')
+	}
+	any := false
+	for m := v + 1; m < tp.toks[v].end; m = tp.next(m + 1) {
+		k := tp.text(m)
+		sub := n.kid(k)
+		if sub != nil && sub.leaf {
+			d.slots[sub.slot] = m + 1
+			continue
+		}
+		child := m + 1
+		deeper := sub != nil && tp.toks[child].kind == tObject
+		if !ext || depth == 0 && d.isEnvelopeKey(k) {
+			if deeper {
+				d.walk(nil, child, sub, depth+1, false, errp)
+			}
+			continue
+		}
+		mark := len(dst)
+		if any {
+			dst = append(dst, ',')
+		}
+		dst = tp.appendString(dst, m)
+		dst = append(dst, ':')
+		if deeper {
+			var ok bool
+			if dst, ok = d.walk(dst, child, sub, depth+1, ext, errp); !ok {
+				dst = dst[:mark]
+				if *errp != nil {
+					ext = false
+				}
+				continue
+			}
+		} else {
+			var err error
+			if dst, err = tp.appendJSON(dst, child, true); err != nil {
+				*errp = err
+				dst, ext = dst[:mark], false
+				continue
+			}
+		}
+		any = true
+	}
+	if !ext {
+		return dst[:start], false
+	}
+	if !any {
+		return dst[:start], false
+	}
+	return append(dst, '}'), true
+}
+
 func withColumn(err error, table, column, path string) error {
 	if ie, ok := err.(*InvalidError); ok {
 		return &InvalidError{Reason: ie.Reason, Detail: fmt.Sprintf("table %s, column %s (path %s): %s", table, column, path, ie.Detail)}
@@ -173,16 +259,13 @@ func withColumn(err error, table, column, path string) error {
 	return err
 }
 
-// columnValue appends column c's value under the value at root to col.
-func (d *Decoder) columnValue(root uint32, c *Column, col *ColumnValues, cut *int64) error {
+// columnValue appends column c's value, v being the value at its path (0
+// when there is none), to col as row row.
+func (d *Decoder) columnValue(v uint32, c *Column, col *ColumnValues, row int, cut *int64) error {
 	tp := &d.tp
-	v := root
-	if c.path != nil {
-		v = tp.get(root, c.path)
-	}
 	if c.ExpandIndex >= 0 {
 		if v == 0 || tp.toks[v].kind == tNull {
-			col.appendNull()
+			col.appendNull(row)
 			return nil
 		}
 		if k := tp.toks[v].kind; k != tArray {
@@ -196,7 +279,7 @@ func (d *Decoder) columnValue(root uint32, c *Column, col *ColumnValues, cut *in
 			}
 		}
 		if c.ExpandIndex >= n {
-			col.appendNull()
+			col.appendNull(row)
 			return nil
 		}
 		e := v + 1
@@ -205,16 +288,16 @@ func (d *Decoder) columnValue(root uint32, c *Column, col *ColumnValues, cut *in
 		}
 		v = e
 	}
-	return d.coerce(v, c.Type, col, cut)
+	return d.coerce(v, c.Type, col, row, cut)
 }
 
 // coerce appends the value at v, converted to a column type by the rules of
 // the README's coercion table, to col; a missing value (v is 0) or null is
 // NULL.
-func (d *Decoder) coerce(v uint32, t Type, col *ColumnValues, cut *int64) error {
+func (d *Decoder) coerce(v uint32, t Type, col *ColumnValues, row int, cut *int64) error {
 	tp := &d.tp
 	if v == 0 || tp.toks[v].kind == tNull {
-		col.appendNull()
+		col.appendNull(row)
 		return nil
 	}
 	k := tp.toks[v].kind
@@ -257,10 +340,10 @@ func (d *Decoder) coerce(v uint32, t Type, col *ColumnValues, cut *int64) error 
 		if err != nil {
 			return err
 		}
-		col.Def = append(col.Def, 1)
 		if t.Precision <= 18 {
-			col.Ints = append(col.Ints, u.Int64())
+			col.appendInt(u.Int64())
 		} else {
+			col.def()
 			col.Bytes = appendBigBytes(col.Bytes, u, DecimalBytes(t.Precision))
 		}
 		return nil
@@ -423,62 +506,10 @@ func cutUTF8[T string | []byte](s T, n int) int {
 	return n
 }
 
-// extras returns the event's fields that no column, child table or time path
-// of t consumes (the envelope's id, type and time excluded), as a JSON
-// object, or nil when there are none. A number there that a JSON column
-// cannot hold is an out_of_range error, as it is in a json column.
-func (d *Decoder) extras(t *Table) ([]byte, error) {
-	d.buf = d.buf[:0]
-	var ok bool
-	var err error
-	d.buf, ok = d.appendUnmapped(d.buf, 0, t.mapped, 0, &err)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return d.buf, nil
-}
-
-func (d *Decoder) appendUnmapped(dst []byte, v uint32, tree *pathTree, depth int, errp *error) ([]byte, bool) {
-	tp := &d.tp
-	start := len(dst)
-	dst = append(dst, '{')
-	any := false
-	for m := v + 1; m < tp.toks[v].end; m = tp.next(m + 1) {
-		k := tp.text(m)
-		if depth == 0 && d.isEnvelopeKey(k) {
-			continue
-		}
-		sub := tree.kid(k)
-		if sub != nil && sub.leaf {
-			continue
-		}
-		mark := len(dst)
-		if any {
-			dst = append(dst, ',')
-		}
-		dst = tp.appendString(dst, m)
-		dst = append(dst, ':')
-		if child := m + 1; sub != nil && tp.toks[child].kind == tObject {
-			var ok bool
-			if dst, ok = d.appendUnmapped(dst, child, sub, depth+1, errp); !ok {
-				dst = dst[:mark]
-				if *errp != nil {
-					return dst, false
-				}
-				continue
-			}
-		} else if dst, *errp = tp.appendJSON(dst, child, true); *errp != nil {
-			return dst, false
-		}
-		any = true
-	}
-	if !any {
-		return dst[:start], false
-	}
-	return append(dst, '}'), true
-}
-
 func (d *Decoder) isEnvelopeKey(k []byte) bool {
+	if len(k) >= 64 || d.envLens&(1<<len(k)) == 0 {
+		return false
+	}
 	for _, p := range d.env {
 		if len(p) == 1 && p[0] == string(k) {
 			return true

@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"bytes"
 	"math/big"
+	"slices"
 	"unsafe"
 )
 
@@ -25,9 +27,10 @@ type TableRows struct {
 	Cols      []ColumnValues
 }
 
-// ColumnValues holds one column's values of some rows. Def has a byte per
-// row, 1 for a value and 0 for NULL; the values of the rows that have one
-// are, in row order, in Ints or in Bytes, by the column's kind:
+// ColumnValues holds one column's values of some rows. Def is nil while
+// every row has a value; once one is NULL, it has a byte per row, 1 for a
+// value and 0 for NULL. The values of the rows that have one are, in row
+// order, in Ints or in Bytes, by the column's kind:
 //
 //	Boolean                       Ints (0 or 1)
 //	Smallint, Integer, Bigint     Ints
@@ -148,7 +151,7 @@ func (tr *TableRows) Reset() {
 	tr.Len, tr.Truncated = 0, 0
 	for i := range tr.Cols {
 		c := &tr.Cols[i]
-		c.Def, c.Ints, c.Bytes, c.Ends = c.Def[:0], c.Ints[:0], c.Bytes[:0], c.Ends[:0]
+		c.Def, c.Ints, c.Bytes, c.Ends = nil, c.Ints[:0], c.Bytes[:0], c.Ends[:0]
 	}
 }
 
@@ -169,7 +172,15 @@ func (tr *TableRows) Append(o *TableRows) {
 	}
 	for i := range tr.Cols {
 		c, oc := &tr.Cols[i], &o.Cols[i]
-		c.Def = append(c.Def, oc.Def...)
+		switch {
+		case oc.Def != nil:
+			if c.Def == nil {
+				c.Def = ones(c.Def, tr.Len)
+			}
+			c.Def = append(c.Def, oc.Def...)
+		case c.Def != nil:
+			c.Def = ones(c.Def, o.Len)
+		}
 		c.Ints = append(c.Ints, oc.Ints...)
 		if len(oc.Ends) > 0 {
 			base := uint32(len(c.Bytes))
@@ -194,19 +205,49 @@ func (c *ColumnValues) String(v int) []byte {
 	return c.Bytes[lo:c.Ends[v]:c.Ends[v]]
 }
 
+// Valid reports whether row r has a value.
+func (c *ColumnValues) Valid(r int) bool { return c.Def == nil || c.Def[r] != 0 }
+
+// ones appends n 1s.
+func ones(dst []byte, n int) []byte {
+	dst = slices.Grow(dst, n)
+	for range n {
+		dst = append(dst, 1)
+	}
+	return dst
+}
+
 // appendString appends a varchar or json value.
 func (c *ColumnValues) appendString(b []byte) {
-	c.Def = append(c.Def, 1)
+	if c.Def != nil {
+		c.Def = append(c.Def, 1)
+	}
 	c.Bytes = append(c.Bytes, b...)
 	c.Ends = append(c.Ends, uint32(len(c.Bytes)))
 }
 
 func (c *ColumnValues) appendInt(v int64) {
-	c.Def = append(c.Def, 1)
+	if c.Def != nil {
+		c.Def = append(c.Def, 1)
+	}
 	c.Ints = append(c.Ints, v)
 }
 
-func (c *ColumnValues) appendNull() { c.Def = append(c.Def, 0) }
+// def marks that the row being added has a value, where it is not an
+// integer or a string (a decimal of more than 18 digits).
+func (c *ColumnValues) def() {
+	if c.Def != nil {
+		c.Def = append(c.Def, 1)
+	}
+}
+
+// appendNull appends NULL as row r.
+func (c *ColumnValues) appendNull(r int) {
+	if c.Def == nil {
+		c.Def = ones(make([]byte, 0, max(2*r, 64)), r)
+	}
+	c.Def = append(c.Def, 0)
+}
 
 // AppendRow appends one row: vals holds a Value per column (see Value).
 func (tr *TableRows) AppendRow(vals []Value) {
@@ -218,11 +259,11 @@ func (tr *TableRows) AppendRow(vals []Value) {
 		typ := tr.Table.Columns[i].Type
 		switch {
 		case v.Null:
-			c.appendNull()
+			c.appendNull(tr.Len)
 		case typ.Kind == Varchar || typ.Kind == JSON:
 			c.appendString(unsafe.Slice(unsafe.StringData(v.S), len(v.S)))
 		case typ.Kind == Decimal && typ.Precision > 18:
-			c.Def = append(c.Def, 1)
+			c.def()
 			c.Bytes = appendDecimalBytes(c.Bytes, v.S, DecimalBytes(typ.Precision))
 		default:
 			c.appendInt(v.I)
@@ -255,7 +296,7 @@ func (tr *TableRows) Slice(dst []Row) []Row {
 		row := vals[r*len(cols) : (r+1)*len(cols) : (r+1)*len(cols)]
 		for i := range tr.Cols {
 			c := &tr.Cols[i]
-			if c.Def[r] == 0 {
+			if !c.Valid(r) {
 				row[i] = NullValue
 				continue
 			}
@@ -283,31 +324,35 @@ func (tr *TableRows) Slice(dst []Row) []Row {
 // mark is where a TableRows ended, to take back the rows of an event that
 // failed to flatten.
 type mark struct {
-	len    int
-	trunc  int64
-	ints   []int
-	bytes  []int
-	strs   []int
-	tables int
+	len   int
+	trunc int64
 }
 
-func (tr *TableRows) mark(m *mark) {
-	m.len, m.trunc = tr.Len, tr.Truncated
-	m.ints, m.bytes, m.strs = m.ints[:0], m.bytes[:0], m.strs[:0]
-	for i := range tr.Cols {
-		c := &tr.Cols[i]
-		m.ints = append(m.ints, len(c.Ints))
-		m.bytes = append(m.bytes, len(c.Bytes))
-		m.strs = append(m.strs, len(c.Ends))
-	}
-}
+func (tr *TableRows) mark() mark { return mark{tr.Len, tr.Truncated} }
 
-func (tr *TableRows) undo(m *mark) {
+// undo takes back the rows (and a row partly added) after m.
+func (tr *TableRows) undo(m mark) {
 	tr.Len, tr.Truncated = m.len, m.trunc
 	for i := range tr.Cols {
 		c := &tr.Cols[i]
-		c.Def = c.Def[:m.len]
-		c.Ints, c.Bytes, c.Ends = c.Ints[:m.ints[i]], c.Bytes[:m.bytes[i]], c.Ends[:m.strs[i]]
+		values := m.len
+		if c.Def != nil {
+			c.Def = c.Def[:m.len]
+			values = bytes.Count(c.Def, []byte{1})
+		}
+		switch typ := tr.Table.Columns[i].Type; {
+		case typ.Kind == Varchar || typ.Kind == JSON:
+			c.Ends = c.Ends[:values]
+			end := uint32(0)
+			if values > 0 {
+				end = c.Ends[values-1]
+			}
+			c.Bytes = c.Bytes[:end]
+		case typ.Kind == Decimal && typ.Precision > 18:
+			c.Bytes = c.Bytes[:values*DecimalBytes(typ.Precision)]
+		default:
+			c.Ints = c.Ints[:values]
+		}
 	}
 }
 

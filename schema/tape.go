@@ -101,6 +101,15 @@ func (t *tape) parse(b []byte) bool {
 	return true
 }
 
+// push appends a token. Its fields are written in place: a token built
+// whole and copied in would be stored field by field and loaded at once,
+// which stalls the load (store forwarding fails), as measured in str.
+func (t *tape) push(kind tokKind, esc bool, off, n uint32) {
+	t.toks = append(t.toks, tok{})
+	k := &t.toks[len(t.toks)-1]
+	k.kind, k.esc, k.off, k.n = kind, esc, off, n
+}
+
 func (t *tape) ws(i int) int {
 	if i < len(t.src) && t.src[i] > ' ' {
 		return i
@@ -138,17 +147,17 @@ func (t *tape) value(i, depth int) (int, bool) {
 		return t.array(i+1, depth)
 	case c == 't':
 		if len(b)-i >= 4 && string(b[i:i+4]) == "true" {
-			t.toks = append(t.toks, tok{kind: tTrue})
+			t.push(tTrue, false, 0, 0)
 			return i + 4, true
 		}
 	case c == 'f':
 		if len(b)-i >= 5 && string(b[i:i+5]) == "false" {
-			t.toks = append(t.toks, tok{kind: tFalse})
+			t.push(tFalse, false, 0, 0)
 			return i + 5, true
 		}
 	case c == 'n':
 		if len(b)-i >= 4 && string(b[i:i+4]) == "null" {
-			t.toks = append(t.toks, tok{kind: tNull})
+			t.push(tNull, false, 0, 0)
 			return i + 4, true
 		}
 	case c == '-' || c >= '0' && c <= '9':
@@ -183,7 +192,7 @@ func (t *tape) number(start int) (int, bool) {
 			return start, false
 		}
 	}
-	t.toks = append(t.toks, tok{kind: tNumber, off: uint32(start), n: uint32(i - start)})
+	t.push(tNumber, false, uint32(start), uint32(i-start))
 	return i, true
 }
 
@@ -218,7 +227,14 @@ func (t *tape) str(i int) (int, bool) {
 		q, bs := x^(lsb*'"'), x^(lsb*'\\')
 		m := ((q - lsb) &^ q) | ((bs - lsb) &^ bs) | ((x - lsb*0x20) &^ x) | x
 		if m &= msb; m != 0 {
-			i += bits.TrailingZeros64(m) >> 3
+			z := bits.TrailingZeros64(m)
+			i += z >> 3
+			// The byte is in x: the common end, a quote, is found without
+			// loading it again.
+			if byte(x>>(z&^7)) == '"' {
+				t.push(tString, false, uint32(start), uint32(i-start))
+				return i + 1, true
+			}
 			break
 		}
 		i += 8
@@ -229,7 +245,7 @@ func (t *tape) str(i int) (int, bool) {
 		case plain[c]:
 			i++
 		case c == '"':
-			t.toks = append(t.toks, tok{kind: tString, off: uint32(start), n: uint32(i - start)})
+			t.push(tString, false, uint32(start), uint32(i-start))
 			return i + 1, true
 		case c == '\\' || c != 0 && c < 0x20:
 			// An escape, or a control character, which fastjson takes
@@ -300,7 +316,7 @@ func (t *tape) escaped(start, i int) (int, bool) {
 			if ctrl || len(t.esc) > math.MaxUint32 {
 				return i, false
 			}
-			t.toks = append(t.toks, tok{kind: tString, esc: true, off: uint32(off), n: uint32(len(t.esc) - off)})
+			t.push(tString, true, uint32(off), uint32(len(t.esc)-off))
 			return i + 1, true
 		case c == '\\':
 			if i+1 >= len(b) {
@@ -370,7 +386,7 @@ func (t *tape) escaped(start, i int) (int, bool) {
 
 func (t *tape) array(i, depth int) (int, bool) {
 	at := len(t.toks)
-	t.toks = append(t.toks, tok{kind: tArray})
+	t.push(tArray, false, 0, 0)
 	i = t.ws(i)
 	n := 0
 	if i < len(t.src) && t.src[i] == ']' {
@@ -403,8 +419,9 @@ func (t *tape) array(i, depth int) (int, bool) {
 
 func (t *tape) object(i, depth int) (int, bool) {
 	at := len(t.toks)
-	t.toks = append(t.toks, tok{kind: tObject})
+	t.push(tObject, false, 0, 0)
 	base := len(t.keys)
+	var lens uint64 // bit n: a key of n bytes (keys of 64 or more: bit 63)
 	i = t.ws(i)
 	n := 0
 	if i < len(t.src) && t.src[i] == '}' {
@@ -424,13 +441,19 @@ func (t *tape) object(i, depth int) (int, bool) {
 			if key.esc || n > quickKeyLimit {
 				t.exact = true
 			} else if !t.exact {
-				kb := t.src[key.off : key.off+key.n]
-				for _, p := range t.keys[base:] {
-					pk := &t.toks[p]
-					if pk.n == key.n && bytes.EqualFold(t.src[pk.off:pk.off+pk.n], kb) {
-						return i, false
+				// Only keys of one length can collide (check compares only
+				// those).
+				bit := uint64(1) << min(key.n, 63)
+				if lens&bit != 0 {
+					kb := t.src[key.off : key.off+key.n]
+					for _, p := range t.keys[base:] {
+						pk := &t.toks[p]
+						if pk.n == key.n && bytes.EqualFold(t.src[pk.off:pk.off+pk.n], kb) {
+							return i, false
+						}
 					}
 				}
+				lens |= bit
 				t.keys = append(t.keys, uint32(k))
 			}
 			if i = t.ws(i); i >= len(t.src) || t.src[i] != ':' {

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/valyala/fastjson"
 )
@@ -186,4 +188,31 @@ func TestTapeTakesValidEvents(t *testing.T) {
 	if valid < 10 {
 		t.Fatalf("only %d of %d events are valid", valid, len(bodies))
 	}
+}
+
+// BenchmarkTape parses the benchmark's reference event into the tape.
+func BenchmarkTape(b *testing.B) {
+	body, err := os.ReadFile("../bench/testdata/event.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body = []byte(strings.TrimSpace(string(body)))
+	var tp tape
+	b.SetBytes(int64(len(body)))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if !tp.parse(body) {
+			b.Fatal("refused")
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

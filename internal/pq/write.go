@@ -55,6 +55,9 @@ type column struct {
 	ints  intDict
 	strs  bytesDict
 	idx   []int32 // a page's dictionary indexes
+	uniq  []int32 // the distinct ones
+	stamp []uint32 // per dictionary value, the last page (gen) that has it
+	gen   uint32
 	chunk []byte  // the chunk's data pages, headers included
 	pages []pageStat
 }
@@ -181,8 +184,8 @@ func (w *Writer) EncodeRows(out io.Writer, rows *schema.TableRows) error {
 		return fmt.Errorf("encode %s: rows of table %s", w.table.Name, rows.Table.Name)
 	}
 	for i := range rows.Cols {
-		if len(rows.Cols[i].Def) != rows.Len {
-			return fmt.Errorf("encode %s: column %s has %d rows, not %d", w.table.Name, w.table.Columns[i].Name, len(rows.Cols[i].Def), rows.Len)
+		if c := &rows.Cols[i]; c.Def != nil && len(c.Def) != rows.Len || c.Def == nil && w.cols[i].values(c) != rows.Len {
+			return fmt.Errorf("encode %s: column %s does not have %d rows", w.table.Name, w.table.Columns[i].Name, rows.Len)
 		}
 	}
 	w.file = append(w.file[:0], "PAR1"...)
@@ -380,40 +383,74 @@ func (w *Writer) appendPage(body []byte, h format.PageHeader) (hdrLen, zLen int,
 // col.chunk, ending at n or where the page is full or the dictionary
 // reaches its bound, and returns the row it ended at and its values.
 func (w *Writer) writePage(col *column, v *schema.ColumnValues, r, n, next int) (end, values int, err error) {
-	def := v.Def[r:n]
+	var def []byte // nil: every row has a value
+	if v.Def != nil {
+		def = v.Def[r:n]
+	}
 	// Where the page ends: pageBytes of values as PLAIN holds them.
-	rows, vals, bytesSoFar := 0, 0, 0
-	for rows < len(def) && bytesSoFar < pageBytes {
-		if def[rows] != 0 {
-			bytesSoFar += col.plainSize(v, next+vals)
-			vals++
+	rows, vals := 0, 0
+	switch {
+	case def == nil && col.phys != format.ByteArray:
+		rows = min(n-r, (pageBytes+col.fixedSize()-1)/col.fixedSize())
+		vals = rows
+	case def == nil:
+		lo, limit := uint32(0), uint32(0)
+		if next > 0 {
+			lo = v.Ends[next-1]
 		}
-		rows++
+		for _, e := range v.Ends[next : next+n-r] {
+			if limit >= pageBytes {
+				break
+			}
+			limit += 4 + e - lo
+			lo = e
+			rows++
+		}
+		vals = rows
+	default:
+		for size := 0; rows < len(def) && size < pageBytes; rows++ {
+			if def[rows] != 0 {
+				size += col.plainSize(v, next+vals)
+				vals++
+			}
+		}
 	}
 	dict := col.dict && vals > 0
 	if dict {
-		// Index the page's values; past the bound the page ends at the value
-		// that would outgrow it, and the column goes on PLAIN.
-		col.idx = col.idx[:0]
+		// Index the page's values, noting the distinct ones (for the page's
+		// bounds); past the bound the page ends at the value that would
+		// outgrow it, and the column goes on PLAIN.
+		col.idx, col.uniq = col.idx[:0], col.uniq[:0]
+		col.gen++
 		for k := 0; k < vals; k++ {
 			i, ok := col.insert(v, next+k)
 			if !ok {
 				col.dict = false
 				// Cut the page before value k's row.
-				seen := 0
-				for rr := 0; rr < rows; rr++ {
-					if def[rr] != 0 {
-						if seen == k {
-							rows = rr
-							break
+				rows = k
+				if def != nil {
+					seen := 0
+					for rr := 0; rr < len(def); rr++ {
+						if def[rr] != 0 {
+							if seen == k {
+								rows = rr
+								break
+							}
+							seen++
 						}
-						seen++
 					}
 				}
 				vals = k
 				break
 			}
 			col.idx = append(col.idx, i)
+			if int(i) >= len(col.stamp) {
+				col.stamp = append(col.stamp, make([]uint32, int(i)+1-len(col.stamp))...)
+			}
+			if col.stamp[i] != col.gen {
+				col.stamp[i] = col.gen
+				col.uniq = append(col.uniq, i)
+			}
 		}
 		if rows == 0 {
 			// The first value already outgrows the dictionary: a PLAIN page.
@@ -421,12 +458,19 @@ func (w *Writer) writePage(col *column, v *schema.ColumnValues, r, n, next int) 
 		}
 		dict = vals > 0
 	}
-	def = def[:rows]
+	if def != nil {
+		def = def[:rows]
+	}
 
 	// The body: definition levels (RLE, with their length), then values.
 	body := w.page[:0]
 	body = append(body, 0, 0, 0, 0)
-	body = appendLevels(body, def)
+	if def == nil {
+		body = binary.AppendUvarint(body, uint64(rows)<<1)
+		body = append(body, 1)
+	} else {
+		body = appendLevels(body, def)
+	}
 	binary.LittleEndian.PutUint32(body, uint32(len(body)-4))
 	var lo, hi []byte
 	if dict {
@@ -436,7 +480,10 @@ func (w *Writer) writePage(col *column, v *schema.ColumnValues, r, n, next int) 
 	} else {
 		body = col.appendPlain(body, v, next, vals)
 	}
-	if vals > 0 {
+	switch {
+	case dict:
+		lo, hi = col.dictBounds()
+	case vals > 0:
 		lo, hi = col.bounds(v, next, vals)
 	}
 	w.page = body
@@ -467,6 +514,57 @@ func (w *Writer) writePage(col *column, v *schema.ColumnValues, r, n, next int) 
 		nulls: rows - vals, values: vals, min: lo, max: hi, dict: dict,
 	})
 	return r + rows, vals, nil
+}
+
+// fixedSize is the bytes a value of a fixed-size type takes PLAIN (a
+// boolean counted as a byte).
+func (col *column) fixedSize() int {
+	switch col.phys {
+	case format.FixedLenByteArray:
+		return col.size
+	case format.Int32, format.Float:
+		return 4
+	case format.Boolean:
+		return 1
+	}
+	return 8
+}
+
+// values returns the number of values v holds.
+func (col *column) values(v *schema.ColumnValues) int {
+	switch col.phys {
+	case format.ByteArray:
+		return len(v.Ends)
+	case format.FixedLenByteArray:
+		return len(v.Bytes) / col.size
+	}
+	return len(v.Ints)
+}
+
+// dictBounds returns the least and greatest of the page's distinct
+// dictionary values (col.uniq).
+func (col *column) dictBounds() (lo, hi []byte) {
+	if col.phys == format.ByteArray {
+		mn, mx := col.strs.value(int(col.uniq[0])), col.strs.value(int(col.uniq[0]))
+		for _, i := range col.uniq[1:] {
+			s := col.strs.value(int(i))
+			if bytes.Compare(s, mn) < 0 {
+				mn = s
+			} else if bytes.Compare(s, mx) > 0 {
+				mx = s
+			}
+		}
+		return bytes.Clone(mn), bytes.Clone(mx)
+	}
+	mn, mx := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, i := range col.uniq {
+		x := col.ints.vals[i]
+		mn, mx = min(mn, x), max(mx, x)
+	}
+	if col.phys == format.Int32 {
+		return binary.LittleEndian.AppendUint32(nil, uint32(int32(mn))), binary.LittleEndian.AppendUint32(nil, uint32(int32(mx)))
+	}
+	return binary.LittleEndian.AppendUint64(nil, uint64(mn)), binary.LittleEndian.AppendUint64(nil, uint64(mx))
 }
 
 // plainSize is the bytes value i takes PLAIN.
