@@ -126,6 +126,7 @@ type Decoder struct {
 	env     [3][]string // type, id, time
 	envLens uint64      // bit n: a one-segment envelope path is n bytes
 	tp      tape
+	evs     []Event // newEvent's slab
 	buf     []byte
 	keys    [][][]byte // check's object keys per depth, reused
 
@@ -165,7 +166,8 @@ func (d *Decoder) Schema() *Schema { return d.schema }
 // and checks its shape in the same pass; only a message the tape refuses is
 // looked at again (slowDecode), to name the reason.
 func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (*Event, error) {
-	ev := &Event{ID: fallbackID, ReceivedAt: receivedAt.UTC().Truncate(time.Microsecond), Body: body}
+	ev := d.newEvent()
+	*ev = Event{ID: fallbackID, ReceivedAt: receivedAt.UTC().Truncate(time.Microsecond), Body: body}
 	ev.Time = ev.ReceivedAt
 	t := &d.tp
 	if !t.parse(body) {
@@ -187,6 +189,20 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 	}
 	return d.envelope(ev)
 }
+
+// newEvent returns a new Event, from a slab of them that the decoder
+// allocates at once (one allocation per eventSlab events; a slab stays
+// while any of its events is referenced).
+func (d *Decoder) newEvent() *Event {
+	if len(d.evs) == 0 {
+		d.evs = make([]Event, eventSlab)
+	}
+	ev := &d.evs[0]
+	d.evs = d.evs[1:]
+	return ev
+}
+
+const eventSlab = 16
 
 // decodeMessage parses an SNS notification's message (ev.Body) as the event.
 func (d *Decoder) decodeMessage(ev *Event) (*Event, error) {

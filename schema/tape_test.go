@@ -216,3 +216,23 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// parseRFC3339UTC takes only what time.Parse(time.RFC3339Nano, …) takes,
+// as the same instant.
+func FuzzRFC3339(f *testing.F) {
+	for _, s := range []string{"2026-03-14T09:26:53.589Z", "2024-02-29T23:59:59.999999999+14:00", "0001-01-01T00:00:00-23:59",
+		"2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-03-14T09:26:53.1234567891Z", "2026-03-14T09:26:53.Z", "2026-03-14 09:26:53Z",
+		"2026-03-14T24:00:00Z", "2026-03-14T09:26:60Z", "+026-03-14T09:26:53Z", "2026-03-14T09:26:53+0100", "2026-03-14t09:26:53z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseRFC3339UTC([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Fatalf("parseRFC3339UTC(%q) = %v; time.Parse: %v, %v", s, got, want, err)
+		}
+	})
+}

@@ -103,31 +103,17 @@ func parseInt(b []byte) (n int64, ok bool) {
 // ok is false where that fast path would fail, and the caller then tries
 // every layout (parseTimeString).
 func parseRFC3339UTC(s []byte) (time.Time, bool) {
-	ok := true
-	num := func(s []byte, lo, hi int) (x int) {
-		for _, c := range s {
-			if c < '0' || '9' < c {
-				ok = false
-				return lo
-			}
-			x = x*10 + int(c) - '0'
-		}
-		if x < lo || hi < x {
-			ok = false
-			return lo
-		}
-		return x
-	}
-	if len(s) < len("2006-01-02T15:04:05") {
+	if len(s) < len("2006-01-02T15:04:05") || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
 	}
-	year := num(s[0:4], 0, 9999)
-	month := num(s[5:7], 1, 12)
-	day := num(s[8:10], 1, daysIn(month, year))
-	hour := num(s[11:13], 0, 23)
-	minute := num(s[14:16], 0, 59)
-	sec := num(s[17:19], 0, 59)
-	if !ok || !(s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':') {
+	year, ok1 := digits4(s[0:4])
+	month, ok2 := digits2(s[5:7])
+	day, ok3 := digits2(s[8:10])
+	hour, ok4 := digits2(s[11:13])
+	minute, ok5 := digits2(s[14:16])
+	sec, ok6 := digits2(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
 	s = s[19:]
@@ -150,12 +136,12 @@ func parseRFC3339UTC(s []byte) (time.Time, bool) {
 	if len(s) == 1 && s[0] == 'Z' {
 		return tm, true
 	}
-	if len(s) != len("-07:00") {
+	if len(s) != len("-07:00") || s[0] != '-' && s[0] != '+' || s[3] != ':' {
 		return time.Time{}, false
 	}
-	hr := num(s[1:3], 0, 23)
-	mm := num(s[4:6], 0, 59)
-	if !ok || !((s[0] == '-' || s[0] == '+') && s[3] == ':') {
+	hr, ok1 := digits2(s[1:3])
+	mm, ok2 := digits2(s[4:6])
+	if !ok1 || !ok2 || hr > 23 || mm > 59 {
 		return time.Time{}, false
 	}
 	off := (hr*60 + mm) * 60
@@ -163,6 +149,17 @@ func parseRFC3339UTC(s []byte) (time.Time, bool) {
 		off = -off
 	}
 	return tm.Add(-time.Duration(off) * time.Second), true
+}
+
+func digits2(b []byte) (int, bool) {
+	d0, d1 := b[0]-'0', b[1]-'0'
+	return int(d0)*10 + int(d1), d0 < 10 && d1 < 10
+}
+
+func digits4(b []byte) (int, bool) {
+	hi, ok1 := digits2(b[0:2])
+	lo, ok2 := digits2(b[2:4])
+	return hi*100 + lo, ok1 && ok2
 }
 
 // daysIn is the number of days in month m of year y (time's daysIn).

@@ -211,9 +211,11 @@ func full() bool { return os.Getenv("WHARF_CHAOS") == "full" }
 
 func TestOutageS3(t *testing.T) {
 	// Enough events that the rows sent during the cut pass batch.max_bytes.
-	oc := outageCase{target: "s3", events: 12000, maxBytes: 2 * miB, visibility: 20}
+	// (Rows are held column by column, schema.Rows.Size: some 200 bytes an
+	// event here.)
+	oc := outageCase{target: "s3", events: 12000, maxBytes: miB / 2, visibility: 20}
 	if full() {
-		oc.events, oc.maxBytes = 60000, 8*miB
+		oc.events, oc.maxBytes = 60000, 2*miB
 	}
 	oc.check = func(t *testing.T, r *outageRun) {
 		// Nothing is deleted from SQS while S3 is down: no Parquet file and
@@ -242,10 +244,10 @@ func TestOutageS3(t *testing.T) {
 			t.Errorf("wharf_buffered_bytes reached %.0f, more than batch.max_bytes %d", peak, r.maxBytes())
 		}
 		if peak < 0.8*float64(r.maxBytes()) {
-			t.Errorf("the byte cap was never reached during the outage (%.1f of %d MiB): the test proves nothing about it; send more events", peak/miB, r.maxBytes()/miB)
+			t.Errorf("the byte cap was never reached during the outage (%.2f of %.2f MiB): the test proves nothing about it; send more events", peak/miB, float64(r.maxBytes())/miB)
 		}
-		t.Logf("s3: batcher held at most %.1f MiB of rows (max_bytes %d MiB); %d messages waited in the queue at the restore",
-			peak/miB, r.maxBytes()/miB, r.restored.visible)
+		t.Logf("s3: batcher held at most %.2f MiB of rows (max_bytes %.2f MiB); %d messages waited in the queue at the restore",
+			peak/miB, float64(r.maxBytes())/miB, r.restored.visible)
 	}
 	runOutage(t, oc)
 }
@@ -532,7 +534,7 @@ func runOutage(t *testing.T, oc outageCase) {
 		r.rssPeak = max(r.rssPeak, s.rss)
 	}
 	r.sentDuring = bytes.Count(parts[1], []byte("\n"))
-	// The bound: the rows the batcher may hold (max_bytes, as schema.Row.Size
+	// The bound: the rows the batcher may hold (max_bytes, as schema.Rows.Size
 	// counts them), as much again for what that count leaves out (Go's
 	// allocation overhead, the Parquet files of the flushes retrying) and
 	// once more for the garbage collector's headroom (GOGC=100), on top of a

@@ -24,9 +24,9 @@ import (
 // column's definition levels, then its values PLAIN or as indexes into the
 // column's dictionary, in one loop per column over typed slices, with no
 // value boxed per cell. The schema, the footer and the page indexes are
-// parquet-go's own structures (package format), so that the files are those
-// parquet-go wrote before, byte for byte in their metadata save sizes and
-// offsets (TestSameMetadataAsParquetGo).
+// parquet-go's own structures (package format), so that the footers are
+// those parquet-go wrote before save sizes and offsets
+// (TestSameMetadataAsParquetGo).
 type Writer struct {
 	table  *schema.Table
 	schema *parquet.Schema
@@ -54,11 +54,11 @@ type column struct {
 
 	ints  intDict
 	strs  bytesDict
-	idx   []int32 // a page's dictionary indexes
-	uniq  []int32 // the distinct ones
+	idx   []int32  // a page's dictionary indexes
+	uniq  []int32  // the distinct ones
 	stamp []uint32 // per dictionary value, the last page (gen) that has it
 	gen   uint32
-	chunk []byte  // the chunk's data pages, headers included
+	chunk []byte // the chunk's data pages, headers included
 	pages []pageStat
 }
 
