@@ -521,7 +521,8 @@ func (b *Backfill) scan(ctx context.Context, plan *Plan, states []*rangeState) e
 // worker is one scanning goroutine's reusable state.
 type worker struct {
 	dec      *schema.Decoder
-	rows     schema.Rows // a document's rows, reused (the sink copies them)
+	ev       schema.Event // a document's event, reused
+	rows     schema.Rows  // a document's rows, reused (the sink copies them)
 	conv     converter
 	fallback time.Time // received time of documents without an ObjectId _id
 }
@@ -617,7 +618,8 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 	if err != nil {
 		return b.deadLetter(ctx, st, doc, nil, id, &schema.InvalidError{Reason: schema.ReasonBadJSON, Detail: err.Error()}, recv, ack)
 	}
-	ev, err := w.dec.Decode(body, id, recv)
+	ev := &w.ev
+	err = w.dec.DecodeInto(ev, body, id, recv)
 	if err != nil {
 		if schema.Reason(err) == schema.ReasonUnknownEventType {
 			b.skip(SkipOtherType, ack)

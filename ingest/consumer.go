@@ -396,7 +396,8 @@ func receiveOnce(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 type item struct {
 	msg     types.Message
-	ev      *schema.Event
+	ev      *schema.Event // &event once decoded
+	event   schema.Event
 	rows    *schema.Rows // from c.rows
 	bad     error        // dead-letter it
 	refused bool         // the raw store rejected its document for good (ErrRejected): dead-letter it
@@ -444,7 +445,8 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		fallbackID, received := envelopeFallbacks(msg, now)
 		it.fallback, it.received = fallbackID, received
 		body := []byte(aws.ToString(msg.Body))
-		ev, err := dec.Decode(body, fallbackID, received)
+		ev := &it.event
+		err := dec.DecodeInto(ev, body, fallbackID, received)
 		it.ev = ev
 		if err != nil {
 			it.bad = err

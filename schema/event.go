@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -127,6 +128,7 @@ type Decoder struct {
 	envLens uint64      // bit n: a one-segment envelope path is n bytes
 	tp      tape
 	evs     []Event // newEvent's slab
+	ids     []byte  // intern's chunk
 	buf     []byte
 	keys    [][][]byte // check's object keys per depth, reused
 
@@ -167,6 +169,17 @@ func (d *Decoder) Schema() *Schema { return d.schema }
 // looked at again (slowDecode), to name the reason.
 func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (*Event, error) {
 	ev := d.newEvent()
+	return ev, d.DecodeInto(ev, body, fallbackID, receivedAt)
+}
+
+// DecodeInto is Decode into an Event the caller provides (and may reuse):
+// what Decode returns is then in *ev.
+func (d *Decoder) DecodeInto(ev *Event, body []byte, fallbackID string, receivedAt time.Time) error {
+	_, err := d.decode(ev, body, fallbackID, receivedAt)
+	return err
+}
+
+func (d *Decoder) decode(ev *Event, body []byte, fallbackID string, receivedAt time.Time) (*Event, error) {
 	*ev = Event{ID: fallbackID, ReceivedAt: receivedAt.UTC().Truncate(time.Microsecond), Body: body}
 	ev.Time = ev.ReceivedAt
 	t := &d.tp
@@ -174,7 +187,7 @@ func (d *Decoder) Decode(body []byte, fallbackID string, receivedAt time.Time) (
 		return d.slowDecode(ev, body)
 	}
 	if t.toks[0].kind == tObject {
-		if ty := t.member(0, "Type"); ty != 0 && t.toks[ty].kind == tString && string(t.text(ty)) == "Notification" {
+		if ty := t.typeKey + 1; t.typeKey != 0 && t.toks[ty].kind == tString && string(t.text(ty)) == "Notification" {
 			// The notification's MessageId is the event's id when it has
 			// none: SNS keeps it when it delivers again, while the SQS
 			// message id changes with each delivery.
@@ -203,6 +216,24 @@ func (d *Decoder) newEvent() *Event {
 }
 
 const eventSlab = 16
+
+// intern returns b as a string kept in a chunk of memory shared with the
+// strings of other events (one allocation per idChunk bytes; a chunk stays
+// while any of its strings is referenced). Its bytes are never written
+// again.
+func (d *Decoder) intern(b []byte) string {
+	if len(b) > idChunk/4 {
+		return string(b)
+	}
+	if cap(d.ids)-len(d.ids) < len(b) {
+		d.ids = make([]byte, 0, idChunk)
+	}
+	start := len(d.ids)
+	d.ids = append(d.ids, b...)
+	return unsafe.String(&d.ids[start], len(b))
+}
+
+const idChunk = 4096
 
 // decodeMessage parses an SNS notification's message (ev.Body) as the event.
 func (d *Decoder) decodeMessage(ev *Event) (*Event, error) {
@@ -277,10 +308,10 @@ func (d *Decoder) envelope(ev *Event) (*Event, error) {
 		switch k := t.toks[iv].kind; k {
 		case tString:
 			if s := t.text(iv); len(s) > 0 {
-				ev.ID = string(s)
+				ev.ID = d.intern(s)
 			}
 		case tNumber:
-			ev.ID = string(t.text(iv))
+			ev.ID = d.intern(t.text(iv))
 		default:
 			return ev, invalid(ReasonBadEventID, "the event id at %q is a %s", strings.Join(d.env[1], "."), k)
 		}

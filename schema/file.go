@@ -121,8 +121,11 @@ type Schema struct {
 	all     []*Table
 	byName  map[string]*Table
 	byEvent map[string][]*Table
-	// eventNames maps each routed event type to itself, for routeBytes.
+	// eventNames maps each routed event type to itself, for routeBytes;
+	// routes and routeIdx index them by keySig.
 	eventNames map[string]string
+	routes     []route
+	routeIdx   *[64]uint8
 }
 
 // All returns every table, each parent followed by its children.
@@ -137,10 +140,46 @@ func (s *Schema) Route(eventType string) []*Table { return s.byEvent[eventType] 
 // routeBytes is Route for an event type still in the message's bytes; it
 // also returns the type as a string, shared with the schema (no copy).
 func (s *Schema) routeBytes(eventType []byte) (string, []*Table) {
+	if s.routeIdx != nil {
+		switch e := s.routeIdx[keySig(eventType)]; e {
+		case 0:
+			return string(eventType), nil
+		case sigShared:
+		default:
+			if r := &s.routes[e-1]; r.name == string(eventType) {
+				return r.name, r.tables
+			}
+			return string(eventType), nil
+		}
+	}
 	if name, ok := s.eventNames[string(eventType)]; ok {
 		return name, s.byEvent[name]
 	}
 	return string(eventType), nil
+}
+
+// route is an event type and the tables that take it.
+type route struct {
+	name   string
+	tables []*Table
+}
+
+// indexRoutes indexes the event types by keySig (see pathTree.indexKids),
+// for a schema of fewer than 255 of them.
+func (s *Schema) indexRoutes() {
+	if len(s.byEvent) >= sigShared {
+		return
+	}
+	s.routeIdx = new([64]uint8)
+	for _, name := range s.EventTypes() {
+		s.routes = append(s.routes, route{name, s.byEvent[name]})
+		h := keySig([]byte(name))
+		if s.routeIdx[h] == 0 {
+			s.routeIdx[h] = uint8(len(s.routes))
+		} else {
+			s.routeIdx[h] = sigShared
+		}
+	}
 }
 
 // EventTypes returns every routed event type, sorted.
@@ -400,6 +439,7 @@ func build(f fileSchema) (*Schema, error) {
 			s.eventNames[ev] = ev
 		}
 	}
+	s.indexRoutes()
 	return s, nil
 }
 

@@ -70,6 +70,9 @@ type tape struct {
 	// exact is set when some object's keys are left to the exact check
 	// (checkKeys): one with an escaped key, or more than quickKeyLimit.
 	exact bool
+	// typeKey is the token of the top object's first key "Type" (0: none),
+	// for Decode's check for an SNS notification.
+	typeKey uint32
 }
 
 // quickKeyLimit is the most keys of an object that parse checks for
@@ -90,7 +93,7 @@ func (t *tape) parse(b []byte) bool {
 	if len(b) > math.MaxUint32/2 {
 		return false
 	}
-	t.src, t.toks, t.esc, t.keys, t.exact = b, t.toks[:0], t.esc[:0], t.keys[:0], false
+	t.src, t.toks, t.esc, t.keys, t.exact, t.typeKey = b, t.toks[:0], t.esc[:0], t.keys[:0], false, 0
 	i, ok := t.value(t.ws(0), 0)
 	if !ok || t.ws(i) != len(b) {
 		return false
@@ -397,7 +400,12 @@ func (t *tape) array(i, depth int) (int, bool) {
 				return i, false
 			}
 			var ok bool
-			if i, ok = t.value(i, depth+1); !ok {
+			if i < len(t.src) && t.src[i] == '"' {
+				i, ok = t.str(i + 1)
+			} else {
+				i, ok = t.value(i, depth+1)
+			}
+			if !ok {
 				return i, false
 			}
 			if i = t.ws(i); i >= len(t.src) {
@@ -438,6 +446,9 @@ func (t *tape) object(i, depth int) (int, bool) {
 			}
 			key := &t.toks[k]
 			n++
+			if depth == 0 && key.n == 4 && t.typeKey == 0 && string(t.text(uint32(k))) == "Type" {
+				t.typeKey = uint32(k) // an SNS notification's, if it is one
+			}
 			if key.esc || n > quickKeyLimit {
 				t.exact = true
 			} else if !t.exact {
@@ -459,7 +470,13 @@ func (t *tape) object(i, depth int) (int, bool) {
 			if i = t.ws(i); i >= len(t.src) || t.src[i] != ':' {
 				return i, false
 			}
-			if i, ok = t.value(t.ws(i+1), depth+1); !ok {
+			// A string value without the call through value.
+			if i = t.ws(i + 1); i < len(t.src) && t.src[i] == '"' {
+				i, ok = t.str(i + 1)
+			} else {
+				i, ok = t.value(i, depth+1)
+			}
+			if !ok {
 				return i, false
 			}
 			if i = t.ws(i); i >= len(t.src) {

@@ -236,3 +236,22 @@ func FuzzRFC3339(f *testing.F) {
 		}
 	})
 }
+
+// parseRFC3339UTC agrees with time.Parse across years, month ends, leap days
+// and zone offsets.
+func TestRFC3339Dates(t *testing.T) {
+	for _, y := range []int{0, 1, 4, 99, 100, 399, 400, 1600, 1899, 1900, 1969, 1970, 1999, 2000, 2024, 2100, 2400, 9999} {
+		for m := 1; m <= 12; m++ {
+			for _, d := range []int{1, 28, 29, 30, 31} {
+				for _, tail := range []string{"Z", ".5Z", ".123456789Z", "+23:59", "-00:30", ".000001-12:00"} {
+					s := fmt.Sprintf("%04d-%02d-%02dT23:59:59%s", y, m, d, tail)
+					want, err := time.Parse(time.RFC3339Nano, s)
+					got, ok := parseRFC3339UTC([]byte(s))
+					if ok != (err == nil) || ok && !got.Equal(want) {
+						t.Fatalf("%s: %v %v; time.Parse %v %v", s, got, ok, want, err)
+					}
+				}
+			}
+		}
+	}
+}

@@ -132,9 +132,9 @@ func parseRFC3339UTC(s []byte) (time.Time, bool) {
 		}
 		s = s[n:]
 	}
-	tm := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
 	if len(s) == 1 && s[0] == 'Z' {
-		return tm, true
+		return time.Unix(unix, int64(nsec)).UTC(), true
 	}
 	if len(s) != len("-07:00") || s[0] != '-' && s[0] != '+' || s[3] != ':' {
 		return time.Time{}, false
@@ -148,7 +148,24 @@ func parseRFC3339UTC(s []byte) (time.Time, bool) {
 	if s[0] == '-' {
 		off = -off
 	}
-	return tm.Add(-time.Duration(off) * time.Second), true
+	return time.Unix(unix-int64(off), int64(nsec)).UTC(), true
+}
+
+// daysFromCivil returns the days from 1970-01-01 to the proleptic Gregorian
+// date y-m-d (Howard Hinnant's days_from_civil), for years 0 to 9999.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 func digits2(b []byte) (int, bool) {
