@@ -144,13 +144,37 @@ type Decoder struct {
 // have passed Validate.
 func NewDecoder(s *Schema, env Envelope) *Decoder {
 	d := &Decoder{schema: s}
+	d.tp.top[topType] = "Type"
 	for i, p := range []string{env.TypePath, env.IDPath, env.TimePath} {
 		d.env[i], _ = splitPath(p)
 		if len(d.env[i]) == 1 && len(p) < 64 {
 			d.envLens |= 1 << len(p)
+			d.tp.top[1+i] = p
+		}
+	}
+	for _, name := range d.tp.top {
+		if name != "" {
+			d.tp.topLens |= 1 << min(len(name), 63)
 		}
 	}
 	return d
+}
+
+// The keys of the top object that parse notes (tape.top): an SNS
+// notification's type, then the envelope's type, id and time paths when
+// they are one key.
+const (
+	topType = iota
+	topEnv
+)
+
+// envValue returns the value at envelope path i (0 type, 1 id, 2 time), or
+// 0: noted by parse for a one-key path.
+func (d *Decoder) envValue(i int) uint32 {
+	if d.tp.top[topEnv+i] != "" {
+		return d.tp.topValue(topEnv + i)
+	}
+	return d.tp.get(0, d.env[i])
 }
 
 // Schema returns the decoder's schema.
@@ -187,7 +211,7 @@ func (d *Decoder) decode(ev *Event, body []byte, fallbackID string, receivedAt t
 		return d.slowDecode(ev, body)
 	}
 	if t.toks[0].kind == tObject {
-		if ty := t.typeKey + 1; t.typeKey != 0 && t.toks[ty].kind == tString && string(t.text(ty)) == "Notification" {
+		if ty := t.topValue(topType); ty != 0 && t.toks[ty].kind == tString && string(t.text(ty)) == "Notification" {
 			// The notification's MessageId is the event's id when it has
 			// none: SNS keeps it when it delivers again, while the SQS
 			// message id changes with each delivery.
@@ -296,7 +320,7 @@ func (d *Decoder) envelope(ev *Event) (*Event, error) {
 	}
 	ev.tape = t
 
-	tv := t.get(0, d.env[0])
+	tv := d.envValue(0)
 	if tv == 0 || t.toks[tv].kind == tNull {
 		return ev, invalid(ReasonMissingEventType, "no event type at %q", strings.Join(d.env[0], "."))
 	}
@@ -304,7 +328,7 @@ func (d *Decoder) envelope(ev *Event) (*Event, error) {
 		return ev, invalid(ReasonMissingEventType, "the event type at %q is a %s, not a string", strings.Join(d.env[0], "."), k)
 	}
 	ev.Type, ev.Tables = d.schema.routeBytes(t.text(tv))
-	if iv := t.get(0, d.env[1]); iv != 0 && t.toks[iv].kind != tNull {
+	if iv := d.envValue(1); iv != 0 && t.toks[iv].kind != tNull {
 		switch k := t.toks[iv].kind; k {
 		case tString:
 			if s := t.text(iv); len(s) > 0 {
@@ -322,7 +346,7 @@ func (d *Decoder) envelope(ev *Event) (*Event, error) {
 	if len(ev.ID) > EventIDLength {
 		return ev, invalid(ReasonBadEventID, "the event id is %d bytes, more than %d", len(ev.ID), EventIDLength)
 	}
-	if tm, ok, err := t.parseTime(t.get(0, d.env[2])); err != nil {
+	if tm, ok, err := t.parseTime(d.envValue(2)); err != nil {
 		return ev, err
 	} else if ok {
 		ev.Time = tm

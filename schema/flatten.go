@@ -212,7 +212,7 @@ func (d *Decoder) walk(dst []byte, v uint32, n *pathTree, depth int, ext bool, e
 		}
 		child := m + 1
 		deeper := sub != nil && tp.toks[child].kind == tObject
-		if !ext || depth == 0 && d.isEnvelopeKey(k) {
+		if !ext || depth == 0 && d.isEnvelopeKey(m, k) {
 			if deeper {
 				d.walk(nil, child, sub, depth+1, false, errp)
 			}
@@ -506,16 +506,15 @@ func cutUTF8[T string | []byte](s T, n int) int {
 	return n
 }
 
-func (d *Decoder) isEnvelopeKey(k []byte) bool {
+// isEnvelopeKey reports whether key token m (k its text) of the event's
+// top object is an envelope path's one key: one that parse noted (keys do
+// not repeat in an event, so the one noted is the only one).
+func (d *Decoder) isEnvelopeKey(m uint32, k []byte) bool {
 	if len(k) >= 64 || d.envLens&(1<<len(k)) == 0 {
 		return false
 	}
-	for _, p := range d.env {
-		if len(p) == 1 && p[0] == string(k) {
-			return true
-		}
-	}
-	return false
+	at := &d.tp.topAt
+	return m == at[topEnv] || m == at[topEnv+1] || m == at[topEnv+2]
 }
 
 // TimeOf returns the time of a timestamp value.

@@ -70,9 +70,13 @@ type tape struct {
 	// exact is set when some object's keys are left to the exact check
 	// (checkKeys): one with an escaped key, or more than quickKeyLimit.
 	exact bool
-	// typeKey is the token of the top object's first key "Type" (0: none),
-	// for Decode's check for an SNS notification.
-	typeKey uint32
+	// top names keys of the top object that the decoder looks up (an SNS
+	// notification's "Type", and the envelope's one-segment paths); parse
+	// notes the token of each (topAt, 0: none). topLens has bit n set for
+	// a name of n bytes.
+	top     [4]string
+	topLens uint64
+	topAt   [4]uint32
 }
 
 // quickKeyLimit is the most keys of an object that parse checks for
@@ -93,7 +97,7 @@ func (t *tape) parse(b []byte) bool {
 	if len(b) > math.MaxUint32/2 {
 		return false
 	}
-	t.src, t.toks, t.esc, t.keys, t.exact, t.typeKey = b, t.toks[:0], t.esc[:0], t.keys[:0], false, 0
+	t.src, t.toks, t.esc, t.keys, t.exact, t.topAt = b, t.toks[:0], t.esc[:0], t.keys[:0], false, [4]uint32{}
 	i, ok := t.value(t.ws(0), 0)
 	if !ok || t.ws(i) != len(b) {
 		return false
@@ -446,8 +450,8 @@ func (t *tape) object(i, depth int) (int, bool) {
 			}
 			key := &t.toks[k]
 			n++
-			if depth == 0 && key.n == 4 && t.typeKey == 0 && string(t.text(uint32(k))) == "Type" {
-				t.typeKey = uint32(k) // an SNS notification's, if it is one
+			if depth == 0 && t.topLens&(1<<min(key.n, 63)) != 0 {
+				t.noteTop(uint32(k))
 			}
 			if key.esc || n > quickKeyLimit {
 				t.exact = true
@@ -540,6 +544,24 @@ func (t *tape) checkKeys() bool {
 		}
 	}
 	return true
+}
+
+// noteTop notes key token k of the top object if it is one of t.top.
+func (t *tape) noteTop(k uint32) {
+	kb := t.text(k)
+	for j, name := range t.top {
+		if t.topAt[j] == 0 && name != "" && name == string(kb) {
+			t.topAt[j] = k
+		}
+	}
+}
+
+// topValue returns the value of top key j (see tape.top), or 0.
+func (t *tape) topValue(j int) uint32 {
+	if t.topAt[j] == 0 {
+		return 0
+	}
+	return t.topAt[j] + 1
 }
 
 // next returns the index of the token after the value at i.
