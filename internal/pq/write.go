@@ -964,6 +964,7 @@ type bytesDict struct {
 	hashes []uint32 // of each value, to grow without hashing again
 	slots  []int32  // index+1 into ends; 0 is empty
 	seed   maphash.Seed
+	k0, k1 uint64 // hash's keys, from seed
 	bytes  int
 }
 
@@ -985,8 +986,9 @@ func (d *bytesDict) insert(b []byte) (int32, bool) {
 	if len(d.slots) == 0 {
 		d.slots = make([]int32, 1024)
 		d.seed = maphash.MakeSeed()
+		d.k0, d.k1 = maphash.Comparable(d.seed, 0)|1, maphash.Comparable(d.seed, 1)|1
 	}
-	h := uint32(maphash.Bytes(d.seed, b))
+	h := d.hash(b)
 	mask := uint32(len(d.slots) - 1)
 	for p := h & mask; ; p = (p + 1) & mask {
 		s := d.slots[p]
@@ -1008,6 +1010,26 @@ func (d *bytesDict) insert(b []byte) (int32, bool) {
 			return s - 1, true
 		}
 	}
+}
+
+// hash hashes a value: a string of at most 16 bytes by mixing two words of
+// it with the dictionary's random keys (wyhash's way), a longer one with
+// maphash.
+func (d *bytesDict) hash(b []byte) uint32 {
+	n := len(b)
+	var a, c uint64
+	switch {
+	case n > 16:
+		return uint32(maphash.Bytes(d.seed, b))
+	case n >= 8:
+		a, c = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[n-8:])
+	case n >= 4:
+		a, c = uint64(binary.LittleEndian.Uint32(b)), uint64(binary.LittleEndian.Uint32(b[n-4:]))
+	case n > 0:
+		a = uint64(b[0])<<16 | uint64(b[n>>1])<<8 | uint64(b[n-1])
+	}
+	hi, lo := bits.Mul64(a^d.k0, c^d.k1^uint64(n))
+	return uint32(hi ^ lo)
 }
 
 func (d *bytesDict) grow() {
