@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -252,6 +253,18 @@ func TestRFC3339Dates(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// parseInt agrees with strconv.ParseInt on integers, and refuses others.
+func TestParseInt(t *testing.T) {
+	for _, s := range []string{"0", "-0", "7", "-7", "42", "-42", "123", "99999999", "-100000000", "123456789012345678", "-123456789012345678",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "1.5", "1e3", "-", "", "12a", "1234567890123456789012"} {
+		n, ok := parseInt([]byte(s))
+		want, err := strconv.ParseInt(s, 10, 64)
+		if ok != (err == nil) || ok && n != want {
+			t.Errorf("parseInt(%q) = %d, %v; strconv %d, %v", s, n, ok, want, err)
 		}
 	}
 }
