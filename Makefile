@@ -60,7 +60,7 @@ chaos: stack-up
 
 ## fuzz: every fuzz target for FUZZTIME each (crashers are kept under the package's testdata/fuzz/)
 FUZZTIME ?= 60s
-FUZZ_TARGETS := schema:FuzzDecode schema:FuzzTape schema:FuzzDifferential schema:FuzzFlatten schema:FuzzQuoteIdent ingest:FuzzRawDocument
+FUZZ_TARGETS := schema:FuzzDecode schema:FuzzTape schema:FuzzDifferential schema:FuzzRFC3339 schema:FuzzFlatten schema:FuzzQuoteIdent ingest:FuzzRawDocument
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \

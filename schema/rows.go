@@ -194,10 +194,10 @@ func (tr *TableRows) Append(o *TableRows) {
 	tr.Truncated += o.Truncated
 }
 
-// String returns value v (counted among the column's non-NULL values) of a
+// Text returns value v (counted among the column's non-NULL values) of a
 // varchar or json column. It points into the column's buffer: valid until
 // the rows are reset.
-func (c *ColumnValues) String(v int) []byte {
+func (c *ColumnValues) Text(v int) []byte {
 	lo := uint32(0)
 	if v > 0 {
 		lo = c.Ends[v-1]

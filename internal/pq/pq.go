@@ -105,8 +105,8 @@ func node(c schema.Column) parquet.Node {
 }
 
 // dictionaryPays reports whether column c is written RLE_DICTIONARY rather
-// than PLAIN. parquet-go decides per column, once per writer, not by
-// measuring each file, so the choice is by what the column usually holds
+// than PLAIN. The Writer decides per column, not by measuring each file, so
+// the choice is by what the column usually holds
 // (measured with BenchmarkEncodeSize, whose varied batch is 24% smaller
 // than with parquet-go's defaults):
 //
@@ -141,18 +141,11 @@ func dictionaryPays(c schema.Column) bool {
 }
 
 // dictionaryMaxBytes bounds each column's dictionary (as Arrow's and
-// parquet-mr's 1 MiB dictionary page limit do): past it, a column's next
-// pages are PLAIN. parquet-go checks the bound only when it cuts a page, and
-// a page of dictionary indexes holds some 20,000 values, which may be all of
-// a file's; so Encode cuts the pages of a dictionary-encoded string column
-// every dictPageBytes of values as well (checked after each chunk of
-// rowsPerChunk rows). A string dictionary thus passes the bound by at most
-// the values since the last cut, dictPageBytes and one chunk; a number
-// dictionary by at most one page's values (8 bytes each).
-const (
-	dictionaryMaxBytes = 1 << 20
-	dictPageBytes      = 256 << 10
-)
+// parquet-mr's 1 MiB dictionary page limit do), as the bytes of its
+// dictionary page: the value that would take it past the bound ends the
+// page (the Writer checks every value), and the column's later pages in the
+// file are PLAIN. A reused Writer starts each file with empty dictionaries.
+const dictionaryMaxBytes = 1 << 20
 
 // DecimalBytes returns the size of the FIXED_LEN_BYTE_ARRAY of a decimal of
 // precision p (used for 19 to 38): the fewest bytes whose two's complement
