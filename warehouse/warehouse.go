@@ -88,6 +88,7 @@ type batch struct {
 	skipped    int           // files another loader merged first
 	rowsIn     int64         // rows in the merged files
 	rowsLoaded int64         // rows added to the target
+	childGone  int64         // rows of its child tables deleted as another delivery's (see dialect.Dialect.Merge)
 	copying    time.Duration // reading the files and filling staging
 	merging    time.Duration // the dedupe and insert into the target
 	oldest     time.Time     // the earliest event_time among the staged rows (zero: none)
@@ -378,7 +379,7 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 		l.observeLag(t.Name, b)
 		l.log.Info("loaded", zap.String("table", t.Name), zap.Int("files", b.files),
 			zap.Int64("rows", b.rowsLoaded), zap.String("reason", reason), zap.String("file", first), zap.String("last_file", last),
-			zap.Int64("rows_in", b.rowsIn), zap.Int64("rows_loaded", b.rowsLoaded),
+			zap.Int64("rows_in", b.rowsIn), zap.Int64("rows_loaded", b.rowsLoaded), zap.Int64("child_rows_removed", b.childGone),
 			zap.Int64("duplicates", dups), zap.Int("files_already_loaded", b.skipped),
 			zap.Duration("duration", time.Since(start)), zap.Duration("copy", b.copying), zap.Duration("merge", b.merging),
 			zap.Float64("lag_seconds", lagSeconds(l.now(), b.oldest)))
@@ -640,7 +641,7 @@ func (l *Loader) mergeOnce(ctx context.Context, t *schema.Table, files []s3store
 
 	start = time.Now()
 	if staged > 0 {
-		if b.rowsLoaded, err = l.d.Merge(ctx, tx, t, oldest, newest); err != nil {
+		if b.rowsLoaded, b.childGone, err = l.d.Merge(ctx, tx, t, oldest, newest); err != nil {
 			return b, err
 		}
 	}

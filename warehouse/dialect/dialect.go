@@ -69,8 +69,10 @@ type Dialect interface {
 	// Merge inserts into t the staged rows that rank first for their key
 	// (a parent's earliest delivery) and whose key t does not hold; a
 	// dialect may look for the key only among t's rows with event_time in
-	// [oldest, newest]. It returns the rows added.
-	Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, oldest, newest time.Time) (int64, error)
+	// [oldest, newest]. Then it deletes the rows of t's child tables whose
+	// parent, now in t, came from another delivery (they loaded before their
+	// parent). It returns the rows added to t and the child rows deleted.
+	Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, oldest, newest time.Time) (added, childRowsRemoved int64, err error)
 	// Record records each file, with its row count, in the ledger, and
 	// drops staging where it does not drop itself at commit.
 	Record(ctx context.Context, tx pgx.Tx, t *schema.Table, files []s3store.Object, rows []int64) error

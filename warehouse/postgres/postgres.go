@@ -240,21 +240,22 @@ func (p *Dialect) Staged(ctx context.Context, tx pgx.Tx) (int64, time.Time, time
 // Merge inserts the winning staged rows whose key the target lacks,
 // checked against the whole target through its primary key (the window is
 // not needed).
-func (p *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, _, _ time.Time) (int64, error) {
+func (p *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, _, _ time.Time) (added, childRowsRemoved int64, err error) {
 	tag, err := tx.Exec(ctx, mergeSQL(t, p.schema))
 	if err != nil {
-		return 0, fmt.Errorf("merge into %s: %w", t.Name, err)
+		return 0, 0, fmt.Errorf("merge into %s: %w", t.Name, err)
 	}
 	for _, c := range t.Children {
 		gone, err := tx.Exec(ctx, childCleanupSQL(c, p.schema))
 		if err != nil {
-			return 0, fmt.Errorf("remove rows of %s from another delivery than their parent: %w", c.Name, err)
+			return 0, 0, fmt.Errorf("remove rows of %s from another delivery than their parent: %w", c.Name, err)
 		}
+		childRowsRemoved += gone.RowsAffected()
 		if n := gone.RowsAffected(); n > 0 {
 			p.log.Info("removed child rows of another delivery than their parent", zap.String("table", c.Name), zap.Int64("rows", n))
 		}
 	}
-	return tag.RowsAffected(), nil
+	return tag.RowsAffected(), childRowsRemoved, nil
 }
 
 // Record inserts every file into the ledger in one statement; staging

@@ -595,21 +595,22 @@ func (r *Dialect) Staged(ctx context.Context, tx pgx.Tx) (int64, time.Time, time
 
 // Merge inserts the winning staged rows whose key the target does not hold
 // among its rows with event_time in [oldest, newest].
-func (r *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, oldest, newest time.Time) (int64, error) {
+func (r *Dialect) Merge(ctx context.Context, tx pgx.Tx, t *schema.Table, oldest, newest time.Time) (added, childRowsRemoved int64, err error) {
 	tag, err := tx.Exec(ctx, rsMergeSQL(t, r.schema), dialect.Timestamp(oldest), dialect.Timestamp(newest))
 	if err != nil {
-		return 0, fmt.Errorf("merge into %s: %w", t.Name, err)
+		return 0, 0, fmt.Errorf("merge into %s: %w", t.Name, err)
 	}
 	for _, c := range t.Children {
 		gone, err := tx.Exec(ctx, rsChildCleanupSQL(c, r.schema), dialect.Timestamp(oldest), dialect.Timestamp(newest))
 		if err != nil {
-			return 0, fmt.Errorf("remove rows of %s from another delivery than their parent: %w", c.Name, err)
+			return 0, 0, fmt.Errorf("remove rows of %s from another delivery than their parent: %w", c.Name, err)
 		}
+		childRowsRemoved += gone.RowsAffected()
 		if n := gone.RowsAffected(); n > 0 {
 			r.log.Info("removed child rows of another delivery than their parent", zap.String("table", c.Name), zap.Int64("rows", n))
 		}
 	}
-	return tag.RowsAffected(), nil
+	return tag.RowsAffected(), childRowsRemoved, nil
 }
 
 // Record inserts the files into the ledger, ledgerInChunk/5 rows a
