@@ -51,13 +51,18 @@ const (
 	ReasonManual   Reason = "manual"
 )
 
-// Stats is a snapshot of what the batcher holds.
+// Stats is a snapshot of what the batcher holds, and of what it has written
+// since it started.
 type Stats struct {
 	Rows     int64 `json:"rows"`     // rows in buffers and in flushes not yet put
 	Bytes    int64 `json:"bytes"`    // bytes counted against MaxBytes: buffers and flushes not yet put
 	Messages int   `json:"messages"` // messages whose ack has not been called (counted against MaxInFlight)
 	Buffers  int   `json:"buffers"`  // tables with rows waiting in a buffer
 	Flushing int   `json:"flushing"` // flushes queued or running
+
+	FilesWritten int64 `json:"files_written"` // Parquet files put to S3
+	RowsWritten  int64 `json:"rows_written"`  // rows in those files
+	BytesWritten int64 `json:"bytes_written"` // bytes of those files
 }
 
 // message is one Add call: its ack runs when parts reaches zero.
@@ -97,7 +102,7 @@ type options struct {
 
 // Batcher buffers rows per table and writes them to S3 as Parquet files.
 // Its methods are safe for concurrent use. Every ack passed to Add is called
-// exactly once, at the latest when Close returns.
+// exactly once, at the latest when Run returns.
 type Batcher struct {
 	cfg     Config
 	store   ObjectStore
@@ -115,6 +120,7 @@ type Batcher struct {
 
 	mu            sync.Mutex
 	work          *sync.Cond // on mu: queue grew or closed
+	running       bool       // Run was called (before Close)
 	closed        bool
 	bufs          map[*schema.Table]*buffer
 	queue         []*job
@@ -126,14 +132,15 @@ type Batcher struct {
 	flushing      map[*schema.Table]*tableHeld // per table, rows and bytes in flushes not yet put
 	held          int
 	room          chan struct{} // closed (and replaced) whenever room frees
+	written       Stats         // FilesWritten, RowsWritten, BytesWritten
 
 	stop    chan struct{} // closed by Close: stops the age loop
-	loopEnd chan struct{} // closed when the age loop has returned
+	runEnd  chan struct{} // closed when Run returns
 	workers sync.WaitGroup
 }
 
-// New returns a running Batcher; Close stops it. reg may be nil (metrics are
-// then kept but not exported).
+// New returns a Batcher; it starts nothing: Run writes the files, Close
+// stops it. reg may be nil (metrics are then kept but not exported).
 func New(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.Registerer) (*Batcher, error) {
 	return newBatcher(cfg, store, log, reg, options{clock: realClock{}, backoff: 200 * time.Millisecond, maxBackoff: 15 * time.Second})
 }
@@ -162,17 +169,41 @@ func newBatcher(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.R
 		writers: writerPool{free: map[*schema.Table][]*pq.Writer{}},
 		ctx:     ctx, cancel: cancel,
 		bufs: map[*schema.Table]*buffer{}, flushing: map[*schema.Table]*tableHeld{}, active: map[*job]struct{}{}, room: make(chan struct{}),
-		stop: make(chan struct{}), loopEnd: make(chan struct{}),
+		stop: make(chan struct{}), runEnd: make(chan struct{}),
 	}
 	b.work = sync.NewCond(&b.mu)
 	b.hb.pass(b.clock.Now())
-	tick, stopTick := b.clock.Ticker(ageTick(cfg.MaxAge))
-	go b.ageLoop(tick, stopTick)
-	b.workers.Add(cfg.FlushConcurrency)
-	for range cfg.FlushConcurrency {
+	return b, nil
+}
+
+// Run runs the flush workers and the age flushes until Close, or until ctx
+// ends, which closes the batcher as Close does. It returns nil then: every
+// ack passed to Add has been called. It returns at once when the batcher was
+// closed before it ran, and an error when called twice. Rows may be added
+// before Run; only Run writes them.
+func (b *Batcher) Run(ctx context.Context) error {
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return nil
+	case b.running:
+		b.mu.Unlock()
+		return errors.New("batcher: Run called twice")
+	}
+	b.running = true
+	b.mu.Unlock()
+	defer close(b.runEnd)
+	defer context.AfterFunc(ctx, b.shut)()
+
+	b.workers.Add(b.cfg.FlushConcurrency)
+	for range b.cfg.FlushConcurrency {
 		go b.worker()
 	}
-	return b, nil
+	tick, stopTick := b.clock.Ticker(ageTick(b.cfg.MaxAge))
+	b.ageLoop(tick, stopTick)
+	b.workers.Wait()
+	return nil
 }
 
 // Add buffers rows, which may belong to several tables (a parent row and its
@@ -302,16 +333,43 @@ func (b *Batcher) Flush(ctx context.Context, reason Reason) error {
 	return first
 }
 
-// Close stops the batcher and returns once every goroutine it started has
-// ended. Rows still in buffers are dropped and flushes still retrying are
-// abandoned; their acks get ErrClosed (so the caller releases those
-// messages). Call Flush first to write what can be written. After Close, every
-// ack passed to Add has been called.
-func (b *Batcher) Close() error {
+// Close stops the batcher. Rows still in buffers are dropped and flushes
+// still retrying are abandoned; their acks get ErrClosed (so the caller
+// releases those messages). Call Flush first to write what can be written.
+// Close then waits until Run has returned, or until ctx ends (it returns
+// ctx's error then). Once Run has returned, every ack passed to Add has been
+// called.
+func (b *Batcher) Close(ctx context.Context) error {
+	b.shut()
+	b.mu.Lock()
+	running := b.running
+	b.mu.Unlock()
+	if !running {
+		// No worker will take the flushes queued before Run: end them here.
+		b.mu.Lock()
+		queued := b.queue
+		b.queue = nil
+		b.mu.Unlock()
+		for _, j := range queued {
+			b.finish(j, ErrClosed, 0)
+		}
+		return nil
+	}
+	select {
+	case <-b.runEnd:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("batcher: close: %w", ctx.Err())
+	}
+}
+
+// shut closes the batcher: it drops the buffers, acking their messages with
+// ErrClosed, aborts the puts, and stops the workers and the age loop.
+func (b *Batcher) shut() {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return nil
+		return
 	}
 	b.closed = true
 	var acks []*message
@@ -333,23 +391,18 @@ func (b *Batcher) Close() error {
 	b.work.Broadcast()
 	b.mu.Unlock()
 	callAcks(acks)
-
 	close(b.stop)
-	<-b.loopEnd
-	b.workers.Wait()
-	return nil
 }
 
 // Stats returns what the batcher holds now.
 func (b *Batcher) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := Stats{
-		Rows:     b.bufRows + b.flushingRows,
-		Bytes:    b.bufBytes + b.flushingBytes,
-		Messages: b.held,
-		Flushing: len(b.active),
-	}
+	s := b.written
+	s.Rows = b.bufRows + b.flushingRows
+	s.Bytes = b.bufBytes + b.flushingBytes
+	s.Messages = b.held
+	s.Flushing = len(b.active)
 	for _, buf := range b.bufs {
 		if buf.len() > 0 {
 			s.Buffers++
@@ -481,7 +534,6 @@ func (b *Batcher) tableGaugesLocked(t *schema.Table) {
 // ageLoop flushes buffers whose oldest row is MaxAge old. It ends when stop
 // is closed.
 func (b *Batcher) ageLoop(tick <-chan time.Time, stopTick func()) {
-	defer close(b.loopEnd)
 	defer stopTick()
 	for {
 		select {

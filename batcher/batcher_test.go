@@ -272,12 +272,26 @@ func newHarness(t *testing.T, cfg Config, store *fakeStore) *harness {
 		t.Fatal(err)
 	}
 	h.b = b
+	run(t, b)
+	return h
+}
+
+// run runs b until the test ends, then closes it and checks that Run
+// returned nil.
+func run(t testing.TB, b *Batcher) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background()) }()
 	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
 			t.Error(err)
 		}
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	})
-	return h
 }
 
 func (h *harness) add(t testing.TB, id string, rows *schema.Rows) {
@@ -808,7 +822,7 @@ func TestAddDoesNotWaitForTimer(t *testing.T) {
 		t.Errorf("wharf_held_messages = %v, want 100", v)
 	}
 
-	if err := h.b.Close(); err != nil {
+	if err := h.b.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 100 {
@@ -843,7 +857,7 @@ func TestCloseAbandonsRetries(t *testing.T) {
 	flushed := make(chan error, 1)
 	go func() { flushed <- h.b.Flush(context.Background(), ReasonShutdown) }()
 	<-tried
-	if err := h.b.Close(); err != nil {
+	if err := h.b.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.acks.wait("c1"); !errors.Is(err, ErrClosed) {
@@ -933,7 +947,77 @@ func TestConcurrentAdds(t *testing.T) {
 	if got["clicks"] != wantClicks || got["clicks_tags"] != wantTags || got["views"] != wantViews {
 		t.Errorf("rows written = %v, want clicks %d, clicks_tags %d, views %d", got, wantClicks, wantTags, wantViews)
 	}
-	if st := h.b.Stats(); st != (Stats{}) {
-		t.Errorf("Stats() after Flush = %+v, want zero", st)
+	st := h.b.Stats()
+	if held := (Stats{Rows: st.Rows, Bytes: st.Bytes, Messages: st.Messages, Buffers: st.Buffers, Flushing: st.Flushing}); held != (Stats{}) {
+		t.Errorf("Stats() after Flush = %+v, want nothing held", st)
+	}
+	if st.RowsWritten != wantClicks+wantTags+wantViews || st.FilesWritten != int64(len(h.store.objs())) {
+		t.Errorf("Stats() after Flush = %+v, want %d rows written, in %d files", st, wantClicks+wantTags+wantViews, len(h.store.objs()))
+	}
+}
+
+// TestLifecycle: New starts nothing (rows wait until Run); Run runs until
+// its context ends, which closes the batcher and acks what it held with
+// ErrClosed; Run again is an error; Close before Run ends everything at once.
+func TestLifecycle(t *testing.T) {
+	core, _ := observer.New(zap.DebugLevel)
+	ts := testTables(t)
+	store := &fakeStore{}
+	b, err := newBatcher(testConfig(), store, zap.New(core), nil, options{clock: newFakeClock(), backoff: time.Millisecond, maxBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := newAcker(t)
+	ctx := context.Background()
+	if err := b.Add(ctx, ts.click("c1", 1), acks.ack("c1")); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	flushCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Flush(flushCtx, ReasonManual); err != nil {
+		t.Fatalf("Flush once running: %v", err)
+	}
+	if err := acks.wait("c1"); err != nil || len(store.objs()) != 2 {
+		t.Fatalf("ack %v, %d files; want the rows added before Run written", err, len(store.objs()))
+	}
+	if err := b.Add(ctx, ts.click("c2", 1), acks.ack("c2")); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v once its context ended, want nil", err)
+	}
+	if _, err := acks.called("c2"); !errors.Is(err, ErrClosed) {
+		t.Errorf("ack of rows held when Run's context ended = %v, want ErrClosed", err)
+	}
+	if err := b.Run(ctx); err != nil {
+		t.Errorf("Run after close = %v, want nil at once", err)
+	}
+
+	fresh, err := newBatcher(testConfig(), store, zap.New(core), nil, options{clock: newFakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Add(ctx, ts.click("c3", 1), acks.ack("c3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acks.called("c3"); !errors.Is(err, ErrClosed) {
+		t.Errorf("ack after Close without Run = %v, want ErrClosed", err)
+	}
+
+	twice, err := newBatcher(testConfig(), store, zap.New(core), nil, options{clock: newFakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, twice)
+	stacktest.Eventually(t, "Run to start", 10*time.Second, func() bool { twice.mu.Lock(); defer twice.mu.Unlock(); return twice.running })
+	if err := twice.Run(ctx); err == nil {
+		t.Error("a second Run returned nil, want an error")
 	}
 }

@@ -36,7 +36,7 @@ func BenchmarkAdd(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer bt.Close()
+			run(b, bt)
 			ctx := context.Background()
 			ack := func(error) {}
 			b.ReportAllocs()

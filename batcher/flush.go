@@ -128,6 +128,11 @@ func (b *Batcher) finish(j *job, err error, size int64) {
 		b.m.flushFailures.WithLabelValues(j.table.Name).Inc()
 	}
 	b.mu.Lock()
+	if err == nil {
+		b.written.FilesWritten++
+		b.written.RowsWritten += int64(j.nrows)
+		b.written.BytesWritten += size
+	}
 	b.flushingBytes -= j.bytes
 	b.flushingRows -= int64(j.nrows)
 	if f := b.flushing[j.table]; f != nil {

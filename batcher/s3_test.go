@@ -39,7 +39,7 @@ func TestS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	run(t, b)
 
 	dec := schema.NewDecoder(ts.s, schema.DefaultEnvelope())
 	const events = 300

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -87,11 +88,13 @@ const DefaultMaxBytes = 16 << 20
 // ErrClosed is what Add returns after Close.
 var ErrClosed = errors.New("dead-letter writer closed")
 
-// Stats is a snapshot of what the writer holds.
+// Stats is a snapshot of what the writer holds, and of what it has written
+// since it started.
 type Stats struct {
-	Records int   `json:"records"` // records whose ack has not run
-	Bytes   int64 `json:"bytes"`   // their Record.Size, counted against MaxBytes
-	Waiting int   `json:"waiting"` // Add calls waiting for room
+	Records int              `json:"records"` // records whose ack has not run
+	Bytes   int64            `json:"bytes"`   // their Record.Size, counted against MaxBytes
+	Waiting int              `json:"waiting"` // Add calls waiting for room
+	Written map[string]int64 `json:"written"` // records written, by reason
 }
 
 // Dir is the folder of the dead letters under prefix.
@@ -118,6 +121,8 @@ type Writer struct {
 	bytes   int64         // their Record.Size
 	room    chan struct{} // closed (and replaced) when bytes go down
 	waiting int           // Add calls waiting for room
+	written map[string]int64
+	running bool // Run was called (before Close)
 	closed  bool
 	oldest  time.Time
 	kick    chan struct{}
@@ -126,7 +131,8 @@ type Writer struct {
 	entropy io.Reader
 }
 
-// NewWriter starts a writer; Close stops it.
+// NewWriter returns a writer; it starts nothing: Run writes batches as they
+// fill or age, Close writes the rest and stops it.
 func NewWriter(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.Registerer) *Writer {
 	if cfg.MaxRecords <= 0 {
 		cfg.MaxRecords = 500
@@ -142,12 +148,12 @@ func NewWriter(cfg Config, store ObjectStore, log *zap.Logger, reg prometheus.Re
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_deadletters_total", Help: "Messages written to the dead-letter store, by reason."}, []string{"reason"}),
 		held:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_deadletter_held_bytes", Help: "Bytes of dead letters held, waiting for S3 (capped by the writer's max bytes)."}),
 		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), room: make(chan struct{}),
+		written: map[string]int64{},
 		entropy: ulid.Monotonic(rand.Reader, 0),
 	}
 	if reg != nil {
 		reg.MustRegister(w.count, w.held)
 	}
-	go w.loop()
 	return w
 }
 
@@ -209,7 +215,7 @@ func (w *Writer) kickFlush() {
 func (w *Writer) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return Stats{Records: w.records, Bytes: w.bytes, Waiting: w.waiting}
+	return Stats{Records: w.records, Bytes: w.bytes, Waiting: w.waiting, Written: maps.Clone(w.written)}
 }
 
 // release gives back the room of records whose ack is about to run.
@@ -227,14 +233,31 @@ func (w *Writer) release(batch []pending) {
 	w.mu.Unlock()
 }
 
-func (w *Writer) loop() {
+// Run writes a batch when MaxRecords records wait, when the oldest has
+// waited MaxAge, or when Add waits for room, until Close or until ctx ends;
+// it returns nil then (Close writes what is left). It returns an error when
+// called twice.
+func (w *Writer) Run(ctx context.Context) error {
+	w.mu.Lock()
+	switch {
+	case w.closed:
+		w.mu.Unlock()
+		return nil
+	case w.running:
+		w.mu.Unlock()
+		return errors.New("deadletter: Run called twice")
+	}
+	w.running = true
+	w.mu.Unlock()
 	defer close(w.done)
 	t := time.NewTicker(w.cfg.MaxAge / 4)
 	defer t.Stop()
 	for {
 		select {
 		case <-w.stop:
-			return
+			return nil
+		case <-ctx.Done():
+			return nil
 		case <-t.C:
 			w.mu.Lock()
 			due := len(w.buf) > 0 && time.Since(w.oldest) >= w.cfg.MaxAge
@@ -297,6 +320,11 @@ func (w *Writer) Flush(ctx context.Context) error {
 		reasons[p.rec.Reason]++
 		w.count.WithLabelValues(p.rec.Reason).Inc()
 	}
+	w.mu.Lock()
+	for r, n := range reasons {
+		w.written[r] += int64(n)
+	}
+	w.mu.Unlock()
 	names := make([]string, 0, len(reasons))
 	for r := range reasons {
 		names = append(names, r)
@@ -313,15 +341,27 @@ func (w *Writer) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close flushes what is buffered (until ctx ends) and stops the writer.
+// Close stops the writer and writes what is buffered, until ctx ends: the
+// acks of records not written then get the error.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
+	first := !w.closed
 	w.closed = true
+	running := w.running
 	close(w.room) // a waiting Add sees closed
 	w.room = make(chan struct{})
 	w.mu.Unlock()
-	close(w.stop)
-	<-w.done
+	if first {
+		close(w.stop)
+	}
+	if running {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			// Run is still writing a batch: what is left is its to write.
+			return fmt.Errorf("deadletter: close: %w", ctx.Err())
+		}
+	}
 	for {
 		err := w.Flush(ctx)
 		if err == nil || ctx.Err() != nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
 // depthSQS answers GetQueueAttributes with its depth, or its error.
@@ -28,38 +30,61 @@ func (d *depthSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesIn
 		"ApproximateNumberOfMessages": d.visible, "ApproximateNumberOfMessagesNotVisible": "7", "ApproximateNumberOfMessagesDelayed": "0"}}, nil
 }
 
-// TestBacklogCollector: the queue's depth is a gauge by state, read at most
-// once per TTL, and a failed reading keeps the last one.
-func TestBacklogCollector(t *testing.T) {
+// TestBacklogSampler: the queue's depth is a gauge by state and a Stats
+// snapshot, read when the sampler samples (never on a scrape), and a failed
+// reading keeps the last one and is reported.
+func TestBacklogSampler(t *testing.T) {
 	api := &depthSQS{visible: "1200"}
-	c := NewBacklogCollector(api, "q", 30*time.Second)
+	s := NewBacklogSampler(api, "q", 30*time.Second)
 	now := time.Unix(1_000_000, 0)
-	c.now = func() time.Time { return now }
+	s.now = func() time.Time { return now }
 	want := func(visible string) string {
-		return `# HELP wharf_sqs_backlog_messages The queue's approximate depth, by state: visible (waiting), in_flight (received, not deleted), delayed; read at most once per 30 s.
+		return `# HELP wharf_sqs_backlog_messages The queue's approximate depth, by state: visible (waiting), in_flight (received, not deleted), delayed; read every 30 s.
 # TYPE wharf_sqs_backlog_messages gauge
 wharf_sqs_backlog_messages{state="delayed"} 0
 wharf_sqs_backlog_messages{state="in_flight"} 7
 wharf_sqs_backlog_messages{state="visible"} ` + visible + "\n"
 	}
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want("1200"))); err != nil {
+	if n := testutil.CollectAndCount(s); n != 0 || api.calls != 0 {
+		t.Errorf("before the first reading: %d series, %d calls; want none", n, api.calls)
+	}
+	ctx := context.Background()
+	s.sample(ctx)
+	if err := testutil.CollectAndCompare(s, strings.NewReader(want("1200"))); err != nil {
 		t.Fatal(err)
 	}
 	api.visible = "5"
-	now = now.Add(10 * time.Second)
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want("1200"))); err != nil || api.calls != 1 {
-		t.Errorf("within the TTL: %v, %d calls; want the cached reading, 1 call", err, api.calls)
+	if err := testutil.CollectAndCompare(s, strings.NewReader(want("1200"))); err != nil || api.calls != 1 {
+		t.Errorf("between readings: %v, %d calls; want the last reading, 1 call", err, api.calls)
 	}
 	now = now.Add(30 * time.Second)
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want("5"))); err != nil {
-		t.Errorf("after the TTL: %v", err)
+	s.sample(ctx)
+	if err := testutil.CollectAndCompare(s, strings.NewReader(want("5"))); err != nil {
+		t.Errorf("the next reading: %v", err)
+	}
+	if st := s.Stats(); st.Depth != (Backlog{Visible: 5, InFlight: 7}) || !st.At.Equal(now) || st.Err != nil {
+		t.Errorf("stats %+v", st)
 	}
 	api.err = errors.New("throttled")
-	now = now.Add(time.Minute)
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want("5"))); err != nil {
+	s.sample(ctx)
+	if err := testutil.CollectAndCompare(s, strings.NewReader(want("5"))); err != nil {
 		t.Errorf("a failed reading: %v; want the last one kept", err)
 	}
-	if n := testutil.CollectAndCount(NewBacklogCollector(&depthSQS{err: errors.New("down")}, "q", time.Second)); n != 0 {
-		t.Errorf("no reading yet: %d series, want none", n)
+	if st := s.Stats(); st.Depth.Visible != 5 || !st.At.Equal(now) || st.Err == nil {
+		t.Errorf("stats after a failed reading %+v, want the last reading and the error", st)
+	}
+}
+
+// Run reads at once and ends with its context.
+func TestBacklogSamplerRun(t *testing.T) {
+	api := &depthSQS{visible: "3"}
+	s := NewBacklogSampler(api, "q", time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	stacktest.Eventually(t, "the first reading", 10*time.Second, func() bool { return !s.Stats().At.IsZero() })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v, want nil once its context ends", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -84,20 +85,45 @@ func (c Config) Validate() error {
 }
 
 type metrics struct {
-	received, deleted, extensions   prometheus.Counter
+	received, deleted, extensions   *counter               // read back by Stats
 	truncated                       *prometheus.CounterVec // table
 	overLimit                       prometheus.Counter
 	calls, failedEntries, rawErrors *prometheus.CounterVec
 	rawRetries                      *prometheus.CounterVec
-	held, oldestHeld                prometheus.Gauge
+	held                            prometheus.Gauge
+	oldestHeld                      *gauge // read back by Stats
 	rawDenied                       prometheus.Gauge
 }
 
+// counter is a Prometheus counter that Stats reads back, by value and not
+// through the registry.
+type counter struct {
+	prometheus.Counter
+	n atomic.Int64
+}
+
+func newCounter(opts prometheus.CounterOpts) *counter {
+	return &counter{Counter: prometheus.NewCounter(opts)}
+}
+
+func (c *counter) Inc()          { c.Counter.Inc(); c.n.Add(1) }
+func (c *counter) Add(v float64) { c.Counter.Add(v); c.n.Add(int64(v)) }
+func (c *counter) value() int64  { return c.n.Load() }
+
+// gauge is a Prometheus gauge that Stats reads back.
+type gauge struct {
+	prometheus.Gauge
+	bits atomic.Uint64
+}
+
+func (g *gauge) Set(v float64)  { g.Gauge.Set(v); g.bits.Store(math.Float64bits(v)) }
+func (g *gauge) value() float64 { return math.Float64frombits(g.bits.Load()) }
+
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		received:      prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_received_messages_total", Help: "SQS messages received."}),
-		deleted:       prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_deleted_messages_total", Help: "SQS messages deleted after their rows were durable."}),
-		extensions:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_visibility_extensions_total", Help: "Visibility extensions of held messages."}),
+		received:      newCounter(prometheus.CounterOpts{Name: "wharf_received_messages_total", Help: "SQS messages received."}),
+		deleted:       newCounter(prometheus.CounterOpts{Name: "wharf_deleted_messages_total", Help: "SQS messages deleted after their rows were durable."}),
+		extensions:    newCounter(prometheus.CounterOpts{Name: "wharf_visibility_extensions_total", Help: "Visibility extensions of held messages."}),
 		truncated:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_truncations_total", Help: "Strings cut to their column's byte length, by table."}, []string{"table"}),
 		overLimit:     prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_sqs_over_limit_total", Help: "Receives SQS refused with OverLimit (the queue's in-flight limit reached)."}),
 		calls:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_sqs_calls_total", Help: "SQS API calls by kind (what SQS bills)."}, []string{"call"}),
@@ -105,7 +131,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rawErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_errors_total", Help: "Raw documents not written to Mongo (left for redelivery)."}, []string{"collection"}),
 		rawRetries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_raw_write_retries_total", Help: "Raw writes retried because Mongo could not be reached (the messages stay held)."}, []string{"collection"}),
 		held:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_sqs_held_messages", Help: "SQS messages received and not yet deleted."}),
-		oldestHeld:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_age_seconds", Help: "Age of the oldest held message."}),
+		oldestHeld:    &gauge{Gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_oldest_held_message_age_seconds", Help: "Age of the oldest held message."})},
 		rawDenied:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_raw_store_denied", Help: "1 while Mongo refuses wharf's credentials or permissions: polling stops and held messages are kept, extended."}),
 	}
 	if reg != nil {
@@ -131,7 +157,10 @@ type Consumer struct {
 
 	stopDeletes, stopExtend chan struct{}
 	deleter, extender       sync.WaitGroup
-	drained                 sync.Once
+	started                 atomic.Bool // Run was called
+	background              atomic.Bool // Run started the deleter and the extender
+	closed                  sync.Once
+	closeErr                error
 	stoppedAt               atomic.Int64 // when Run returned, in Unix nanoseconds
 
 	// denied is nil while raw writes may go on, and a channel closed when
@@ -151,18 +180,12 @@ type Consumer struct {
 	overLimitWait  time.Duration // the first wait after OverLimit; tests shorten it
 }
 
-// New returns a consumer. raw may be nil to disable raw writes. The queue's
-// visibility timeout is read now when cfg.Visibility is 0.
-func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env schema.Envelope, raw RawStore, sink Sink, dl DeadLetters, log *zap.Logger, reg prometheus.Registerer) (*Consumer, error) {
+// New returns a consumer; it makes no call and starts nothing (Run does).
+// raw may be nil to disable raw writes. When cfg.Visibility is 0, Run reads
+// the queue's visibility timeout before it polls.
+func New(cfg Config, api SQSAPI, sch *schema.Schema, env schema.Envelope, raw RawStore, sink Sink, dl DeadLetters, log *zap.Logger, reg prometheus.Registerer) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Visibility == 0 {
-		v, err := QueueVisibility(ctx, api, cfg.QueueURL)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Visibility = v
 	}
 	log = log.With(zap.String("component", "ingest"))
 	m := newMetrics(reg)
@@ -171,12 +194,28 @@ func New(ctx context.Context, cfg Config, api SQSAPI, sch *schema.Schema, env sc
 		stopDeletes: make(chan struct{}), stopExtend: make(chan struct{}),
 		clock: realClock{}, beats: make([]atomic.Int64, cfg.Pollers), overLimitWait: overLimitBackoff}
 	c.tracker.deleters = deleteWorkers(cfg.Pollers)
-	c.deleter.Add(1)
-	c.extender.Add(1)
-	go func() { defer c.deleter.Done(); c.tracker.runDeleter(c.stopDeletes) }()
-	go func() { defer c.extender.Done(); c.tracker.runExtender(c.stopExtend) }()
-	log.Info("consumer ready", zap.Duration("visibility", cfg.Visibility), zap.Int("pollers", cfg.Pollers), zap.Int("max_in_flight", cfg.MaxInFlight))
 	return c, nil
+}
+
+// Stats is a snapshot of the consumer: what it holds now, and its counts
+// since it started.
+type Stats struct {
+	Received   int64         `json:"received"`    // messages received
+	Deleted    int64         `json:"deleted"`     // messages deleted once their rows were durable
+	Extensions int64         `json:"extensions"`  // visibility extensions of held messages
+	Held       int           `json:"held"`        // messages received and not yet deleted
+	OldestHeld time.Duration `json:"oldest_held"` // age of the oldest held message, as of the last extension pass
+}
+
+// Stats returns the consumer's snapshot.
+func (c *Consumer) Stats() Stats {
+	return Stats{
+		Received:   c.m.received.value(),
+		Deleted:    c.m.deleted.value(),
+		Extensions: c.m.extensions.value(),
+		Held:       c.Held(),
+		OldestHeld: time.Duration(c.m.oldestHeld.value() * float64(time.Second)),
+	}
 }
 
 // Held returns how many messages the consumer holds.
@@ -217,8 +256,13 @@ func idle(beat *atomic.Int64) {
 	}
 }
 
-// Run polls until ctx ends, then returns once every poller has handed what
-// it received to the sink or the dead-letter store.
+// Run reads the queue's visibility timeout (unless Config.Visibility gives
+// it), starts the deletes and visibility extensions, which go on until
+// Close, and polls until ctx ends; it then returns once every poller has
+// handed what it received to the sink or the dead-letter store. It returns
+// nil when ctx ended it, and otherwise the error that stopped it: the
+// visibility timeout cannot be read, or the sink or the dead-letter store
+// refuses messages for good (closed). Run may be called once.
 //
 // When ctx ends no new poll starts, but a long poll under way is given up to
 // shutdownGrace to return: SQS may answer a poll whose client has gone
@@ -226,6 +270,26 @@ func idle(beat *atomic.Int64) {
 // visibility timeout (delayed, never lost). A queue with messages answers
 // at once, so the grace costs time only on an idle queue.
 func (c *Consumer) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("ingest: Run called twice")
+	}
+	if c.cfg.Visibility == 0 {
+		v, err := QueueVisibility(ctx, c.api, c.cfg.QueueURL)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		c.cfg.Visibility, c.tracker.visibility = v, v
+	}
+	c.log.Info("consumer ready", zap.Duration("visibility", c.cfg.Visibility), zap.Int("pollers", c.cfg.Pollers), zap.Int("max_in_flight", c.cfg.MaxInFlight))
+	c.background.Store(true)
+	c.deleter.Add(1)
+	c.extender.Add(1)
+	go func() { defer c.deleter.Done(); c.tracker.runDeleter(c.stopDeletes) }()
+	go func() { defer c.extender.Done(); c.tracker.runExtender(c.stopExtend) }()
+
 	recvCtx, cancelRecv := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRecv()
 	go func() {
@@ -243,40 +307,64 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-recvCtx.Done():
 		}
 	}()
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	for i := 0; i < c.cfg.Pollers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.poll(ctx, recvCtx, &c.beats[i])
+			if err := c.poll(ctx, recvCtx, &c.beats[i]); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancelRecv() // the other pollers stop too
+			}
 		}()
 	}
 	wg.Wait()
 	c.tracker.stopping.Store(true)
 	c.stoppedAt.Store(time.Now().UnixNano())
-	return nil
+	return errors.Join(errs...)
 }
 
 // shutdownGrace bounds how long a long poll under way may take after stop.
 const shutdownGrace = 5 * time.Second
 
-// Drain ends the consumer after Run has returned and the sink has flushed:
+// Close ends the consumer after Run has returned and the sink has flushed:
 // it deletes every acked message, releases (visibility 0) every message still
 // held, and stops the background work. Every SQS call it makes, and every
 // one the background work still has in flight, ends by ctx's deadline:
 // deletes get the budget less a reserve for the release (a quarter of what
-// is left, at most two seconds), the release gets the rest.
+// is left, at most two seconds), the release gets the rest. It returns an
+// error when ctx ended first: messages not deleted then come back after
+// their visibility timeout, and the loader drops the duplicates.
 //
 // A long poll cancelled at shutdown may still be answered by SQS, taking
-// messages that become visible meanwhile; so before releasing, Drain waits
+// messages that become visible meanwhile; so before releasing, Close waits
 // until the poll wait time has passed since polling stopped, as far as ctx
 // leaves time for it (keeping the reserve for the release itself).
-func (c *Consumer) Drain(ctx context.Context) {
-	c.drained.Do(func() { c.drain(ctx) })
+func (c *Consumer) Close(ctx context.Context) error {
+	c.closed.Do(func() {
+		c.drain(ctx)
+		if err := ctx.Err(); err != nil {
+			c.closeErr = fmt.Errorf("ingest: drain cut short: %w", context.Cause(ctx))
+		}
+	})
+	return c.closeErr
 }
 
 func (c *Consumer) drain(ctx context.Context) {
 	c.tracker.stopping.Store(true)
+	if !c.background.Load() {
+		// Run never started the deletes and extensions.
+		close(c.stopDeletes)
+		close(c.stopExtend)
+		c.releaseAll(ctx)
+		return
+	}
 	// Extensions in flight end with the budget; deletes keep a reserve.
 	defer context.AfterFunc(ctx, c.tracker.cancelExt)()
 	delCtx := ctx
@@ -306,25 +394,31 @@ func (c *Consumer) drain(ctx context.Context) {
 	}
 	close(c.stopExtend)
 	c.extender.Wait()
+	c.releaseAll(ctx)
+}
+
+// releaseAll releases every message still held, for redelivery.
+func (c *Consumer) releaseAll(ctx context.Context) {
 	if n := c.tracker.releaseAll(ctx); n > 0 {
 		c.log.Info("released held messages for redelivery", zap.Int("messages", n))
 	}
 }
 
 // poll receives while ctx lasts; calls run under recvCtx, which outlives ctx
-// by the shutdown grace.
-func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
+// by the shutdown grace. It returns an error only when the sink or the
+// dead-letter store refuses messages while polling goes on.
+func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) error {
 	dec := schema.NewDecoder(c.schema, c.env)
 	backoff := 100 * time.Millisecond
 	defer idle(beat)
 	for ctx.Err() == nil {
 		idle(beat) // waiting for room under max_in_flight
 		if c.waitAccess(ctx) != nil {
-			return
+			return nil
 		}
 		got, err := c.tracker.acquire(ctx, 10)
 		if err != nil {
-			return
+			return nil
 		}
 		c.step(beat)
 		out, err := c.api.ReceiveMessage(recvCtx, &sqs.ReceiveMessageInput{
@@ -338,7 +432,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 		if err != nil {
 			c.tracker.releaseSlots(got)
 			if ctx.Err() != nil || recvCtx.Err() != nil {
-				return
+				return nil
 			}
 			wait, ceiling := backoff, 10*time.Second
 			if errors.As(err, new(*types.OverLimit)) {
@@ -364,7 +458,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 			}
 			idle(beat)
 			if !sleepCtx(ctx, wait) {
-				return
+				return nil
 			}
 			backoff = min(wait*2, ceiling)
 			continue
@@ -375,9 +469,12 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) {
 		}
 		c.tracker.releaseSlots(got - len(out.Messages))
 		if len(out.Messages) > 0 {
-			c.handle(recvCtx, dec, out.Messages, beat)
+			if err := c.handle(recvCtx, dec, out.Messages, beat); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }
 
 // The backoff of receives refused with OverLimit: from a second, doubling,
@@ -427,8 +524,9 @@ const heldRowsBytes = 1 << 20
 // dead-letter store. A message whose raw write failed is left for
 // redelivery while the rest of its batch goes on; one whose raw document the
 // store rejects for good (ErrRejected) is dead-lettered with
-// ReasonRawWriteRejected, and its rows are not loaded.
-func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message, beat *atomic.Int64) {
+// ReasonRawWriteRejected, and its rows are not loaded. It returns an error
+// when the sink or the dead-letter store refuses a message while ctx lasts.
+func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types.Message, beat *atomic.Int64) error {
 	c.cfg.fault(fault.AfterReceive)
 	now := c.clock.Now()
 	items := make([]item, len(msgs))
@@ -539,8 +637,9 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			err := c.dl.Add(ctx, c.record(it), ack)
 			c.step(beat)
 			if err != nil {
-				// Shutting down while the store is full: Drain releases the message.
-				return
+				// Shutting down while the store is full, or the store
+				// closed: Close releases the message and the rest.
+				return refused(ctx, "dead-letter store", err)
 			}
 			continue
 		}
@@ -564,10 +663,21 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		c.rows.put(rows)
 		c.step(beat)
 		if err != nil {
-			// Shutting down while the sink is full: Drain releases the message.
-			return
+			// Shutting down while the sink is full, or the sink closed:
+			// Close releases the message and the rest.
+			return refused(ctx, "sink", err)
 		}
 	}
+	return nil
+}
+
+// refused is the error of an Add that failed: nil when ctx ended it (the
+// consumer is stopping), and otherwise what stops the consumer.
+func refused(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("ingest: the %s refuses messages: %w", what, err)
 }
 
 // storeRaw writes one collection's raw documents. A call that fails because

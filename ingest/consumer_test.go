@@ -123,13 +123,14 @@ func newRigRaw(t *testing.T, visibility string, maxInFlight int, autoAck bool, r
 	r.logs = logs
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), obs))
 	r.dl = deadletter.NewWriter(deadletter.Config{Prefix: r.prefix, MaxAge: 200 * time.Millisecond}, r.store, log, r.reg)
+	runWriter(t, r.dl)
 	cfg := DefaultConfig()
 	cfg.QueueURL, cfg.Pollers, cfg.MaxInFlight, cfg.WaitTime = r.queue, 2, maxInFlight, time.Second
 	var store RawStore = r.raw
 	if raw != nil {
 		store = raw(r)
 	}
-	r.c, err = New(context.Background(), cfg, r.sqs, sch, schema.DefaultEnvelope(), store, r.sink, r.dl, log, r.reg)
+	r.c, err = New(cfg, r.sqs, sch, schema.DefaultEnvelope(), store, r.sink, r.dl, log, r.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func (r *rig) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r.dl.Close(ctx)
-	r.c.Drain(ctx)
+	r.c.Close(ctx)
 }
 
 func (r *rig) send(t *testing.T, bodies ...string) {
@@ -295,7 +296,7 @@ func TestVisibilityExtended(t *testing.T) {
 	stacktest.Eventually(t, "3 deletes", 10*time.Second, func() bool { return testutil.ToFloat64(r.c.m.deleted) == 3 })
 }
 
-// A failed ack leaves the message for redelivery; Drain releases what is held.
+// A failed ack leaves the message for redelivery; Close releases what is held.
 func TestNackRedeliversAndDrainReleases(t *testing.T) {
 	r := newRig(t, "2", 1000, false)
 	r.send(t, clicks(4, 300)...)

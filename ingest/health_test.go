@@ -69,7 +69,7 @@ func TestPollHeartbeat(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
-	defer func() { cancel(); <-done; c.Drain(context.Background()) }()
+	defer func() { cancel(); <-done; c.Close(context.Background()) }()
 
 	// Healthy: once every poller has started a receive after the clock
 	// moved, the heartbeat is the clock's time.
@@ -122,7 +122,7 @@ func TestReceiveOverLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
-	defer func() { cancel(); <-done; c.Drain(context.Background()) }()
+	defer func() { cancel(); <-done; c.Close(context.Background()) }()
 	stacktest.Eventually(t, "receives after the episode", 10*time.Second, func() bool { return len(api.receives()) >= refusals+2 })
 
 	calls := api.receives()

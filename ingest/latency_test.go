@@ -171,10 +171,10 @@ func latencyConsumer(t *testing.T, st *stacktest.Stack, client *sqs.Client, queu
 	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: st.Prefix()}, s3store.New(st.S3(t), st.Bucket), log, reg)
-	t.Cleanup(func() { closeWriter(t, dl) })
+	runWriter(t, dl)
 	cfg := DefaultConfig()
 	cfg.QueueURL, cfg.WaitTime = queue, time.Second
-	c, err := New(context.Background(), cfg, client, sch, schema.DefaultEnvelope(), nil, sink, dl, log, reg)
+	c, err := New(cfg, client, sch, schema.DefaultEnvelope(), nil, sink, dl, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestDeletesKeepPaceAtLatency(t *testing.T) {
 	sink.close()
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
-	c.Drain(dctx)
+	c.Close(dctx)
 
 	calls := testutil.ToFloat64(c.m.calls.WithLabelValues("receive")) + testutil.ToFloat64(c.m.calls.WithLabelValues("delete")) +
 		testutil.ToFloat64(c.m.calls.WithLabelValues("change_visibility"))
@@ -287,7 +287,7 @@ func TestDrainBoundedWhenSQSSlows(t *testing.T) {
 	dctx, dcancel := context.WithDeadline(context.Background(), stopAt.Add(budget))
 	defer dcancel()
 	drained := make(chan struct{})
-	go func() { defer close(drained); c.Drain(dctx) }()
+	go func() { defer close(drained); c.Close(dctx) }()
 	// Not a speed check: past the budget and a grace for goroutines to
 	// return, the drain has broken its contract.
 	select {

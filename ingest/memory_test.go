@@ -89,11 +89,12 @@ func TestMemoryBoundedWhileS3IsCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bat.Close()
+	runBatcher(t, bat)
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: prefix, MaxAge: 200 * time.Millisecond, MaxBytes: deadMax}, store, log, reg)
+	runWriter(t, dl)
 	cfg := DefaultConfig()
 	cfg.QueueURL, cfg.Pollers, cfg.WaitTime = queue, 1, time.Second
-	c, err := New(context.Background(), cfg, client, sch, schema.DefaultEnvelope(), nil, bat, dl, log, reg)
+	c, err := New(cfg, client, sch, schema.DefaultEnvelope(), nil, bat, dl, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestMemoryBoundedWhileS3IsCut(t *testing.T) {
 		dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer dcancel()
 		dl.Close(dctx)
-		c.Drain(dctx)
+		c.Close(dctx)
 	}()
 
 	pad := strings.Repeat("x", poisonPad)

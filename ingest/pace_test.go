@@ -161,7 +161,7 @@ func slowConsumer(t *testing.T, api SQSAPI, sink Sink, n int) *Consumer {
 	reg := prometheus.NewRegistry()
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: "t/"}, nil, log, reg)
 	t.Cleanup(func() { closeWriter(t, dl) })
-	c, err := New(context.Background(), cfg, api, sch, schema.DefaultEnvelope(), nil, sink, dl, log, reg)
+	c, err := New(cfg, api, sch, schema.DefaultEnvelope(), nil, sink, dl, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +176,23 @@ func slowConsumer(t *testing.T, api SQSAPI, sink Sink, n int) *Consumer {
 	return c
 }
 
+// runStopped runs c with its polling already stopped: the deletes and
+// visibility extensions go on until Close, and no poller receives.
+func runStopped(t *testing.T, c *Consumer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // SQS stops answering deletes at shutdown: the drain still ends within its
 // budget, and every message it did not delete, acked or not, is released.
 func TestDrainBoundedWhenSQSHangs(t *testing.T) {
 	api := &slowSQS{hang: true}
 	c := slowConsumer(t, api, &holdSink{}, 30)
+	runStopped(t, c)
 	for _, r := range receipts(10) {
 		c.tracker.ack(r) // their rows are durable; the delete will hang
 	}
@@ -188,13 +200,13 @@ func TestDrainBoundedWhenSQSHangs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	done := make(chan struct{})
-	go func() { defer close(done); c.Drain(ctx) }()
+	go func() { defer close(done); c.Close(ctx) }()
 	// Not a speed check: past the budget and a grace for the goroutines to
 	// return, the drain has broken its contract.
 	select {
 	case <-done:
 	case <-time.After(budget + 5*time.Second):
-		t.Fatalf("Drain still running %s after its %s budget ended", 5*time.Second, budget)
+		t.Fatalf("Close still running %s after its %s budget ended", 5*time.Second, budget)
 	}
 	for _, r := range receipts(30) {
 		if !api.released(r) {
@@ -226,7 +238,7 @@ func TestRefusedAtCloseReleased(t *testing.T) {
 	sink.ackAll(errors.New("batcher closed")) // what batcher.Close does
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c.Drain(dctx)
+	c.Close(dctx)
 	for _, r := range receipts(5) {
 		if !api.released(r) {
 			t.Errorf("%s, refused at close, was not released", r)

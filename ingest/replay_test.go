@@ -74,10 +74,11 @@ func TestReplayAttributesNeedSignature(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	sink := &holdSink{autoAck: true}
 	dl := deadletter.NewWriter(deadletter.Config{Prefix: st.Prefix(), MaxAge: 200 * time.Millisecond}, s3store.New(st.S3(t), st.Bucket), log, reg)
+	runWriter(t, dl)
 	cfg := DefaultConfig()
 	cfg.QueueURL, cfg.Pollers, cfg.WaitTime = queue, 2, time.Second
 	cfg.Replay = NewReplayAuth(key, log, reg)
-	c, err := New(context.Background(), cfg, client, sch, schema.DefaultEnvelope(), NewMongoStore(mc.Database(db)), sink, dl, log, reg)
+	c, err := New(cfg, client, sch, schema.DefaultEnvelope(), NewMongoStore(mc.Database(db)), sink, dl, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestReplayAttributesNeedSignature(t *testing.T) {
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()
 		dl.Close(dctx)
-		c.Drain(dctx)
+		c.Close(dctx)
 	}()
 	stacktest.Eventually(t, "every event in the sink", 30*time.Second, func() bool { n, _ := sink.count(); return n == len(cases) })
 

@@ -331,6 +331,11 @@ func TestLoadDedupe(t *testing.T) {
 		if !slices.EqualFunc(ledger, wantLedger, slices.Equal) {
 			t.Errorf("ledger: got %q, want %q", ledger, wantLedger)
 		}
+		// The loader's snapshot: what it merged, since it started.
+		st := l.Stats()
+		if got := st.Tables["ev"]; got != (TableStats{Files: 3, Rows: 4}) || st.Tables["ev_tags"].Rows != 3 || st.Rows() != 7 {
+			t.Errorf("Stats() = %+v, want ev 3 files and 4 rows, ev_tags 3 rows, none pending", st)
+		}
 	})
 }
 
@@ -566,6 +571,9 @@ func TestQuarantine(t *testing.T) {
 		}
 		if got := testutil.ToFloat64(l.m.quarantined.WithLabelValues("ev")); got != 1 {
 			t.Errorf("wharf_load_quarantined_total = %v, want 1", got)
+		}
+		if got := l.Stats().Tables["ev"]; got != (TableStats{Files: 2, Rows: 2, Quarantined: 1}) {
+			t.Errorf("Stats() ev = %+v, want 2 files, 2 rows, 1 quarantined, none pending", got)
 		}
 		if res, err := l.Load(ctx, "ev"); err != nil || res.Files() != 0 || res.Tables["ev"].Quarantined != 0 {
 			t.Errorf("next load: %+v, %v; want nothing (the file stays in quarantine, not retried)", res, err)

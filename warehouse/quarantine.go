@@ -56,6 +56,7 @@ VALUES (CAST($1 AS varchar(1024)), CAST($2 AS varchar(127)), CAST($3 AS varchar(
 		return fmt.Errorf("quarantine %s: %w", key, err)
 	}
 	l.m.quarantined.WithLabelValues(t.Name).Inc()
+	l.stats.update(t.Name, func(s *TableStats) { s.Quarantined++ })
 	l.log.Error("file quarantined", zap.String("table", t.Name), zap.String("file", key), zap.String("reason", reason))
 	return nil
 }

@@ -127,6 +127,8 @@ type Loader struct {
 
 	reconcileMu sync.Mutex
 	reconciled  map[string]time.Time // per table, when its last reconciling load succeeded
+
+	stats stats
 }
 
 // New returns a Loader for the tables of sch. It does not touch the warehouse:
@@ -227,6 +229,7 @@ func (l *Loader) Load(ctx context.Context, tables ...string) (Result, error) {
 				res.Tables[t.Name] = tr
 				if err != nil {
 					l.m.errors.WithLabelValues(t.Name).Inc()
+					l.stats.update(t.Name, func(s *TableStats) { s.Errors++ })
 					errs = append(errs, fmt.Errorf("load %s: %w", t.Name, err))
 				}
 				mu.Unlock()
@@ -317,8 +320,7 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 	if err != nil {
 		return res, err
 	}
-	gauge := l.m.pending.WithLabelValues(t.Name)
-	gauge.Set(float64(len(pending)))
+	l.setPending(t.Name, len(pending))
 	for len(pending) > 0 {
 		n := l.d.BatchSize(ctx, len(pending), l.cfg.MaxFilesPerLoad)
 		start := time.Now()
@@ -337,7 +339,7 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 			} else {
 				res.Quarantined++
 				pending = slices.DeleteFunc(pending, func(o s3store.Object) bool { return o.Key == fe.Key })
-				gauge.Set(float64(len(pending)))
+				l.setPending(t.Name, len(pending))
 				continue
 			}
 		}
@@ -365,7 +367,7 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 			}
 		}
 		pending = pending[n:]
-		gauge.Set(float64(len(pending)))
+		l.setPending(t.Name, len(pending))
 		res.Late += lateMerged
 		l.m.late.WithLabelValues(t.Name).Add(float64(lateMerged))
 		dups := b.rowsIn - b.rowsLoaded
@@ -375,6 +377,7 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 		res.Duplicates += dups
 		l.m.files.WithLabelValues(t.Name).Add(float64(b.files))
 		l.m.rows.WithLabelValues(t.Name).Add(float64(b.rowsLoaded))
+		l.stats.update(t.Name, func(s *TableStats) { s.Files += int64(b.files); s.Rows += b.rowsLoaded })
 		l.m.duplicates.WithLabelValues(t.Name).Add(float64(dups))
 		l.observeLag(t.Name, b)
 		l.log.Info("loaded", zap.String("table", t.Name), zap.Int("files", b.files),
@@ -397,6 +400,13 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 		l.reconcileMu.Unlock()
 	}
 	return res, nil
+}
+
+// setPending records the files of table still pending, in its gauge and
+// its Stats.
+func (l *Loader) setPending(table string, n int) {
+	l.m.pending.WithLabelValues(table).Set(float64(n))
+	l.stats.update(table, func(s *TableStats) { s.Pending = n })
 }
 
 // reconcileDue reports whether a load of table starting at now lists the days

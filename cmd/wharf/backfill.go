@@ -306,8 +306,10 @@ func runBackfill(ctx, bg context.Context, c *Config, sch *schema.Schema, bc back
 		if err != nil {
 			return backfill.Summary{}, badConfig("%v", err)
 		}
-		defer bat.Close()
+		go bat.Run(bg)      // until Close
+		defer bat.Close(bg) // waits for Run to return
 		dl = deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, s3, log, nil)
+		go dl.Run(bg) // until dl.Close below
 		sink, dls, store = manualFlush{bat}, dl, s3
 	}
 	bf, err := backfill.New(bc, sch, c.envelope(), db, sink, dls, store, log)

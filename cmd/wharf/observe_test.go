@@ -23,6 +23,7 @@ import (
 	"github.com/wharfdata/wharf/deadletter"
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/internal/stacktest"
+	"github.com/wharfdata/wharf/internal/statuspage"
 )
 
 // freePort returns a loopback address nothing listens on now.
@@ -243,7 +244,7 @@ func TestServeObservability(t *testing.T) {
 	mu.Unlock()
 
 	// /status as JSON: every table, with the rows of its loaded files.
-	var st statusData
+	var st statuspage.Data
 	getJSON(t, base+"/status?format=json", &st)
 	if len(st.Tables) != len(m.Rows) {
 		t.Fatalf("/status has %d tables, want %d: %+v", len(st.Tables), len(m.Rows), st.Tables)
@@ -410,7 +411,7 @@ func screenshotDir(t *testing.T) string {
 // renderStatus opens /status in headless Chromium, on a phone's screen and
 // on a desktop's, checks that each table shows the rows /status reported,
 // and saves screenshots.
-func renderStatus(t *testing.T, base string, want statusData) {
+func renderStatus(t *testing.T, base string, want statuspage.Data) {
 	t.Helper()
 	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
