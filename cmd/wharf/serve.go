@@ -258,14 +258,18 @@ func newService(ctx context.Context, c *Config, f serveFlags, env Env, log *zap.
 
 // stores are serve's connections.
 type stores struct {
-	s3   *s3store.Store
-	sqs  *sqs.Client
-	raw  ingest.RawStore // nil: raw writes disabled
-	pool *pgxpool.Pool   // nil with --no-load
+	s3  *s3store.Store
+	sqs *sqs.Client
+	// visibility is the queue's visibility timeout, read while connecting:
+	// a queue that cannot be read stops serve before anything runs.
+	visibility time.Duration
+	raw        ingest.RawStore // nil: raw writes disabled
+	pool       *pgxpool.Pool   // nil with --no-load
 }
 
-// connect opens the stores: AWS's configuration, S3 and SQS clients, Mongo
-// (when configured), and the warehouse's pool (unless noLoad).
+// connect opens the stores: AWS's configuration, S3 and SQS clients (and
+// reads the queue's visibility timeout), Mongo (when configured), and the
+// warehouse's pool (unless noLoad).
 func (s *service) connect(ctx context.Context, c *Config, env Env, noLoad bool) (stores, error) {
 	var st stores
 	ac, err := awsConfig(ctx, env)
@@ -276,6 +280,9 @@ func (s *service) connect(ctx context.Context, c *Config, env Env, noLoad bool) 
 	st.s3 = newS3(ac, c)
 	// The consumer's own HTTP client: see ingest.ClientOptions.
 	st.sqs = sqs.NewFromConfig(ac, ingest.ClientOptions(c.SQS.Pollers))
+	if st.visibility, err = ingest.QueueVisibility(ctx, st.sqs, c.SQS.QueueURL); err != nil {
+		return st, err
+	}
 	if c.Mongo.URI != "" {
 		mc, err := newMongo(ctx, c)
 		if err != nil {
@@ -343,6 +350,7 @@ func (s *service) newIngest(c *Config, st stores, sch *schema.Schema, faultAt fu
 	s.bat = bat
 	s.dl = deadletter.NewWriter(deadletter.Config{Prefix: c.S3.Prefix}, st.s3, s.log, reg)
 	ic := c.ingestConfig()
+	ic.Visibility = st.visibility
 	ic.Fault = faultAt
 	ic.Replay = ingest.NewReplayAuth([]byte(c.Deadletter.ReplayKey), s.log, reg)
 	if s.cons, err = ingest.New(ic, st.sqs, sch, c.envelope(), st.raw, bat, s.dl, s.log, reg); err != nil {
