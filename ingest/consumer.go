@@ -170,9 +170,14 @@ type Consumer struct {
 	denied   chan struct{}
 
 	clock clock // tests replace it
-	// beats holds, per poller, when the step it is in began (Unix
+	// beats holds, per poller's receiver (the first Pollers) and per
+	// poller's handler (the rest), when the step it is in began (Unix
 	// nanoseconds), or 0 while it waits by design (see Heartbeat).
 	beats []atomic.Int64
+	// writes holds the heartbeats of raw writes under way in parallel (one
+	// per collection of a batch), which stand for their handler's.
+	writesMu sync.Mutex
+	writes   map[*atomic.Int64]struct{}
 	// overLimit is set while SQS refuses receives with OverLimit: the
 	// episode is logged once when it starts and once when it ends.
 	overLimit      atomic.Bool
@@ -192,7 +197,7 @@ func New(cfg Config, api SQSAPI, sch *schema.Schema, env schema.Envelope, raw Ra
 	c := &Consumer{cfg: cfg, api: api, schema: sch, env: env, raw: raw, sink: sink, dl: dl, log: log, m: m,
 		tracker:     newTracker(api, cfg.QueueURL, cfg.Visibility, cfg.MaxInFlight, log, m, realClock{}),
 		stopDeletes: make(chan struct{}), stopExtend: make(chan struct{}),
-		clock: realClock{}, beats: make([]atomic.Int64, cfg.Pollers), overLimitWait: overLimitBackoff}
+		clock: realClock{}, beats: make([]atomic.Int64, 2*cfg.Pollers), overLimitWait: overLimitBackoff}
 	c.tracker.deleters = deleteWorkers(cfg.Pollers)
 	return c, nil
 }
@@ -231,11 +236,19 @@ func (c *Consumer) Held() int { return c.tracker.count() }
 // older than that is a poll loop that has stopped.
 func (c *Consumer) Heartbeat() (time.Time, bool) {
 	var oldest int64
-	for i := range c.beats {
-		if b := c.beats[i].Load(); b != 0 && (oldest == 0 || b < oldest) {
+	older := func(b int64) {
+		if b != 0 && (oldest == 0 || b < oldest) {
 			oldest = b
 		}
 	}
+	for i := range c.beats {
+		older(c.beats[i].Load())
+	}
+	c.writesMu.Lock()
+	for b := range c.writes {
+		older(b.Load())
+	}
+	c.writesMu.Unlock()
 	if oldest == 0 {
 		return time.Time{}, false
 	}
@@ -313,10 +326,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 		errs []error
 	)
 	for i := 0; i < c.cfg.Pollers; i++ {
-		wg.Add(1)
+		// Each poller is a pipeline of two: while its handler writes one
+		// received batch (raw documents, rows to the sink), its receiver
+		// has the next ReceiveMessage in flight, so a poller's cycle is the
+		// longer of the two steps, not their sum. The receiver hands over
+		// one batch at a time: a poller holds at most two received batches,
+		// each within sqs.max_in_flight.
+		batches := make(chan []types.Message)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if err := c.poll(ctx, recvCtx, &c.beats[i]); err != nil {
+			defer close(batches)
+			c.poll(ctx, recvCtx, &c.beats[i], batches)
+		}()
+		go func() {
+			defer wg.Done()
+			if err := c.handleAll(recvCtx, batches, &c.beats[c.cfg.Pollers+i]); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -404,21 +429,38 @@ func (c *Consumer) releaseAll(ctx context.Context) {
 	}
 }
 
-// poll receives while ctx lasts; calls run under recvCtx, which outlives ctx
-// by the shutdown grace. It returns an error only when the sink or the
-// dead-letter store refuses messages while polling goes on.
-func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) error {
+// handleAll handles the batches a poller's receiver hands over until it
+// closes batches. It runs under recvCtx: a batch received before stop is
+// handed to the sink (or left held for the drain to release). It returns an
+// error only when the sink or the dead-letter store refuses messages while
+// polling goes on.
+func (c *Consumer) handleAll(ctx context.Context, batches <-chan []types.Message, beat *atomic.Int64) error {
 	dec := schema.NewDecoder(c.schema, c.env)
+	defer idle(beat)
+	for msgs := range batches {
+		c.step(beat)
+		if err := c.handle(ctx, dec, msgs, beat); err != nil {
+			return err
+		}
+		idle(beat) // waiting for the next batch
+	}
+	return nil
+}
+
+// poll receives while ctx lasts and hands each non-empty batch to its
+// handler (handleAll); calls run under recvCtx, which outlives ctx by the
+// shutdown grace.
+func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64, batches chan<- []types.Message) {
 	backoff := 100 * time.Millisecond
 	defer idle(beat)
 	for ctx.Err() == nil {
 		idle(beat) // waiting for room under max_in_flight
 		if c.waitAccess(ctx) != nil {
-			return nil
+			return
 		}
 		got, err := c.tracker.acquire(ctx, 10)
 		if err != nil {
-			return nil
+			return
 		}
 		c.step(beat)
 		out, err := c.api.ReceiveMessage(recvCtx, &sqs.ReceiveMessageInput{
@@ -432,7 +474,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) error 
 		if err != nil {
 			c.tracker.releaseSlots(got)
 			if ctx.Err() != nil || recvCtx.Err() != nil {
-				return nil
+				return
 			}
 			wait, ceiling := backoff, 10*time.Second
 			if errors.As(err, new(*types.OverLimit)) {
@@ -458,7 +500,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) error 
 			}
 			idle(beat)
 			if !sleepCtx(ctx, wait) {
-				return nil
+				return
 			}
 			backoff = min(wait*2, ceiling)
 			continue
@@ -469,12 +511,19 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, beat *atomic.Int64) error 
 		}
 		c.tracker.releaseSlots(got - len(out.Messages))
 		if len(out.Messages) > 0 {
-			if err := c.handle(recvCtx, dec, out.Messages, beat); err != nil {
-				return err
+			c.m.received.Add(float64(len(out.Messages)))
+			now := c.clock.Now()
+			for _, msg := range out.Messages {
+				c.tracker.hold(msg, now) // extended from now on, while it waits for its handler
+			}
+			idle(beat) // the handler is busy with the previous batch: its heartbeat answers
+			select {
+			case batches <- out.Messages:
+			case <-recvCtx.Done():
+				return // its handler stopped: the messages stay held, and Close releases them
 			}
 		}
 	}
-	return nil
 }
 
 // The backoff of receives refused with OverLimit: from a second, doubling,
@@ -534,8 +583,6 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 	byColl := map[string][]int{}
 	var docs = map[string][]bson.Raw{}
 	for i, msg := range msgs {
-		c.tracker.hold(msg, now)
-		c.m.received.Inc()
 		it := &items[i]
 		it.msg = msg
 		it.receipt = aws.ToString(msg.ReceiptHandle)
@@ -587,8 +634,9 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			it.stored = true
 		}
 	}
+	results := c.storeAll(ctx, docs, beat)
 	for coll, idx := range byColl {
-		perDoc, err := c.storeRaw(ctx, coll, docs[coll], beat)
+		perDoc, err := results[coll].perDoc, results[coll].err
 		for j, i := range idx {
 			if err == nil && perDoc[j] == nil {
 				items[i].stored = true
@@ -678,6 +726,60 @@ func refused(ctx context.Context, what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("ingest: the %s refuses messages: %w", what, err)
+}
+
+type stored struct {
+	perDoc []error
+	err    error
+}
+
+// storeAll writes the raw documents of a batch, one storeRaw per
+// collection, all at once: a batch's round trips to Mongo overlap instead
+// of adding up. While they run, each write's own heartbeat stands for the
+// handler's (beat).
+func (c *Consumer) storeAll(ctx context.Context, docs map[string][]bson.Raw, beat *atomic.Int64) map[string]stored {
+	out := make(map[string]stored, len(docs))
+	if len(docs) == 1 {
+		for coll, d := range docs {
+			perDoc, err := c.storeRaw(ctx, coll, d, beat)
+			out[coll] = stored{perDoc, err}
+		}
+		return out
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	beats := make([]atomic.Int64, len(docs))
+	c.writesMu.Lock()
+	if c.writes == nil {
+		c.writes = map[*atomic.Int64]struct{}{}
+	}
+	for i := range beats {
+		c.step(&beats[i])
+		c.writes[&beats[i]] = struct{}{}
+	}
+	c.writesMu.Unlock()
+	idle(beat)
+	i := 0
+	for coll, d := range docs {
+		wg.Add(1)
+		go func(b *atomic.Int64) {
+			defer wg.Done()
+			perDoc, err := c.storeRaw(ctx, coll, d, b)
+			idle(b)
+			mu.Lock()
+			out[coll] = stored{perDoc, err}
+			mu.Unlock()
+		}(&beats[i])
+		i++
+	}
+	wg.Wait()
+	c.step(beat)
+	c.writesMu.Lock()
+	for i := range beats {
+		delete(c.writes, &beats[i])
+	}
+	c.writesMu.Unlock()
+	return out
 }
 
 // storeRaw writes one collection's raw documents. A call that fails because

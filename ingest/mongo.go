@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
@@ -61,9 +64,14 @@ var dupCodes = []int{11000, 11001, 12582}
 // one is rejected without being sent.
 const maxDocument = 16 << 20
 
+// maxInsertDocs bounds the documents of one insert command (Mongo takes
+// up to 100,000).
+const maxInsertDocs = 1000
+
 // MongoStore is a RawStore over a MongoDB (or FerretDB) database.
 type MongoStore struct {
 	db *mongo.Database
+	wc bsoncore.Document // the writeConcern of each insert; nil: the server's default
 }
 
 var _ RawStore = (*MongoStore)(nil)
@@ -71,63 +79,74 @@ var _ RawStore = (*MongoStore)(nil)
 // NewMongoStore returns a RawStore writing to db.
 func NewMongoStore(db *mongo.Database) *MongoStore { return &MongoStore{db: db} }
 
-// Store inserts docs with one unordered InsertMany. A document counts as
-// stored when it was inserted, or when its write error is a duplicate key
-// and a document with its _id is in the collection (the key may belong to
-// another unique index: neither FerretDB nor every MongoDB version names
-// it, so the _id is looked up). A write-concern error fails the call.
+// WithWriteConcern makes every insert carry wc (the client's, from
+// mongo.uri's w and journal options; options.Client().ApplyURI(uri).WriteConcern):
+// Store sends its own insert command, which takes no write concern from
+// the client. nil, or one that sets nothing, leaves the server's default.
+func (m *MongoStore) WithWriteConcern(wc *writeconcern.WriteConcern) *MongoStore {
+	if wc == nil || wc.W == nil && wc.Journal == nil {
+		m.wc = nil
+		return m
+	}
+	idx, doc := bsoncore.AppendDocumentStart(nil)
+	switch w := wc.W.(type) {
+	case string:
+		doc = bsoncore.AppendStringElement(doc, "w", w)
+	case int:
+		doc = bsoncore.AppendInt32Element(doc, "w", int32(w))
+	}
+	if wc.Journal != nil {
+		doc = bsoncore.AppendBooleanElement(doc, "j", *wc.Journal)
+	}
+	m.wc, _ = bsoncore.AppendDocumentEnd(doc, idx)
+	return m
+}
+
+// Store inserts docs with unordered insert commands that it builds from the
+// documents' bytes (as few as fit under Mongo's 16 MiB command size: one
+// for a batch of SQS messages). Collection.InsertMany would re-encode every
+// document and decode every _id back into a Go value, a fifth of serve's
+// CPU. A document counts as stored when it was inserted, or when its write
+// error is a duplicate key and a document with its _id is in the
+// collection (the key may belong to another unique index: neither FerretDB
+// nor every MongoDB version names it, so the _id is looked up). A
+// write-concern error fails the call. The command is not retried by the
+// driver (it carries no transaction number); an error that says the
+// primary could not take it (a failover, a shutdown) wraps ErrUnavailable,
+// and the caller retries: an insert of the same _ids again is harmless.
 func (m *MongoStore) Store(ctx context.Context, collection string, docs []bson.Raw) ([]error, error) {
 	perDoc := make([]error, len(docs))
-	in := make([]any, 0, len(docs))
 	sent := make([]int, 0, len(docs)) // index in docs of each document sent
 	for i, d := range docs {
 		if len(d) > maxDocument {
 			perDoc[i] = fmt.Errorf("insert into %s: %w: code 10334 (BSONObjectTooLarge): the document is %d bytes, more than %d", collection, ErrRejected, len(d), maxDocument)
 			continue
 		}
-		in = append(in, d)
 		sent = append(sent, i)
 	}
-	if len(in) == 0 {
-		return perDoc, nil
-	}
-	coll := m.db.Collection(collection)
-	_, err := coll.InsertMany(ctx, in, options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return perDoc, nil
-	}
-	if se, ok := errors.AsType[mongo.ServerError](err); ok && slices.ContainsFunc(deniedCodes, se.HasErrorCode) {
-		return nil, fmt.Errorf("insert into %s: %w: %w", collection, ErrDenied, err)
-	}
-	bwe, ok := errors.AsType[mongo.BulkWriteException](err)
-	if !ok {
-		if unreachable(err) {
-			return nil, fmt.Errorf("insert into %s: %w: %w", collection, ErrUnavailable, err)
-		}
-		return nil, fmt.Errorf("insert into %s: %w", collection, err)
-	}
-	if bwe.WriteConcernError != nil {
-		return nil, fmt.Errorf("insert into %s: write concern: %s", collection, bwe.WriteConcernError.Message)
-	}
 	var dups []int // indexes in docs
-	for _, we := range bwe.WriteErrors {
-		if we.Index < 0 || we.Index >= len(sent) {
-			return nil, fmt.Errorf("insert into %s: write error for unknown index %d: %s", collection, we.Index, we.Message)
+	for len(sent) > 0 {
+		// As many documents as fit in one command of at most maxDocument
+		// bytes of documents (at least one).
+		// (An array element costs at most 8 bytes more than its document;
+		// Mongo takes a command up to 16 KiB over the document limit.)
+		n, size := 0, 1024
+		for n < len(sent) && n < maxInsertDocs && (n == 0 || size+len(docs[sent[n]])+8 <= maxDocument) {
+			size += len(docs[sent[n]]) + 8
+			n++
 		}
-		i := sent[we.Index]
-		switch {
-		case slices.ContainsFunc(dupCodes, we.HasErrorCode):
-			dups = append(dups, i)
-		case slices.ContainsFunc(rejectedCodes, we.HasErrorCode):
-			perDoc[i] = fmt.Errorf("insert into %s: %w: code %d: %s", collection, ErrRejected, we.Code, we.Message)
-		default:
-			perDoc[i] = fmt.Errorf("insert into %s: code %d: %s", collection, we.Code, we.Message)
+		chunk := sent[:n]
+		sent = sent[n:]
+		d, err := m.insert(ctx, collection, docs, chunk, perDoc)
+		if err != nil {
+			return nil, err
 		}
+		dups = append(dups, d...)
 	}
 	if len(dups) == 0 {
 		return perDoc, nil
 	}
-	found, err := m.present(ctx, coll, docs, dups)
+	found, err := m.present(ctx, m.db.Collection(collection), docs, dups)
 	if err != nil {
 		return nil, fmt.Errorf("insert into %s: look up duplicate _ids: %w", collection, err)
 	}
@@ -137,6 +156,79 @@ func (m *MongoStore) Store(ctx context.Context, collection string, docs []bson.R
 		}
 	}
 	return perDoc, nil
+}
+
+// insert sends one unordered insert command of docs[sent...], sets
+// perDoc of the documents refused, and returns those refused as
+// duplicates (indexes in docs).
+func (m *MongoStore) insert(ctx context.Context, collection string, docs []bson.Raw, sent []int, perDoc []error) ([]int, error) {
+	size := 64 + len(collection) + len(m.wc)
+	for _, i := range sent {
+		size += len(docs[i]) + 8
+	}
+	idx, cmd := bsoncore.AppendDocumentStart(make([]byte, 0, size))
+	cmd = bsoncore.AppendStringElement(cmd, "insert", collection)
+	var aidx int32
+	aidx, cmd = bsoncore.AppendArrayElementStart(cmd, "documents")
+	for j, i := range sent {
+		cmd = bsoncore.AppendDocumentElement(cmd, strconv.Itoa(j), docs[i])
+	}
+	cmd, _ = bsoncore.AppendArrayEnd(cmd, aidx)
+	cmd = bsoncore.AppendBooleanElement(cmd, "ordered", false)
+	if m.wc != nil {
+		cmd = bsoncore.AppendDocumentElement(cmd, "writeConcern", m.wc)
+	}
+	cmd, _ = bsoncore.AppendDocumentEnd(cmd, idx)
+
+	err := m.db.RunCommand(ctx, bson.Raw(cmd)).Err()
+	if err == nil {
+		return nil, nil
+	}
+	if se, ok := errors.AsType[mongo.ServerError](err); ok && slices.ContainsFunc(deniedCodes, se.HasErrorCode) {
+		return nil, fmt.Errorf("insert into %s: %w: %w", collection, ErrDenied, err)
+	}
+	we, ok := errors.AsType[mongo.WriteException](err)
+	if !ok {
+		if unreachable(err) || notPrimary(err) {
+			return nil, fmt.Errorf("insert into %s: %w: %w", collection, ErrUnavailable, err)
+		}
+		return nil, fmt.Errorf("insert into %s: %w", collection, err)
+	}
+	if we.WriteConcernError != nil {
+		return nil, fmt.Errorf("insert into %s: write concern: %s", collection, we.WriteConcernError.Message)
+	}
+	var dups []int
+	for _, e := range we.WriteErrors {
+		if e.Index < 0 || e.Index >= len(sent) {
+			return nil, fmt.Errorf("insert into %s: write error for unknown index %d: %s", collection, e.Index, e.Message)
+		}
+		i := sent[e.Index]
+		switch {
+		case slices.ContainsFunc(dupCodes, e.HasErrorCode):
+			dups = append(dups, i)
+		case slices.ContainsFunc(rejectedCodes, e.HasErrorCode):
+			perDoc[i] = fmt.Errorf("insert into %s: %w: code %d: %s", collection, ErrRejected, e.Code, e.Message)
+		default:
+			perDoc[i] = fmt.Errorf("insert into %s: code %d: %s", collection, e.Code, e.Message)
+		}
+	}
+	return dups, nil
+}
+
+// notPrimaryCodes are the server error codes that say the server could not
+// take a write now, for a failover or a shutdown (the codes on which the
+// driver retries a retryable write): ShutdownInProgress,
+// PrimarySteppedDown, NotWritablePrimary, InterruptedAtShutdown,
+// InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk,
+// NotPrimaryOrSecondary, and HostUnreachable, HostNotFound,
+// NetworkTimeout, ExceededTimeLimit and SocketException from a mongos.
+var notPrimaryCodes = []int{6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+
+// notPrimary reports whether err says the server could not take the write
+// now (notPrimaryCodes, or the RetryableWriteError label).
+func notPrimary(err error) bool {
+	se, ok := errors.AsType[mongo.ServerError](err)
+	return ok && (slices.ContainsFunc(notPrimaryCodes, se.HasErrorCode) || se.HasErrorLabel("RetryableWriteError"))
 }
 
 // present returns the keys (idKey) of the _ids of docs[idx] that are in coll.

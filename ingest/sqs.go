@@ -157,7 +157,8 @@ type tracker struct {
 	m          *metrics
 	clock      clock
 
-	slots chan struct{} // one token per message that may be held
+	slots     chan struct{} // one token per message that may be held
+	acquiring chan struct{} // held by the one caller of acquire taking slots
 
 	mu   sync.Mutex
 	msgs map[string]*held // by receipt handle
@@ -181,10 +182,11 @@ type tracker struct {
 func newTracker(api SQSAPI, queueURL string, visibility time.Duration, maxInFlight int, log *zap.Logger, m *metrics, clk clock) *tracker {
 	tk := &tracker{
 		api: api, queueURL: queueURL, visibility: visibility, log: log, m: m, clock: clk,
-		slots:    make(chan struct{}, maxInFlight),
-		msgs:     map[string]*held{},
-		deletes:  make(chan string, maxInFlight),
-		deleters: 8,
+		slots:     make(chan struct{}, maxInFlight),
+		acquiring: make(chan struct{}, 1),
+		msgs:      map[string]*held{},
+		deletes:   make(chan string, maxInFlight),
+		deleters:  8,
 	}
 	tk.delCtx, tk.cancelDel = context.WithCancel(context.Background())
 	tk.extCtx, tk.cancelExt = context.WithCancel(context.Background())
@@ -216,8 +218,18 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// acquire blocks until n messages may be held, or ctx ends.
+// acquire blocks until n messages may be held, or ctx ends. One caller
+// acquires at a time (acquiring): callers taking the slots freed one by
+// one in turns could each end up holding part of what they need and wait
+// for the rest, with no poller able to receive while the messages held
+// wait for a flush.
 func (tk *tracker) acquire(ctx context.Context, n int) (int, error) {
+	select {
+	case tk.acquiring <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-tk.acquiring }()
 	got := 0
 	for got < n {
 		select {

@@ -321,3 +321,41 @@ func TestReleaseAllRetriesFailedEntries(t *testing.T) {
 		t.Errorf("tracker holds %d messages and %d slots after the release", tk.count(), len(tk.slots))
 	}
 }
+
+// Pollers waiting for room under max_in_flight take it in turns: as slots
+// are freed one by one, one poller gets all ten it asks for before the next
+// gets any, so two pollers never each hold part of what they need while the
+// messages held wait for a flush (TestMaxInFlight hung that way, now and
+// then, once a poller's next receive overlapped its raw writes).
+func TestAcquireInTurns(t *testing.T) {
+	m := newMetrics(prometheus.NewRegistry())
+	l := newLedger(nil, "https://sqs.test/q", time.Minute, 20, zaptest.NewLogger(t), m)
+	if _, err := l.acquire(context.Background(), 20); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan int, 2)
+	for range 2 {
+		go func() {
+			n, _ := l.acquire(ctx, 10)
+			got <- n
+		}()
+	}
+	for range 10 { // ten held messages deleted, one at a time
+		time.Sleep(5 * time.Millisecond)
+		l.releaseSlots(1)
+	}
+	select {
+	case n := <-got:
+		if n != 10 {
+			t.Fatalf("a poller got %d slots, want 10", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ten slots freed, and neither poller got them: each holds part of its ten")
+	}
+	cancel()
+	if n := <-got; n != 0 {
+		t.Fatalf("the other poller got %d slots with none free", n)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
@@ -134,6 +135,13 @@ func newMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
 		return nil, fmt.Errorf("mongo: %s", redact(err.Error()))
 	}
 	return client, nil
+}
+
+// mongoWriteConcern is the write concern mongo.uri sets (w, journal), for
+// the raw store's inserts, which take none from the client; nil when it
+// sets none.
+func mongoWriteConcern(uri string) *writeconcern.WriteConcern {
+	return options.Client().ApplyURI(uri).WriteConcern
 }
 
 // sdkLogger sends the AWS SDK's own log lines (such as its retry and

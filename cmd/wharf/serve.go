@@ -297,7 +297,7 @@ func (s *service) connect(ctx context.Context, c *Config, env Env, noLoad bool) 
 				s.log.Warn("mongo disconnect", zap.Error(err))
 			}
 		})
-		st.raw = ingest.NewMongoStore(mc.Database(c.Mongo.Database))
+		st.raw = ingest.NewMongoStore(mc.Database(c.Mongo.Database)).WithWriteConcern(mongoWriteConcern(c.Mongo.URI))
 	} else {
 		s.log.Warn("mongo.uri is not set: raw events are not written to Mongo")
 	}

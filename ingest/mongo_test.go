@@ -1,0 +1,96 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/valyala/fastjson"
+	"github.com/wharfdata/wharf/internal/stacktest"
+)
+
+// MongoStore builds its own insert commands (issue 12, item 3): documents
+// over the 16 MiB command limit together go in several commands, each
+// counted once; a duplicate _id counts as stored, a document Mongo refuses
+// is rejected alone, a document over 16 MiB is not sent; the write concern
+// of mongo.uri goes with every insert.
+func TestMongoStoreInsertCommands(t *testing.T) {
+	st := stacktest.Get(t)
+	mc, db := st.Mongo(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	store := NewMongoStore(mc.Database(db)).WithWriteConcern(writeconcern.W1())
+	doc := func(id string, pad int) bson.Raw {
+		return rawDocument(nil, id, time.UnixMilli(1700000000000), mustParse(t, `{"event":"x","pad":"`+strings.Repeat("p", pad)+`"}`))
+	}
+	big := 6 << 20
+	docs := []bson.Raw{doc("a", big), doc("b", big), doc("c", big), doc("d", 10)}
+	perDoc, err := store.Store(ctx, "things", docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range perDoc {
+		if e != nil {
+			t.Errorf("document %d: %v", i, e)
+		}
+	}
+	nested := rawDocument(nil, "nested", time.UnixMilli(1700000000000), mustParse(t, `{"event":"x","a":[[1]]}`))
+	huge := doc("huge", maxDocument+1)
+	perDoc, err = store.Store(ctx, "things", []bson.Raw{doc("a", 10), nested, doc("e", 10), huge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perDoc[0] != nil || perDoc[2] != nil {
+		t.Errorf("a duplicate _id and a new document: %v, %v; want both stored", perDoc[0], perDoc[2])
+	}
+	if !errors.Is(perDoc[1], ErrRejected) {
+		t.Errorf("a nested array (FerretDB refuses it): %v, want ErrRejected", perDoc[1])
+	}
+	if !errors.Is(perDoc[3], ErrRejected) || !strings.Contains(perDoc[3].Error(), "10334") {
+		t.Errorf("a document over 16 MiB: %v, want ErrRejected (10334)", perDoc[3])
+	}
+	n, err := mc.Database(db).Collection("things").CountDocuments(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Errorf("%d documents in the collection, want 5 (a, b, c, d, e)", n)
+	}
+}
+
+func TestWriteConcernCommand(t *testing.T) {
+	j := true
+	for _, c := range []struct {
+		wc   *writeconcern.WriteConcern
+		want string
+	}{
+		{nil, ""},
+		{&writeconcern.WriteConcern{}, ""},
+		{writeconcern.Majority(), `{"w": "majority"}`},
+		{&writeconcern.WriteConcern{W: 2, Journal: &j}, `{"w": {"$numberInt":"2"},"j": true}`},
+	} {
+		m := NewMongoStore(nil).WithWriteConcern(c.wc)
+		got := ""
+		if m.wc != nil {
+			got = bsoncore.Document(m.wc).String()
+		}
+		if strings.ReplaceAll(got, " ", "") != strings.ReplaceAll(c.want, " ", "") {
+			t.Errorf("%+v: %s, want %s", c.wc, got, c.want)
+		}
+	}
+}
+
+func mustParse(t *testing.T, s string) *fastjson.Value {
+	t.Helper()
+	v, err := fastjson.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
