@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -72,6 +75,9 @@ const maxInsertDocs = 1000
 type MongoStore struct {
 	db *mongo.Database
 	wc bsoncore.Document // the writeConcern of each insert; nil: the server's default
+
+	mu     sync.Mutex
+	unique map[string]uniqueIndexes // by collection
 }
 
 var _ RawStore = (*MongoStore)(nil)
@@ -107,9 +113,13 @@ func (m *MongoStore) WithWriteConcern(wc *writeconcern.WriteConcern) *MongoStore
 // for a batch of SQS messages). Collection.InsertMany would re-encode every
 // document and decode every _id back into a Go value, a fifth of serve's
 // CPU. A document counts as stored when it was inserted, or when its write
-// error is a duplicate key and a document with its _id is in the
-// collection (the key may belong to another unique index: neither FerretDB
-// nor every MongoDB version names it, so the _id is looked up). A
+// error is a duplicate key on _id: when the error names the _id index
+// (MongoDB), or names none (FerretDB) and _id's is the collection's only
+// unique index (listIndexes, read at most once a minute). Otherwise the
+// key may belong to another unique index, and the _id is looked up: a
+// document with it must be in the collection. (FerretDB answers a find by
+// _id by scanning the whole collection: a lookup per duplicate made `make
+// demo`'s raw writes slower as the collections grew.) A
 // write-concern error fails the call. The command is not retried by the
 // driver (it carries no transaction number); an error that says the
 // primary could not take it (a failover, a shutdown) wraps ErrUnavailable,
@@ -197,7 +207,7 @@ func (m *MongoStore) insert(ctx context.Context, collection string, docs []bson.
 	if we.WriteConcernError != nil {
 		return nil, fmt.Errorf("insert into %s: write concern: %s", collection, we.WriteConcernError.Message)
 	}
-	var dups []int
+	var dups, unnamed []int
 	for _, e := range we.WriteErrors {
 		if e.Index < 0 || e.Index >= len(sent) {
 			return nil, fmt.Errorf("insert into %s: write error for unknown index %d: %s", collection, e.Index, e.Message)
@@ -205,14 +215,88 @@ func (m *MongoStore) insert(ctx context.Context, collection string, docs []bson.
 		i := sent[e.Index]
 		switch {
 		case slices.ContainsFunc(dupCodes, e.HasErrorCode):
-			dups = append(dups, i)
+			switch dupIndex(e) {
+			case "_id_": // stored already: a redelivery
+			case "":
+				unnamed = append(unnamed, i)
+			default:
+				dups = append(dups, i)
+			}
 		case slices.ContainsFunc(rejectedCodes, e.HasErrorCode):
 			perDoc[i] = fmt.Errorf("insert into %s: %w: code %d: %s", collection, ErrRejected, e.Code, e.Message)
 		default:
 			perDoc[i] = fmt.Errorf("insert into %s: code %d: %s", collection, e.Code, e.Message)
 		}
 	}
+	if len(unnamed) > 0 {
+		// FerretDB names no index: when _id's is the collection's only
+		// unique index, the key is the _id's.
+		if only, err := m.onlyIDUnique(ctx, collection); err != nil || !only {
+			dups = append(dups, unnamed...)
+		}
+	}
 	return dups, nil
+}
+
+// dupIndex is the name of the index a duplicate-key write error names
+// (MongoDB: "… index: NAME dup key: …", and keyPattern), "_id_" for a
+// keyPattern of _id alone, or "" when it names none (FerretDB).
+func dupIndex(e mongo.WriteError) string {
+	if kp, ok := e.Raw.Lookup("keyPattern").DocumentOK(); ok {
+		if elems, err := kp.Elements(); err == nil && len(elems) == 1 && elems[0].Key() == "_id" {
+			return "_id_"
+		}
+	}
+	_, rest, ok := strings.Cut(e.Message, " index: ")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, " ")
+	return name
+}
+
+// uniqueIndexTTL is how long MongoStore trusts what it read of a
+// collection's unique indexes: an index created meanwhile is seen within it.
+const uniqueIndexTTL = time.Minute
+
+type uniqueIndexes struct {
+	onlyID bool
+	at     time.Time
+}
+
+// onlyIDUnique reports whether the collection's only unique index is _id's
+// (listIndexes, at most once per uniqueIndexTTL). A collection that does
+// not exist yet has none but _id's.
+func (m *MongoStore) onlyIDUnique(ctx context.Context, collection string) (bool, error) {
+	m.mu.Lock()
+	u, ok := m.unique[collection]
+	m.mu.Unlock()
+	if ok && time.Since(u.at) < uniqueIndexTTL {
+		return u.onlyID, nil
+	}
+	cur, err := m.db.Collection(collection).Indexes().List(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cur.Close(ctx)
+	only := true
+	for cur.Next(ctx) {
+		unique, _ := cur.Current.Lookup("unique").BooleanOK()
+		name, _ := cur.Current.Lookup("name").StringValueOK()
+		if unique && name != "_id_" {
+			only = false
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	if m.unique == nil {
+		m.unique = map[string]uniqueIndexes{}
+	}
+	m.unique[collection] = uniqueIndexes{onlyID: only, at: time.Now()}
+	m.mu.Unlock()
+	return only, nil
 }
 
 // notPrimaryCodes are the server error codes that say the server could not
@@ -233,9 +317,9 @@ func notPrimary(err error) bool {
 
 // present returns the keys (idKey) of the _ids of docs[idx] that are in coll.
 func (m *MongoStore) present(ctx context.Context, coll *mongo.Collection, docs []bson.Raw, idx []int) (map[string]bool, error) {
-	// One equality per _id, not one $in: an equality on _id is what every
-	// server answers from its index (FerretDB pushes down nothing else, and
-	// scans the whole collection for a $in); a batch holds few duplicates.
+	// One equality per _id, not one $in: an equality on _id is what
+	// MongoDB answers from its index, and FerretDB scans the collection
+	// for a $in at least as long; a batch holds few duplicates.
 	found := map[string]bool{}
 	for _, i := range idx {
 		var doc bson.Raw

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -93,4 +94,27 @@ func mustParse(t *testing.T, s string) *fastjson.Value {
 		t.Fatal(err)
 	}
 	return v
+}
+
+func TestDupIndex(t *testing.T) {
+	raw := func(s string) bson.Raw {
+		var d bson.Raw
+		if err := bson.UnmarshalExtJSON([]byte(s), false, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, c := range []struct {
+		e    mongo.WriteError
+		want string
+	}{
+		{mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error collection: db.x index: _id_ dup key: { _id: \"a\" }"}, "_id_"},
+		{mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error collection: db.x index: u_1 dup key: { u: 1 }"}, "u_1"},
+		{mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error", Raw: raw(`{"keyPattern": {"_id": 1}}`)}, "_id_"},
+		{mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error collection: db.x"}, ""}, // FerretDB
+	} {
+		if got := dupIndex(c.e); got != c.want {
+			t.Errorf("%q: %q, want %q", c.e.Message, got, c.want)
+		}
+	}
 }

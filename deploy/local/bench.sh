@@ -86,14 +86,15 @@ done
 RUN="$(date -u +%Y%m%dt%H%M%S)"
 ID="bench_${RUN}_$$"  # a lower-case identifier: warehouse schemas, Mongo databases
 OUT=".stack/bench/$RUN"
-mkdir -p "$OUT" .stack/bin
+BIN="$OUT/bin" # this run's binaries: another run, or a demo, builds its own
+mkdir -p "$OUT" "$BIN"
 ln -sfn "$RUN" .stack/bench/latest
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 : >"$OUT/notes.jsonl"
 CFG=deploy/local/wharf.yaml
-WHARF=.stack/bin/wharf
-WB=.stack/bin/wharf-bench
+WHARF=$BIN/wharf
+WB=$BIN/wharf-bench
 T_START=$(date +%s)
 
 # ------------------------------------------------------------ clean-up ---
@@ -152,6 +153,7 @@ cleanup() {
 		for p in "${SCHEMAS[@]}"; do $WB cleanup -dsn "$WHARF_WAREHOUSE_DSN" -schema "$p" >/dev/null 2>>"$OUT/cleanup.log"; done
 	fi
 	rm -f "$OUT"/*-events.jsonl # the generated backlogs: 60 MB per 200,000 events
+	rm -f "$BIN"/wharf "$BIN"/wharf-bench "$BIN"/wharf-demo-events "$BIN"/toxiproxy # wharf-pprof stays, to read its profile
 	[[ -s $OUT/cleanup.log ]] && log "clean-up had errors: see $OUT/cleanup.log"
 	((rc)) && log "logs: $OUT"
 	exit $rc
@@ -276,7 +278,7 @@ watch_serve_pids() {
 start_toxiproxy() {
 	local name=$1 addr="" sqs s3 mongo
 	TOXI_LOG="$OUT/$name-toxiproxy.log"
-	.stack/bin/toxiproxy -listen 127.0.0.1:0 >"$OUT/$name-toxiproxy.out" 2>"$TOXI_LOG" &
+	$BIN/toxiproxy -listen 127.0.0.1:0 >"$OUT/$name-toxiproxy.out" 2>"$TOXI_LOG" &
 	TOXI_PID=$!
 	for _ in $(seq 1 100); do
 		addr=$(sed -n 's/^listening //p' "$OUT/$name-toxiproxy.out")
@@ -352,16 +354,16 @@ proxied() {
 
 log "run $RUN: logs in $OUT"
 go build -o $WHARF ./cmd/wharf
-go build -o .stack/bin/wharf-demo-events ./cmd/wharf-demo-events
+go build -o $BIN/wharf-demo-events ./cmd/wharf-demo-events
 go build -o $WB ./cmd/wharf-bench
 if want latency; then
-	go build -C deploy/local/toxiproxy -o "$REPO/.stack/bin/toxiproxy" .
+	go build -C deploy/local/toxiproxy -o "$REPO/$BIN/toxiproxy" .
 fi
 if [[ $PPROF == 1 ]] && want e2e; then
 	# serve has no /debug/pprof: a copy with a CPU profiler compiled in,
 	# the product's source untouched (see cmd/wharf-bench/servepprof).
 	printf '{"Replace": {"%s": "%s"}}\n' "$REPO/cmd/wharf/zz_bench_pprof.go" "$REPO/cmd/wharf-bench/servepprof/cpuprofile.go" >"$OUT/pprof-overlay.json"
-	go build -tags wharf_bench_pprof -overlay "$OUT/pprof-overlay.json" -o .stack/bin/wharf-pprof ./cmd/wharf
+	go build -tags wharf_bench_pprof -overlay "$OUT/pprof-overlay.json" -o $BIN/wharf-pprof ./cmd/wharf
 fi
 
 # ---------------------------------------------------------------- cpu ---
@@ -400,7 +402,7 @@ fi
 
 if want e2e || want bare; then
 	log "e2e: generating a backlog of $E2E_N events"
-	run .stack/bin/wharf-demo-events -n "$E2E_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/e2e-manifest.json" >"$OUT/e2e-events.jsonl"
+	run $BIN/wharf-demo-events -n "$E2E_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/e2e-manifest.json" >"$OUT/e2e-events.jsonl"
 	E2E_ROWS=$(manifest_rows "$OUT/e2e-manifest.json")
 fi
 
@@ -411,12 +413,12 @@ if want e2e; then
 	log "e2e: wharf serve (Mongo on, batch.max_age 5s, load_interval 2s) until $E2E_ROWS rows are in the warehouse"
 	E2E_SERVE=()
 	if [[ $PPROF == 1 ]]; then
-		WHARF=.stack/bin/wharf-pprof # for this one run
+		WHARF=$BIN/wharf-pprof # for this one run
 		E2E_SERVE=(WHARF_BENCH_CPUPROFILE="$REPO/$OUT/e2e-cpu.pprof")
 		note e2e pprof "CPU profile of the whole serve process (BENCH_PPROF=1)"
 	fi
 	start_serve e2e WHARF_WAREHOUSE_LOAD_INTERVAL=2s WHARF_BATCH_MAX_AGE=5s "${E2E_SERVE[@]}"
-	WHARF=.stack/bin/wharf
+	WHARF=$BIN/wharf
 	busy e2e
 	watch_serve e2e "$E2E_N" "$E2E_ROWS"
 	note e2e load_after "$(loadavg)"
@@ -439,8 +441,8 @@ if want e2e; then
 	emit e2e_tail_s "$(calc "int(($(jget "$W" drained_s) - $(jget "$W" drained99_s)) * 10 + 0.5) / 10")" s
 	note e2e load_tail_s "$(calc "int(($(jget "$W" loaded_s) - $(jget "$W" loaded99_s)) * 10 + 0.5) / 10")"
 	if [[ $PPROF == 1 ]]; then
-		go tool pprof -top -nodecount=60 .stack/bin/wharf-pprof "$OUT/e2e-cpu.pprof" >"$OUT/e2e-pprof-top.txt" 2>&1
-		go tool pprof -top -cum -nodecount=80 .stack/bin/wharf-pprof "$OUT/e2e-cpu.pprof" >"$OUT/e2e-pprof-cum.txt" 2>&1
+		go tool pprof -top -nodecount=60 $BIN/wharf-pprof "$OUT/e2e-cpu.pprof" >"$OUT/e2e-pprof-top.txt" 2>&1
+		go tool pprof -top -cum -nodecount=80 $BIN/wharf-pprof "$OUT/e2e-cpu.pprof" >"$OUT/e2e-pprof-cum.txt" 2>&1
 		log "  CPU profile: $OUT/e2e-cpu.pprof (top: $OUT/e2e-pprof-top.txt, cumulative: $OUT/e2e-pprof-cum.txt)"
 	fi
 	log "  drained in $(jget "$W" drained_s) s ($(jget "$W" drain_events_per_s) events/s), all rows loaded at $(jget "$W" loaded_s) s"
@@ -473,7 +475,7 @@ fi
 
 if want rss; then
 	log "rss: generating a backlog of $RSS_N events"
-	run .stack/bin/wharf-demo-events -n "$RSS_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/rss-manifest.json" >"$OUT/rss-events.jsonl"
+	run $BIN/wharf-demo-events -n "$RSS_N" -dup 0 -bad 0 -id-prefix "$ID" -manifest "$OUT/rss-manifest.json" >"$OUT/rss-events.jsonl"
 	RSS_ROWS=$(manifest_rows "$OUT/rss-manifest.json")
 	fresh rss
 	if [[ $RSS_KEEP == 0 ]]; then
@@ -543,7 +545,7 @@ fi
 
 if want latency; then
 	log "latency: generating a backlog of $LAT_N events"
-	run .stack/bin/wharf-demo-events -n "$LAT_N" -dup 0 -bad 0 -id-prefix "${ID}_lat" -manifest "$OUT/latency-manifest.json" >"$OUT/latency-events.jsonl"
+	run $BIN/wharf-demo-events -n "$LAT_N" -dup 0 -bad 0 -id-prefix "${ID}_lat" -manifest "$OUT/latency-manifest.json" >"$OUT/latency-events.jsonl"
 	LAT_ROWS=$(manifest_rows "$OUT/latency-manifest.json")
 	PROXY_NOTE="SQS +$LAT_SQS_MS ms, S3 +$LAT_S3_MS ms, Mongo +$LAT_MONGO_MS ms per round trip"
 	note latency proxies "$PROXY_NOTE"
