@@ -44,7 +44,7 @@ type DeadLetters interface {
 // Config of the consumer.
 type Config struct {
 	QueueURL    string
-	Pollers     int           // concurrent long polls; default 8
+	Pollers     int           // concurrent long polls; default 16 (docs/operations.md, "Sizing sqs.pollers")
 	MaxInFlight int           // messages held at once; default 100000 (SQS allows about 120,000 in flight per queue)
 	WaitTime    time.Duration // long-poll wait; default 20s
 	// Visibility is the queue's visibility timeout; 0 reads it from the queue.
@@ -66,7 +66,7 @@ func (c Config) fault(point fault.Point) {
 
 // DefaultConfig returns the defaults of docs/design.md §8.
 func DefaultConfig() Config {
-	return Config{Pollers: 8, MaxInFlight: 100000, WaitTime: 20 * time.Second}
+	return Config{Pollers: 16, MaxInFlight: 100000, WaitTime: 20 * time.Second}
 }
 
 // Validate names the first bad field.
