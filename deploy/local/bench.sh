@@ -453,10 +453,12 @@ if want bare; then
 	fresh bare
 	log "bare: loading the same backlog into a fresh queue"
 	send "$OUT/e2e-events.jsonl"
-	log "bare: 8 pollers of receive(10) → InsertMany → DeleteMessageBatch"
+	E2E_POLLERS=$(sed -n 's/^  pollers: *\([0-9][0-9]*\).*/\1/p' $CFG | head -1) # serve's, from its configuration
+	[[ -n $E2E_POLLERS ]] || die "no sqs.pollers in $CFG"
+	log "bare: $E2E_POLLERS pollers of receive(10) → InsertMany → DeleteMessageBatch"
 	busy bare
 	run $WB bare -queue-url "$WHARF_SQS_QUEUE_URL" -mongo "$WHARF_MONGO_URI" -mongo-db "$WHARF_MONGO_DATABASE" \
-		-pollers 8 -n "$E2E_N" -timeout "${TIMEOUT}s" -cpu-pids "$(stack_pids)" >"$OUT/bare.json" 2>"$OUT/bare.log" ||
+		-pollers "$E2E_POLLERS" -n "$E2E_N" -timeout "${TIMEOUT}s" -cpu-pids "$(stack_pids)" >"$OUT/bare.json" 2>"$OUT/bare.log" ||
 		die "the bare loop failed: see $OUT/bare.log"
 	note bare load_after "$(loadavg)"
 	note bare cut_responses "$(cut_responses "$OUT/bare.log")"
@@ -645,7 +647,7 @@ const notes = {
   naive_events_per_s: "encoding/json into map[string]any, same rows, same run",
   cpu_ratio: "wharf / naive",
   e2e_events_per_s: `${e2eN} events, serve start → last row in warehouse (Mongo on)`,
-  bare_events_per_s: `${e2eN} events, receive → InsertMany → delete, 8 pollers`,
+  bare_events_per_s: `${e2eN} events, receive → InsertMany → delete, serve's pollers (wharf.yaml)`,
   e2e_ratio: "e2e / bare",
   sqs_calls_per_1k_events: "receive + delete + change_visibility, e2e run",
   freshness_s3_p99_s: "event time → Parquet file named (ULID)",
