@@ -78,6 +78,7 @@ type MongoStore struct {
 
 	mu     sync.Mutex
 	unique map[string]uniqueIndexes // by collection
+	groups map[string]*group        // by collection: calls waiting to be sent
 }
 
 var _ RawStore = (*MongoStore)(nil)
@@ -124,7 +125,109 @@ func (m *MongoStore) WithWriteConcern(wc *writeconcern.WriteConcern) *MongoStore
 // driver (it carries no transaction number); an error that says the
 // primary could not take it (a failover, a shutdown) wraps ErrUnavailable,
 // and the caller retries: an insert of the same _ids again is harmless.
+//
+// Calls for the same collection that arrive while up to groupWriters
+// inserts into it are under way wait and go together in the next one (a
+// group commit, at most groupDocs documents): every poller's batch brings
+// a few documents per collection, and an insert of three documents costs
+// Mongo (FerretDB above all) several times per document what one of thirty
+// does. A call alone is sent at once. A call whose ctx ends returns
+// ctx.Err() at once; its documents may still be written (a redelivery then
+// finds them: a duplicate of its _id).
 func (m *MongoStore) Store(ctx context.Context, collection string, docs []bson.Raw) ([]error, error) {
+	c := &groupCall{ctx: ctx, docs: docs, done: make(chan struct{})}
+	m.mu.Lock()
+	if m.groups == nil {
+		m.groups = map[string]*group{}
+	}
+	g := m.groups[collection]
+	if g == nil {
+		g = &group{}
+		m.groups[collection] = g
+	}
+	g.pending = append(g.pending, c)
+	if g.writers < groupWriters {
+		g.writers++
+		go m.write(collection, g)
+	}
+	m.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.perDoc, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// groupWriters bounds the inserts into one collection under way at once,
+// and groupDocs the documents of one (the calls it takes whole).
+const (
+	groupWriters = 2
+	groupDocs    = 500
+)
+
+type group struct {
+	pending []*groupCall
+	writers int // write goroutines running
+}
+
+type groupCall struct {
+	ctx    context.Context
+	docs   []bson.Raw
+	perDoc []error
+	err    error
+	done   chan struct{}
+}
+
+// write sends the pending calls of a collection, as many together as
+// groupDocs allows, until none is left. A call whose ctx has ended is
+// dropped.
+func (m *MongoStore) write(collection string, g *group) {
+	for {
+		m.mu.Lock()
+		var take []*groupCall
+		n := 0
+		for len(g.pending) > 0 && (len(take) == 0 || n+len(g.pending[0].docs) <= groupDocs) {
+			c := g.pending[0]
+			g.pending[0] = nil
+			g.pending = g.pending[1:]
+			if c.ctx.Err() != nil {
+				continue
+			}
+			take = append(take, c)
+			n += len(c.docs)
+		}
+		if len(take) == 0 {
+			g.writers--
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		docs := take[0].docs
+		if len(take) > 1 {
+			docs = make([]bson.Raw, 0, n)
+			for _, c := range take {
+				docs = append(docs, c.docs...)
+			}
+		}
+		// The first call's context bounds the insert (its values, not its
+		// end: the others wait for it too).
+		perDoc, err := m.store(context.WithoutCancel(take[0].ctx), collection, docs)
+		at := 0
+		for _, c := range take {
+			if err != nil {
+				c.err = err
+			} else {
+				c.perDoc = perDoc[at : at+len(c.docs) : at+len(c.docs)]
+			}
+			at += len(c.docs)
+			close(c.done)
+		}
+	}
+}
+
+// store inserts docs now (Store's work, for one group of calls).
+func (m *MongoStore) store(ctx context.Context, collection string, docs []bson.Raw) ([]error, error) {
 	perDoc := make([]error, len(docs))
 	sent := make([]int, 0, len(docs)) // index in docs of each document sent
 	for i, d := range docs {

@@ -3,12 +3,17 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -116,5 +121,82 @@ func TestDupIndex(t *testing.T) {
 		if got := dupIndex(c.e); got != c.want {
 			t.Errorf("%q: %q, want %q", c.e.Message, got, c.want)
 		}
+	}
+}
+
+// Calls for one collection that arrive while inserts into it are under way
+// go together in the next insert (issue 12: a poller's batch brings a few
+// documents per collection, and FerretDB's cost per insert dominates):
+// forty callers of three documents each need far fewer than forty inserts,
+// and every document is stored and answered for.
+func TestMongoStoreGroupsCalls(t *testing.T) {
+	st := stacktest.Get(t)
+	_, db := st.Mongo(t)
+	var inserts atomic.Int64
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == "insert" {
+			inserts.Add(1)
+		}
+	}}
+	mc, err := mongo.Connect(options.Client().ApplyURI(st.MongoURI).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Disconnect(context.Background())
+	store := NewMongoStore(mc.Database(db))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const callers, per = 40, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*per)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			docs := make([]bson.Raw, per)
+			for j := range docs {
+				docs[j] = rawDocument(nil, fmt.Sprintf("g-%d-%d", i, j), time.UnixMilli(1700000000000), mustParse(t, `{"event":"x"}`))
+			}
+			if i%2 == 1 {
+				docs[0] = rawDocument(nil, "g-dup", time.UnixMilli(1700000000000), mustParse(t, `{"event":"x"}`)) // the same _id from every other caller
+			}
+			perDoc, err := store.Store(ctx, "grouped", docs)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(perDoc) != per {
+				errs <- fmt.Errorf("caller %d: %d answers for %d documents", i, len(perDoc), per)
+			}
+			for _, e := range perDoc {
+				if e != nil {
+					errs <- e
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	n, err := mc.Database(db).Collection("grouped").CountDocuments(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(callers*per - callers/2 + 1); n != want {
+		t.Errorf("%d documents stored, want %d", n, want)
+	}
+	if got := inserts.Load(); got >= callers {
+		t.Errorf("%d inserts for %d calls: none went together", got, callers)
+	} else {
+		t.Logf("%d inserts for %d calls", got, callers)
+	}
+
+	// A caller whose context ends gets its error at once.
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if _, err := store.Store(done, "grouped", []bson.Raw{rawDocument(nil, "late", time.Now(), mustParse(t, `{"event":"x"}`))}); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled caller: %v, want context.Canceled", err)
 	}
 }
