@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,8 +18,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/valyala/fastjson"
 	"github.com/wharfdata/wharf/internal/stacktest"
+	"github.com/wharfdata/wharf/schema"
 )
 
 // MongoStore builds its own insert commands (issue 12, item 3): documents
@@ -33,7 +34,7 @@ func TestMongoStoreInsertCommands(t *testing.T) {
 	defer cancel()
 	store := NewMongoStore(mc.Database(db)).WithWriteConcern(writeconcern.W1())
 	doc := func(id string, pad int) bson.Raw {
-		return rawDocument(nil, id, time.UnixMilli(1700000000000), mustParse(t, `{"event":"x","pad":"`+strings.Repeat("p", pad)+`"}`))
+		return rawDocument(nil, id, time.UnixMilli(1700000000000), mustParse(t, `{"event":"page_view","pad":"`+strings.Repeat("p", pad)+`"}`))
 	}
 	big := 6 << 20
 	docs := []bson.Raw{doc("a", big), doc("b", big), doc("c", big), doc("d", 10)}
@@ -46,7 +47,7 @@ func TestMongoStoreInsertCommands(t *testing.T) {
 			t.Errorf("document %d: %v", i, e)
 		}
 	}
-	nested := rawDocument(nil, "nested", time.UnixMilli(1700000000000), mustParse(t, `{"event":"x","a":[[1]]}`))
+	nested := rawDocument(nil, "nested", time.UnixMilli(1700000000000), mustParse(t, `{"event":"page_view","a":[[1]]}`))
 	huge := doc("huge", maxDocument+1)
 	perDoc, err = store.Store(ctx, "things", []bson.Raw{doc("a", 10), nested, doc("e", 10), huge})
 	if err != nil {
@@ -92,13 +93,23 @@ func TestWriteConcernCommand(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, s string) *fastjson.Value {
+// mustParse decodes a message body as serve does and returns the event's
+// root, which rawDocument reads.
+func mustParse(t *testing.T, s string) schema.Node {
 	t.Helper()
-	v, err := fastjson.Parse(s)
+	tables, err := os.ReadFile("../schema/testdata/tables.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	sch, err := schema.Parse(tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := schema.NewDecoder(sch, schema.DefaultEnvelope()).Decode([]byte(s), "sqs-msg-1", time.UnixMilli(1700000000000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.Root()
 }
 
 func TestDupIndex(t *testing.T) {
@@ -155,10 +166,10 @@ func TestMongoStoreGroupsCalls(t *testing.T) {
 			defer wg.Done()
 			docs := make([]bson.Raw, per)
 			for j := range docs {
-				docs[j] = rawDocument(nil, fmt.Sprintf("g-%d-%d", i, j), time.UnixMilli(1700000000000), mustParse(t, `{"event":"x"}`))
+				docs[j] = rawDocument(nil, fmt.Sprintf("g-%d-%d", i, j), time.UnixMilli(1700000000000), mustParse(t, `{"event":"page_view"}`))
 			}
 			if i%2 == 1 {
-				docs[0] = rawDocument(nil, "g-dup", time.UnixMilli(1700000000000), mustParse(t, `{"event":"x"}`)) // the same _id from every other caller
+				docs[0] = rawDocument(nil, "g-dup", time.UnixMilli(1700000000000), mustParse(t, `{"event":"page_view"}`)) // the same _id from every other caller
 			}
 			perDoc, err := store.Store(ctx, "grouped", docs)
 			if err != nil {
@@ -196,7 +207,7 @@ func TestMongoStoreGroupsCalls(t *testing.T) {
 	// A caller whose context ends gets its error at once.
 	done, stop := context.WithCancel(context.Background())
 	stop()
-	if _, err := store.Store(done, "grouped", []bson.Raw{rawDocument(nil, "late", time.Now(), mustParse(t, `{"event":"x"}`))}); !errors.Is(err, context.Canceled) {
+	if _, err := store.Store(done, "grouped", []bson.Raw{rawDocument(nil, "late", time.Now(), mustParse(t, `{"event":"page_view"}`))}); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled caller: %v, want context.Canceled", err)
 	}
 }

@@ -329,7 +329,7 @@ func TestReleaseAllRetriesFailedEntries(t *testing.T) {
 // then, once a poller's next receive overlapped its raw writes).
 func TestAcquireInTurns(t *testing.T) {
 	m := newMetrics(prometheus.NewRegistry())
-	l := newLedger(nil, "https://sqs.test/q", time.Minute, 20, zaptest.NewLogger(t), m)
+	l := newTracker(nil, "https://sqs.test/q", time.Minute, 20, zaptest.NewLogger(t), m, realClock{})
 	if _, err := l.acquire(context.Background(), 20); err != nil {
 		t.Fatal(err)
 	}
