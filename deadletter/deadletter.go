@@ -41,6 +41,9 @@ type Record struct {
 	// backfill document larger than MaxBody, which stays in Mongo under
 	// its _id (EventID) in its collection (Attributes["collection"]).
 	BodyBytes int `json:"body_bytes,omitempty"`
+	// File is the key of the dead-letter file the record was read from:
+	// Read sets it; it is not written.
+	File string `json:"-"`
 }
 
 // MaxBody is the largest body a backfill dead letter keeps: SQS's largest
@@ -375,12 +378,12 @@ func (w *Writer) Close(ctx context.Context) error {
 }
 
 // Read returns every record of the dead-letter files under prefix whose day
-// (dt=YYYY-MM-DD) is in [since, until] (zero values: unbounded), with the key
-// of the file each came from. A record that cannot be read is skipped; use
-// ReadReport to learn which.
-func Read(ctx context.Context, store ObjectStore, prefix string, since, until time.Time) ([]Record, []string, error) {
-	recs, from, _, err := ReadReport(ctx, store, prefix, since, until)
-	return recs, from, err
+// (dt=YYYY-MM-DD) is in [since, until] (zero values: unbounded), each with
+// the key of the file it came from (Record.File). A record that cannot be
+// read is skipped; use ReadReport to learn which.
+func Read(ctx context.Context, store ObjectStore, prefix string, since, until time.Time) ([]Record, error) {
+	recs, _, err := ReadReport(ctx, store, prefix, since, until)
+	return recs, err
 }
 
 // Unreadable is a dead-letter record, or the rest of a file, that could not
@@ -400,13 +403,12 @@ func (u Unreadable) String() string {
 // reported and the file read on, and a file whose gzip stream breaks is
 // reported from that point, with the records before it kept. Only a failure
 // to list or to fetch a file is an error.
-func ReadReport(ctx context.Context, store ObjectStore, prefix string, since, until time.Time) ([]Record, []string, []Unreadable, error) {
+func ReadReport(ctx context.Context, store ObjectStore, prefix string, since, until time.Time) ([]Record, []Unreadable, error) {
 	keys, err := store.ListKeys(ctx, Dir(prefix))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	var recs []Record
-	var from []string
 	var bad []Unreadable
 	for _, key := range keys {
 		if !strings.HasSuffix(key, ".jsonl.gz") {
@@ -418,7 +420,7 @@ func ReadReport(ctx context.Context, store ObjectStore, prefix string, since, un
 		}
 		b, err := store.Get(ctx, key)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		broken := readFile(bytes.NewReader(b), func(line int, rec []byte) {
 			var r Record
@@ -426,14 +428,14 @@ func ReadReport(ctx context.Context, store ObjectStore, prefix string, since, un
 				bad = append(bad, Unreadable{File: key, Line: line, Err: err})
 				return
 			}
+			r.File = key
 			recs = append(recs, r)
-			from = append(from, key)
 		})
 		if broken != nil {
 			bad = append(bad, Unreadable{File: key, Line: broken.line, Err: broken.err})
 		}
 	}
-	return recs, from, bad, nil
+	return recs, bad, nil
 }
 
 type lineError struct {

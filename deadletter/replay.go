@@ -118,16 +118,16 @@ type Group struct {
 
 // Groups gathers records (as Read returns them, with their files) by file
 // and reason, in the order they first appear.
-func Groups(recs []Record, files []string) []Group {
+func Groups(recs []Record) []Group {
 	var out []Group
 	at := map[[2]string]int{}
-	for i, r := range recs {
-		k := [2]string{files[i], r.Reason}
+	for _, r := range recs {
+		k := [2]string{r.File, r.Reason}
 		j, ok := at[k]
 		if !ok {
 			j = len(out)
 			at[k] = j
-			out = append(out, Group{File: files[i], Day: dayOf(files[i]), Reason: r.Reason})
+			out = append(out, Group{File: r.File, Day: dayOf(r.File), Reason: r.Reason})
 		}
 		out[j].Records = append(out[j].Records, r)
 	}

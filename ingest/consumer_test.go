@@ -248,7 +248,7 @@ func TestBadEventsDeadLettered(t *testing.T) {
 	if n, _ := r.sink.count(); n != 5 {
 		t.Fatalf("sink has %d events, want 5", n)
 	}
-	recs, _, err := deadletter.Read(context.Background(), r.store, r.prefix, time.Time{}, time.Time{})
+	recs, err := deadletter.Read(context.Background(), r.store, r.prefix, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func TestRawWriteRejected(t *testing.T) {
 	if len(got) > 0 {
 		t.Errorf("rows of rejected events reached the sink: %v", got)
 	}
-	recs, _, err := deadletter.Read(ctx, r.store, r.prefix, time.Time{}, time.Time{})
+	recs, err := deadletter.Read(ctx, r.store, r.prefix, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

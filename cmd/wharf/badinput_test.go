@@ -219,7 +219,7 @@ func (e *e2e) eventIDs(table string) []string {
 // once: the store is at least once).
 func (e *e2e) deadLetters() map[string]deadletter.Record {
 	e.t.Helper()
-	recs, _, err := deadletter.Read(context.Background(), s3store.New(e.st.S3(e.t), e.st.Bucket), e.prefix, time.Time{}, time.Time{})
+	recs, err := deadletter.Read(context.Background(), s3store.New(e.st.S3(e.t), e.st.Bucket), e.prefix, time.Time{}, time.Time{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -300,7 +300,7 @@ func TestServeObservability(t *testing.T) {
 			forbidden = append(forbidden, line)
 		}
 	}
-	recs, _, err := deadletter.Read(context.Background(), s3store.New(e.st.S3(t), e.st.Bucket), e.prefix, time.Time{}, time.Time{})
+	recs, err := deadletter.Read(context.Background(), s3store.New(e.st.S3(t), e.st.Bucket), e.prefix, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

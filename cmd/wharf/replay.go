@@ -68,7 +68,7 @@ func cmdDeadletterReplay(ctx context.Context, args []string, env Env, stdout, st
 		return err
 	}
 	store := newS3(ac, c)
-	recs, files, bad, err := deadletter.ReadReport(ctx, store, c.S3.Prefix, from, to)
+	recs, bad, err := deadletter.ReadReport(ctx, store, c.S3.Prefix, from, to)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func cmdDeadletterReplay(ctx context.Context, args []string, env Env, stdout, st
 	}
 	var todo []deadletter.Group
 	already, other := 0, 0
-	for _, g := range deadletter.Groups(recs, files) {
+	for _, g := range deadletter.Groups(recs) {
 		switch {
 		case *reason != "" && g.Reason != *reason:
 			other += len(g.Records)

@@ -214,7 +214,7 @@ func (e *e2e) checkDeadLetters(want map[string]int) {
 	// queue's visibility timeout (30 s here), then wait for a flush.
 	var got map[string]int
 	stacktest.WaitFor(90*time.Second, func() bool {
-		recs, _, err := deadletter.Read(context.Background(), store, e.prefix, time.Time{}, time.Time{})
+		recs, err := deadletter.Read(context.Background(), store, e.prefix, time.Time{}, time.Time{})
 		if err != nil {
 			e.t.Fatal(err)
 		}

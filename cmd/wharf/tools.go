@@ -344,7 +344,7 @@ func cmdDeadletter(ctx context.Context, args []string, env Env, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	recs, _, bad, err := deadletter.ReadReport(ctx, newS3(ac, c), c.S3.Prefix, from, time.Time{})
+	recs, bad, err := deadletter.ReadReport(ctx, newS3(ac, c), c.S3.Prefix, from, time.Time{})
 	if err != nil {
 		return err
 	}
