@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/wharfdata/wharf/internal/sqsbatch"
 )
 
 // Message attributes with which `wharf deadletter replay` re-sends a record,
@@ -132,4 +134,91 @@ func Groups(recs []Record) []Group {
 		out[j].Records = append(out[j].Records, r)
 	}
 	return out
+}
+
+// Replayer re-sends dead letters to the queue after a schema fix (`wharf
+// deadletter replay`). Each file and reason is sent once: a marker
+// (MarkReplayed) records it, and a later Plan skips it unless asked again.
+// A replayed event is deduped like any redelivery: by its own id, or, when
+// it has none, by the id it was first given, which it carries in a message
+// attribute with its first receive time, signed with Key
+// (ReplayAttributes). Records are never deleted.
+type Replayer struct {
+	Store    ObjectStore
+	Prefix   string // the S3 prefix wharf writes under
+	SQS      sqsbatch.Client
+	QueueURL string
+	Key      []byte           // deadletter.replay_key, shared with the consumer
+	Now      func() time.Time // the markers' time; nil is time.Now
+}
+
+// ReplayPlan is what a replay sends, and what it leaves.
+type ReplayPlan struct {
+	Groups     []Group // to send, in the order of their files
+	Already    int     // records of groups replayed before, left
+	Other      int     // records of other reasons, left
+	Unreadable []Unreadable
+}
+
+// Plan reads the dead letters of the days since to until (zero: unbounded)
+// and returns the groups of reason ("" is every reason) to replay: those no
+// marker names, or with again every one.
+func (r *Replayer) Plan(ctx context.Context, since, until time.Time, reason string, again bool) (ReplayPlan, error) {
+	var p ReplayPlan
+	recs, bad, err := ReadReport(ctx, r.Store, r.Prefix, since, until)
+	if err != nil {
+		return p, err
+	}
+	p.Unreadable = bad
+	done, err := Replayed(ctx, r.Store, r.Prefix)
+	if err != nil {
+		return p, err
+	}
+	for _, g := range Groups(recs) {
+		switch {
+		case reason != "" && g.Reason != reason:
+			p.Other += len(g.Records)
+		case done[ReplayMarker(r.Prefix, g.File, g.Reason)] && !again:
+			p.Already += len(g.Records)
+		default:
+			p.Groups = append(p.Groups, g)
+		}
+	}
+	return p, nil
+}
+
+// Send re-sends the records of g in batches, retrying only the entries that
+// failed, then writes g's marker. It returns how many records were sent and
+// how many were not, being larger than an SQS message (or kept without
+// their body).
+func (r *Replayer) Send(ctx context.Context, g Group) (sent, tooLarge int, err error) {
+	var batches sqsbatch.Batches
+	send := func(batch []sqsbatch.Entry) error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := sqsbatch.Send(ctx, r.SQS, r.QueueURL, batch); err != nil {
+			return err
+		}
+		sent += len(batch)
+		return nil
+	}
+	for _, rec := range g.Records {
+		e := sqsbatch.Entry{Body: rec.Body, Attributes: ReplayAttributes(rec, r.Key)}
+		if e.Size() > sqsbatch.MaxMessage || e.Body == "" {
+			tooLarge++
+			continue
+		}
+		if err := send(batches.Add(e)); err != nil {
+			return sent, tooLarge, err
+		}
+	}
+	if err := send(batches.Take()); err != nil {
+		return sent, tooLarge, err
+	}
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	return sent, tooLarge, MarkReplayed(ctx, r.Store, r.Prefix, g.File, g.Reason, sent, r.QueueURL, now())
 }

@@ -257,8 +257,7 @@ var iamActions = map[string][]string{
 // runs with their own credentials, never in serve or backfill: the task
 // role must not grant them.
 var operatorOnly = map[string]string{
-	"cmd/wharf/tools.go sqs.SendMessageBatch":  "wharf send",
-	"cmd/wharf/replay.go sqs.SendMessageBatch": "wharf deadletter replay (re-sends dead letters to the queue; run with a producer's credentials)",
+	"internal/sqsbatch/sqsbatch.go sqs.SendMessageBatch": "wharf send, and wharf deadletter replay (re-sends dead letters to the queue; run with a producer's credentials)",
 }
 
 // sdkCall finds an SDK operation by its input type, as every call of the

@@ -587,7 +587,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 		it.msg = msg
 		it.receipt = aws.ToString(msg.ReceiptHandle)
 		msg = c.cfg.Replay.Trusted(msg) // wharf.* attributes only from a signed replay
-		fallbackID, received := envelopeFallbacks(msg, now)
+		fallbackID, received := deadletter.Origin(msg, now)
 		it.fallback, it.received = fallbackID, received
 		body := []byte(aws.ToString(msg.Body))
 		ev := &it.event
@@ -597,7 +597,7 @@ func (c *Consumer) handle(ctx context.Context, dec *schema.Decoder, msgs []types
 			it.bad = err
 			continue
 		}
-		fromMongo := mongoID(msg)
+		fromMongo := deadletter.MongoID(msg)
 		if fromMongo != "" {
 			// A replayed backfill dead letter: its id is its document's _id,
 			// as the backfill would have given it.

@@ -161,7 +161,7 @@ func TestReplayAuthWithoutKey(t *testing.T) {
 			if len(msg.MessageAttributes) != 3 {
 				t.Fatal("the message itself was changed")
 			}
-			if id, _ := envelopeFallbacks(got, time.Now()); id != "m" {
+			if id, _ := deadletter.Origin(got, time.Now()); id != "m" {
 				t.Fatalf("id %q, want the message id", id)
 			}
 		})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -356,4 +357,17 @@ var (
 func redact(s string) string {
 	s = userinfoRE.ReplaceAllString(s, "${1}xxxxx@")
 	return passwordRE.ReplaceAllString(s, "${1}xxxxx")
+}
+
+// setup parses a command's flags, loads the configuration that -c names
+// and checks what the command needs of it.
+func setup(fs *flag.FlagSet, cfgPath *string, args []string, env Env, n need) (*Config, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	c, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.validate(n)
 }

@@ -227,61 +227,6 @@ func TestDeadletterReplayAfterSchemaFix(t *testing.T) {
 	p.stop(t)
 }
 
-// replayAttributes carries the first id and receive time, signed with the
-// replay key, then the message's own string attributes but wharf.* ones, at
-// most ten in all.
-func TestReplayAttributes(t *testing.T) {
-	key := []byte("a-replay-key-of-some-length")
-	at := time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC)
-	r := deadletter.Record{MessageID: "m-1", ReceivedAt: at, Attributes: map[string]string{"wharf.event_id": "spoof", "empty": ""}}
-	for i := 0; i < 12; i++ {
-		r.Attributes[fmt.Sprintf("a%02d", i)] = "v"
-	}
-	got := replayAttributes(r, key)
-	if len(got) != 10 {
-		t.Fatalf("%d attributes, want 10", len(got))
-	}
-	str := func(k string) string {
-		v, ok := got[k]
-		if !ok || *v.DataType != "String" {
-			return "<missing>"
-		}
-		return *v.StringValue
-	}
-	if str(deadletter.AttrEventID) != "m-1" || str(deadletter.AttrReceivedAt) != "2026-11-25T10:00:00.123456Z" {
-		t.Fatalf("id %q, time %q", str(deadletter.AttrEventID), str(deadletter.AttrReceivedAt))
-	}
-	for _, k := range []string{"a00", "a06"} {
-		if str(k) != "v" {
-			t.Errorf("attribute %s missing", k)
-		}
-	}
-	plain := map[string]string{}
-	for k, v := range got {
-		plain[k] = *v.StringValue
-	}
-	if !deadletter.Verify(key, plain, r.Body) {
-		t.Error("the replay's signature does not verify")
-	}
-	if deadletter.Verify([]byte("another-key-of-some-length"), plain, r.Body) {
-		t.Error("the signature verifies under another key")
-	}
-	if _, ok := got["empty"]; ok {
-		t.Error("an empty attribute was sent")
-	}
-	r.EventID = "e-1"
-	if got := replayAttributes(r, key)[deadletter.AttrEventID]; *got.StringValue != "e-1" {
-		t.Errorf("event id attribute %q, want the event's own id", *got.StringValue)
-	}
-	if _, ok := replayAttributes(r, key)[deadletter.AttrMongoID]; ok {
-		t.Error("a live dead letter carries a Mongo _id")
-	}
-	r.Source = "backfill"
-	if got, ok := replayAttributes(r, key)[deadletter.AttrMongoID]; !ok || *got.StringValue != "e-1" {
-		t.Errorf("a backfill dead letter's _id attribute: %v", got.StringValue)
-	}
-}
-
 // A backfill dead letter, replayed through the queue after the schema fix,
 // lands with the event id the backfill gives it (its document's _id, not the
 // body's id) and writes no second raw document: a later backfill of the

@@ -7,16 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/valyala/fastjson"
 
-	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/internal/sqsbatch"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse"
 )
@@ -209,73 +204,23 @@ func cmdSend(ctx context.Context, args []string, env Env, stdin io.Reader, stdou
 	if err != nil {
 		return err
 	}
-	client := newSQS(ac)
-	batches := make(chan []string)
+	batches := make(chan []sqsbatch.Entry)
 	var sent, failed int64
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for i := 0; i < *workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				err := sendBatch(ctx, client, c.SQS.QueueURL, b)
-				mu.Lock()
-				if err != nil {
-					failed += int64(len(b))
-					if firstErr == nil {
-						firstErr = err
-					}
-				} else {
-					sent += int64(len(b))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 1<<20), 2<<20)
-	var batch []string
-	size, line, rejected := 0, 0, 0
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if len(text) == 0 {
-			continue
-		}
-		v, err := fastjson.Parse(text)
-		if err != nil || v.Type() != fastjson.TypeObject {
-			rejected++
-			why := "not a JSON object"
-			if err != nil {
-				why = "not JSON: " + err.Error()
-			}
-			fmt.Fprintf(stderr, "line %d: %s; not sent\n", line, why)
-			continue
-		}
-		if size+len(text) > 256<<10 && len(batch) > 0 {
-			batches <- batch
-			batch, size = nil, 0
-		}
-		batch = append(batch, text)
-		size += len(text)
-		if len(batch) == 10 {
-			batches <- batch
-			batch, size = nil, 0
-		}
-	}
-	if len(batch) > 0 {
-		batches <- batch
-	}
+	var sendErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sent, failed, sendErr = sqsbatch.SendAll(ctx, newSQS(ac), c.SQS.QueueURL, *workers, batches)
+	}()
+	lines, rejected, readErr := sendLines(stdin, stderr, batches)
 	close(batches)
-	wg.Wait()
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read line %d: %w", line+1, err)
+	<-done
+	if readErr != nil {
+		return fmt.Errorf("read line %d: %w", lines+1, readErr)
 	}
 	fmt.Fprintf(stdout, "sent %d messages; %d lines rejected; %d failed\n", sent, rejected, failed)
-	if firstErr != nil {
-		return firstErr
+	if sendErr != nil {
+		return sendErr
 	}
 	if rejected > 0 {
 		return &exitError{1, fmt.Errorf("%d lines were not JSON objects", rejected)}
@@ -283,91 +228,33 @@ func cmdSend(ctx context.Context, args []string, env Env, stdin io.Reader, stdou
 	return nil
 }
 
-func sendBatch(ctx context.Context, client *sqs.Client, queueURL string, bodies []string) error {
-	pending := make(map[string]string, len(bodies))
-	for i, b := range bodies {
-		pending[strconv.Itoa(i)] = b
-	}
-	for attempt := 0; attempt < 6 && len(pending) > 0; attempt++ {
-		if attempt > 0 {
-			time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
-		}
-		entries := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
-		for id, b := range pending {
-			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(id), MessageBody: aws.String(b)})
-		}
-		out, err := client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
-		if err != nil {
-			if attempt == 5 {
-				return fmt.Errorf("send batch: %w", err)
-			}
+// sendLines reads JSON lines from r into batches, naming on stderr each line
+// that is not a JSON object. It returns the lines read and rejected.
+func sendLines(r io.Reader, stderr io.Writer, batches chan<- []sqsbatch.Entry) (lines, rejected int, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 2<<20)
+	var b sqsbatch.Batches
+	for sc.Scan() {
+		lines++
+		text := sc.Text()
+		if len(text) == 0 {
 			continue
 		}
-		for _, ok := range out.Successful {
-			delete(pending, aws.ToString(ok.Id))
-		}
-	}
-	if len(pending) > 0 {
-		return fmt.Errorf("send batch: %d messages failed after retries", len(pending))
-	}
-	return nil
-}
-
-func cmdDeadletter(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "replay" {
-		return cmdDeadletterReplay(ctx, args[1:], env, stdout, stderr)
-	}
-	if len(args) == 0 || args[0] != "list" {
-		return usageError("deadletter: want list or replay")
-	}
-	fs, cfgPath := flags("deadletter list", stderr)
-	since := fs.String("since", "", "first day (YYYY-MM-DD) to list")
-	samples := fs.Int("samples", 2, "examples per day and reason")
-	asJSON := fs.Bool("json", false, "print JSON lines")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	c, err := loadConfig(*cfgPath, env)
-	if err != nil {
-		return err
-	}
-	if err := c.validate(need{s3: true}); err != nil {
-		return err
-	}
-	var from time.Time
-	if *since != "" {
-		if from, err = time.Parse("2006-01-02", *since); err != nil {
-			return usageError("--since: %q is not a day YYYY-MM-DD", *since)
-		}
-	}
-	ac, err := awsConfig(ctx, env)
-	if err != nil {
-		return err
-	}
-	recs, bad, err := deadletter.ReadReport(ctx, newS3(ac, c), c.S3.Prefix, from, time.Time{})
-	if err != nil {
-		return err
-	}
-	reportUnreadable(stderr, bad)
-	sums := deadletter.Summarize(recs, *samples)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, s := range sums {
-			enc.Encode(s)
-		}
-		return nil
-	}
-	fmt.Fprintf(stdout, "%-10s  %-20s  %7s  sample\n", "day", "reason", "count")
-	for _, s := range sums {
-		sample := ""
-		if len(s.Samples) > 0 {
-			sample = s.Samples[0].Detail
-			if len(sample) > 90 {
-				sample = sample[:90] + "…"
+		if v, err := fastjson.Parse(text); err != nil || v.Type() != fastjson.TypeObject {
+			rejected++
+			why := "not a JSON object"
+			if err != nil {
+				why = "not JSON: " + err.Error()
 			}
+			fmt.Fprintf(stderr, "line %d: %s; not sent\n", lines, why)
+			continue
 		}
-		fmt.Fprintf(stdout, "%-10s  %-20s  %7d  %s\n", s.Day, s.Reason, s.Count, sample)
+		if full := b.Add(sqsbatch.Entry{Body: text}); full != nil {
+			batches <- full
+		}
 	}
-	fmt.Fprintf(stdout, "%d dead letters\n", len(recs))
-	return nil
+	if rest := b.Take(); rest != nil {
+		batches <- rest
+	}
+	return lines, rejected, sc.Err()
 }

@@ -1,0 +1,143 @@
+// Package sqsbatch sends messages to an SQS queue in batches: at most ten
+// and 256 KiB a call, retrying only the entries that failed. `wharf send`
+// and `wharf deadletter replay` send through it.
+package sqsbatch
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// SQS's limits.
+const (
+	MaxEntries = 10        // messages per SendMessageBatch
+	MaxBytes   = 256 << 10 // bytes per SendMessageBatch, bodies and attributes
+	MaxMessage = 1 << 20   // the largest message, body and attributes
+)
+
+// Client is the SQS call a sender makes.
+type Client interface {
+	SendMessageBatch(context.Context, *sqs.SendMessageBatchInput, ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// Entry is one message to send.
+type Entry struct {
+	Body       string
+	Attributes map[string]types.MessageAttributeValue
+}
+
+// Size is what e counts against MaxBytes and MaxMessage: its body and its
+// attributes' names, types and values.
+func (e Entry) Size() int {
+	n := len(e.Body)
+	for k, v := range e.Attributes {
+		n += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
+	}
+	return n
+}
+
+// Batches gathers entries into batches that SQS takes in one call.
+type Batches struct {
+	batch []Entry
+	size  int
+}
+
+// Add adds e, returning the batch to send first when e does not fit in
+// the one being gathered (nil otherwise).
+func (b *Batches) Add(e Entry) []Entry {
+	var full []Entry
+	if n := len(b.batch); n == MaxEntries || n > 0 && b.size+e.Size() > MaxBytes {
+		full = b.Take()
+	}
+	b.batch = append(b.batch, e)
+	b.size += e.Size()
+	return full
+}
+
+// Take returns the batch gathered so far (nil when empty) and starts anew.
+func (b *Batches) Take() []Entry {
+	out := b.batch
+	b.batch, b.size = nil, 0
+	return out
+}
+
+// Send sends one batch (of at most MaxEntries and MaxBytes), retrying the
+// entries that failed up to five times with backoff. An entry that SQS
+// refuses as the sender's fault (too large, a bad attribute) fails it at
+// once.
+func Send(ctx context.Context, client Client, queueURL string, batch []Entry) error {
+	pending := make(map[string]Entry, len(batch))
+	for i, e := range batch {
+		pending[strconv.Itoa(i)] = e
+	}
+	var last error
+	for attempt := 0; attempt < 6 && len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+			}
+		}
+		entries := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
+		for id, e := range pending {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(id), MessageBody: aws.String(e.Body), MessageAttributes: e.Attributes})
+		}
+		out, err := client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
+		if err != nil {
+			last = err
+			continue
+		}
+		for _, ok := range out.Successful {
+			delete(pending, aws.ToString(ok.Id))
+		}
+		for _, f := range out.Failed {
+			if f.SenderFault {
+				return fmt.Errorf("send: SQS refused a message: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+			}
+			last = fmt.Errorf("send: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+		}
+	}
+	if len(pending) > 0 {
+		if last == nil {
+			last = fmt.Errorf("SQS did not answer for them")
+		}
+		return fmt.Errorf("send: %d messages not sent after retries: %w", len(pending), last)
+	}
+	return nil
+}
+
+// SendAll sends the batches it receives, workers at a time, until batches
+// is closed. It returns how many entries were sent and how many failed, and
+// the first error.
+func SendAll(ctx context.Context, client Client, queueURL string, workers int, batches <-chan []Entry) (sent, failed int64, err error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range max(workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				serr := Send(ctx, client, queueURL, b)
+				mu.Lock()
+				if serr != nil {
+					failed += int64(len(b))
+					err = cmp.Or(err, serr)
+				} else {
+					sent += int64(len(b))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return sent, failed, err
+}
