@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -83,81 +82,40 @@ type keySample struct {
 	types []string // $type names of the _id types present; nil when unknown (from a sample)
 }
 
-// sampleKeys returns about n random _ids. On MongoDB it runs $sample, which
-// reads n random documents by the index; where $sample is not implemented
-// (FerretDB), it reads every _id once (projected, unsorted) and keeps a
-// reservoir sample, which also gives the exact count and the type classes
-// present.
+// sampleKeys returns about n random _ids (Sample). Where $sample is not
+// implemented (FerretDB), the scan reads every _id once (projected,
+// unsorted), which also gives the exact count and the type classes present.
 func (s *source) sampleKeys(ctx context.Context, coll string, n int) (keySample, error) {
-	c := s.coll(coll)
-	cur, err := c.Aggregate(ctx, mongo.Pipeline{
-		{{Key: "$sample", Value: bson.D{{Key: "size", Value: n}}}},
-		{{Key: "$project", Value: bson.D{{Key: "_id", Value: 1}}}},
-	})
-	if err == nil {
-		var ks keySample
-		for cur.Next(ctx) {
-			if v, err := cur.Current.LookupErr("_id"); err == nil && boundaryOK(v) {
-				ks.keys = append(ks.keys, keyOf(v))
-			}
-		}
-		err = cur.Err()
-		cur.Close(ctx)
-		if err == nil {
-			ks.total, err = s.estimatedCount(ctx, coll)
-			return ks, err
-		}
-	}
-	if !notImplemented(err) {
-		return keySample{}, fmt.Errorf("sample _id of %s: %w", coll, err)
-	}
-	return s.scanKeys(ctx, coll, n)
-}
-
-// scanKeys reads every _id (no sort, no filter: one pass over the collection)
-// and keeps a reservoir sample of n.
-func (s *source) scanKeys(ctx context.Context, coll string, n int) (keySample, error) {
-	cur, err := s.coll(coll).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(max(s.batchSize, 10_000)))
-	if err != nil {
-		return keySample{}, fmt.Errorf("scan _id of %s: %w", coll, err)
-	}
-	defer cur.Close(ctx)
 	var ks keySample
 	seen := map[string]bool{}
-	for cur.Next(ctx) {
-		v, err := cur.Current.LookupErr("_id")
-		if err != nil {
-			continue
-		}
-		ks.total++
-		seen[typeAlias(v.Type)] = true
-		if !boundaryOK(v) {
-			continue
-		}
-		if len(ks.keys) < n {
+	raws, how, err := Sample(ctx, s.coll(coll), n, SampleOptions{
+		Projection: bson.D{{Key: "_id", Value: 1}}, BatchSize: max(s.batchSize, 10_000),
+		Keep: func(doc bson.Raw) bool {
+			v, err := doc.LookupErr("_id")
+			if err != nil {
+				return false
+			}
+			ks.total++
+			seen[typeAlias(v.Type)] = true
+			return boundaryOK(v)
+		},
+	})
+	if err != nil {
+		return keySample{}, fmt.Errorf("sample _id: %w", err)
+	}
+	for _, doc := range raws {
+		if v, err := doc.LookupErr("_id"); err == nil && boundaryOK(v) {
 			ks.keys = append(ks.keys, keyOf(v))
-		} else if j := rand.Int64N(ks.total); j < int64(n) {
-			ks.keys[j] = keyOf(v)
 		}
 	}
-	if err := cur.Err(); err != nil {
-		return keySample{}, fmt.Errorf("scan _id of %s: %w", coll, err)
+	if how == SampledByServer {
+		ks.total, err = s.estimatedCount(ctx, coll)
+		return ks, err
 	}
 	if !seen[""] { // a type without a $type name: ask for every type
 		ks.types = slices.Sorted(maps.Keys(seen))
 	}
 	return ks, nil
-}
-
-// notImplemented reports whether the server refused a command or stage it
-// does not implement (MongoDB error code 238, NotImplemented; FerretDB
-// answers so for $sample and the date operators).
-func notImplemented(err error) bool {
-	var se mongo.ServerError
-	if errors.As(err, &se) {
-		return se.HasErrorCode(238) || se.HasErrorCode(115) // NotImplemented, CommandNotSupported
-	}
-	return false
 }
 
 // transient reports whether a cursor error may go away when the range is

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse"
 )
@@ -129,7 +130,7 @@ func schemaInfer(ctx context.Context, args []string, env Env, stdout, stderr io.
 	if s == 0 {
 		s = uint64(time.Now().UnixNano())
 	}
-	docs, how, err := sampleCollection(ctx, client.Database(c.Mongo.Database).Collection(*coll), *n, rand.New(rand.NewPCG(s, s>>1|1)))
+	docs, how, err := backfill.SampleJSON(ctx, client.Database(c.Mongo.Database).Collection(*coll), *n, rand.New(rand.NewPCG(s, s>>1|1)))
 	if err != nil {
 		return err
 	}

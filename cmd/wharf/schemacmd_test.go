@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/internal/stacktest"
 	"github.com/wharfdata/wharf/schema"
 )
@@ -169,7 +169,7 @@ func TestSchemaInferFallback(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("infer: exit %d\n%s\n%s", code, stdout, errOut)
 	}
-	if !strings.Contains(errOut, "sampled 20 documents of clicks ("+sampledByReservoir) && !strings.Contains(errOut, "("+sampledByServer) {
+	if !strings.Contains(errOut, "sampled 20 documents of clicks ("+backfill.SampledByReservoir) && !strings.Contains(errOut, "("+backfill.SampledByServer) {
 		t.Errorf("infer does not say how it sampled:\n%s", errOut)
 	}
 	// The whole collection (60 < 100): the field seen once is reported.
@@ -188,33 +188,6 @@ func TestSchemaInferFallback(t *testing.T) {
 	tb := s.Table("clicks")
 	if tb == nil || tb.Column("user_id") < 0 || tb.Column("page_url") < 0 || tb.Column("tags_0") < 0 || tb.Column("tags_1") < 0 {
 		t.Errorf("inferred file:\n%s", b)
-	}
-}
-
-// TestReservoirIsUniform draws 10 of 100 items many times: each item is
-// kept about as often as every other, and the first ten are not favoured.
-func TestReservoirIsUniform(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(1, 2))
-	counts := make([]int, 100)
-	const rounds = 4000
-	for range rounds {
-		i := 0
-		got, _ := reservoir(10, rnd, func() (int, bool) { i++; return i - 1, i <= 100 })
-		if len(got) != 10 {
-			t.Fatalf("sample of %d", len(got))
-		}
-		for _, x := range got {
-			counts[x]++
-		}
-	}
-	for i, c := range counts {
-		if c < rounds/10*7/10 || c > rounds/10*13/10 {
-			t.Errorf("item %d kept %d times, want about %d", i, c, rounds/10)
-		}
-	}
-	small, _ := reservoir(10, rnd, func() func() (int, bool) { i := 0; return func() (int, bool) { i++; return i, i <= 3 } }())
-	if len(small) != 3 {
-		t.Errorf("a collection smaller than the sample: %v", small)
 	}
 }
 
