@@ -23,6 +23,7 @@ import (
 	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/batcher"
 	"github.com/wharfdata/wharf/deadletter"
+	"github.com/wharfdata/wharf/internal/bars"
 	"github.com/wharfdata/wharf/internal/s3store"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse"
@@ -294,7 +295,7 @@ func (m manualFlush) Flush(ctx context.Context) error {
 // progress display, and returns once its rows are in S3 (or it stopped).
 // With bc.ScanOnly, s3 may be nil.
 func runBackfill(ctx, bg context.Context, c *Config, sch *schema.Schema, bc backfill.Config, db *mongo.Database, s3 *s3store.Store,
-	log *zap.Logger, logs *swapWriter, stderr io.Writer, mode string, every time.Duration) (backfill.Summary, error) {
+	log *zap.Logger, logs *bars.LogWriter, stderr io.Writer, mode string, every time.Duration) (backfill.Summary, error) {
 	var (
 		sink  backfill.Sink
 		dls   backfill.DeadLetters
@@ -319,19 +320,7 @@ func runBackfill(ctx, bg context.Context, c *Config, sch *schema.Schema, bc back
 	if !bc.ScanOnly {
 		fmt.Fprintf(stderr, "backfill job %s (run again with --job %s to resume)\n", bc.Job, bc.Job)
 	}
-	var stopProgress func(ok bool)
-	switch mode {
-	case "bar":
-		bp := startBars(bf.Progress, stderr, logs)
-		stopProgress = func(ok bool) { bp.stop(ok, logs, stderr) }
-	case "log":
-		pctx, cancel := context.WithCancel(bg)
-		done := make(chan struct{})
-		go func() { defer close(done); logProgress(pctx, bf.Progress, progressLog(log, bc), every) }()
-		stopProgress = func(bool) { cancel(); <-done }
-	default:
-		stopProgress = func(bool) {}
-	}
+	stopProgress := bars.Show(mode, bf.Progress, stderr, logs, backfill.ProgressLog(log, bc), every)
 	sum, runErr := bf.Run(ctx)
 	stopProgress(runErr == nil)
 	if dl != nil {
@@ -430,7 +419,7 @@ func softMemoryLimit(c *Config, env Env) {
 
 // progressLogger resolves --progress (auto: a bar on a terminal, log lines
 // otherwise) and returns a logger whose output can move above the bars.
-func progressLogger(c *Config, progress string, stderr io.Writer) (string, *swapWriter, *zap.Logger, error) {
+func progressLogger(c *Config, progress string, stderr io.Writer) (string, *bars.LogWriter, *zap.Logger, error) {
 	isTerm := false
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		isTerm = true
@@ -449,7 +438,7 @@ func progressLogger(c *Config, progress string, stderr io.Writer) (string, *swap
 	if isTerm && c.Log.Format == "auto" {
 		c.Log.Format = "console"
 	}
-	logs := &swapWriter{w: stderr}
+	logs := bars.NewLogWriter(stderr)
 	return mode, logs, newLogger(c, logs), nil
 }
 

@@ -1,4 +1,4 @@
-package main
+package backfill
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/internal/stacktest"
 )
 
@@ -75,17 +74,17 @@ func TestProgressETA(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newRateMeter(20 * time.Second)
+			m := NewRateMeter(20 * time.Second)
 			var eta time.Duration
 			var ok bool
 			for _, tk := range tc.ticks {
-				p := backfill.Progress{Read: tk.read, Elapsed: tk.at,
-					Ranges: []backfill.RangeProgress{{Done: tk.read, Estimate: tc.total}}}
+				p := Progress{Read: tk.read, Elapsed: tk.at,
+					Ranges: []RangeProgress{{Done: tk.read, Estimate: tc.total}}}
 				if tc.readStart > 0 && tk.read > 0 {
 					p.ReadStart = t0.Add(tc.readStart)
 				}
-				m.observe(t0.Add(tk.at), p.Read, p.ReadStart)
-				eta, ok = m.eta(tc.total - tk.read)
+				m.Observe(t0.Add(tk.at), p.Read, p.ReadStart)
+				eta, ok = m.ETA(tc.total - tk.read)
 			}
 			if !ok {
 				t.Fatal("no ETA")
@@ -100,11 +99,11 @@ func TestProgressETA(t *testing.T) {
 // Before any document is read there is no rate and no ETA.
 func TestProgressETAUnknownWhilePlanning(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	m := newRateMeter(20 * time.Second)
+	m := NewRateMeter(20 * time.Second)
 	for s := 0; s < 30; s++ {
-		m.observe(t0.Add(time.Duration(s)*time.Second), 0, time.Time{})
-		if _, ok := m.eta(1000); ok || m.rate() != 0 {
-			t.Fatalf("at %ds: rate %v, an ETA while planning", s, m.rate())
+		m.Observe(t0.Add(time.Duration(s)*time.Second), 0, time.Time{})
+		if _, ok := m.ETA(1000); ok || m.Rate() != 0 {
+			t.Fatalf("at %ds: rate %v, an ETA while planning", s, m.Rate())
 		}
 	}
 }
@@ -113,13 +112,13 @@ func TestProgressETAUnknownWhilePlanning(t *testing.T) {
 // runbook's Logs Insights query groups by, with the shard's done count.
 func TestProgressLogNamesJobAndShard(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	bc := backfill.Config{Job: "orders-2019", Shard: 3, Shards: 8}
-	get := func() backfill.Progress {
-		return backfill.Progress{Read: 10, Ranges: []backfill.RangeProgress{{Done: 40, Estimate: 100}, {Done: 2, Estimate: 50}}}
+	bc := Config{Job: "orders-2019", Shard: 3, Shards: 8}
+	get := func() Progress {
+		return Progress{Read: 10, Ranges: []RangeProgress{{Done: 40, Estimate: 100}, {Done: 2, Estimate: 50}}}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); logProgress(ctx, get, progressLog(zap.New(core), bc), time.Millisecond) }()
+	go func() { defer close(done); LogProgress(ctx, get, ProgressLog(zap.New(core), bc), time.Millisecond) }()
 	stacktest.WaitFor(10*time.Second, func() bool { return logs.FilterMessage("backfill progress").Len() > 0 })
 	cancel()
 	<-done
