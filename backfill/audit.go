@@ -3,6 +3,8 @@ package backfill
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -177,4 +179,67 @@ func (s *source) countHoursClient(ctx context.Context, coll string, sch *schema.
 		return fmt.Errorf("hourly counts of %s: %w", coll, err)
 	}
 	return nil
+}
+
+// HourDiff is one hour whose counts differ.
+type HourDiff struct {
+	Hour      time.Time `json:"hour"`
+	Mongo     int64     `json:"mongo"`
+	Warehouse int64     `json:"warehouse"`
+}
+
+// Audit compares, hour by hour, the documents in Mongo with the rows in the
+// warehouse for one table (`wharf audit`).
+type Audit struct {
+	Diffs            []HourDiff // the hours that differ, in order
+	Mongo, Warehouse int64      // documents and rows in the whole range
+	Method           string     // how Mongo counted (CountHours)
+}
+
+// Audit counts the job's table in Mongo (CountHours) and in the warehouse
+// per hour of [from, to), and returns the hours that differ.
+func (j *Job) Audit(ctx context.Context, from, to time.Time) (Audit, error) {
+	mongo, method, err := CountHours(ctx, j.DB, j.Schema, j.Envelope, j.Config.Table, from, to, j.Config.ReadPreference)
+	if err != nil {
+		return Audit{}, err
+	}
+	wh, err := j.Warehouse.HourlyCounts(ctx, j.Config.Table, from, to)
+	if err != nil {
+		return Audit{}, err
+	}
+	a := Audit{Method: method}
+	hours := map[time.Time]bool{}
+	for h, n := range mongo {
+		hours[h] = true
+		a.Mongo += n
+	}
+	for h, n := range wh {
+		hours[h] = true
+		a.Warehouse += n
+	}
+	for _, h := range slices.SortedFunc(maps.Keys(hours), time.Time.Compare) {
+		if mongo[h] != wh[h] {
+			a.Diffs = append(a.Diffs, HourDiff{Hour: h, Mongo: mongo[h], Warehouse: wh[h]})
+		}
+	}
+	return a, nil
+}
+
+// RepairWindows merges the hours where Mongo has more than the warehouse
+// into windows of consecutive hours: what `wharf audit --repair` backfills
+// (Config.Windows).
+func RepairWindows(diffs []HourDiff) []Window {
+	var ws []Window
+	for _, d := range diffs {
+		if d.Mongo <= d.Warehouse {
+			continue
+		}
+		end := d.Hour.Add(time.Hour)
+		if n := len(ws); n > 0 && ws[n-1].To.Equal(d.Hour) {
+			ws[n-1].To = end
+			continue
+		}
+		ws = append(ws, Window{From: d.Hour, To: end})
+	}
+	return ws
 }

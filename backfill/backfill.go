@@ -33,6 +33,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.uber.org/zap"
 
 	"github.com/wharfdata/wharf/deadletter"
@@ -42,7 +43,7 @@ import (
 // Sink takes the rows of one document. ack runs exactly once, with nil when
 // the rows are durable in S3, or the error that stopped them. Add may block
 // while the sink is at its memory cap. Flush writes what is buffered and
-// waits for it. (cmd/wharf adapts *batcher.Batcher: its Flush takes the
+// waits for it. (Job adapts *batcher.Batcher: its Flush takes the
 // batcher's flush reason, and a backfill's is always "manual".)
 type Sink interface {
 	Add(ctx context.Context, rows *schema.Rows, ack func(error)) error
@@ -170,6 +171,9 @@ func (c Config) Validate() error {
 		if !w.To.After(w.From) || i > 0 && w.From.Before(c.Windows[i-1].To) {
 			return fmt.Errorf("time windows must be sorted, apart and not empty (window %d: %s to %s)", i, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339))
 		}
+	}
+	if _, err := readpref.ModeFromString(c.ReadPreference); err != nil {
+		return fmt.Errorf("backfill.read_preference %q: %w", c.ReadPreference, err)
 	}
 	if _, _, err := parseFilter(c.Filter); err != nil {
 		return err

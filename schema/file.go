@@ -375,26 +375,61 @@ var yamlLineRE = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+
 
 // Parse reads and validates a schema file. Errors carry the line and reason.
 func Parse(data []byte) (*Schema, error) {
+	f, err := decodeFile(data)
+	if err != nil {
+		return nil, err
+	}
+	return build(f)
+}
+
+// ParseTable reads and validates a schema file as Parse does, and returns a
+// schema of only the parent table name and its children, each with suffix
+// added to its name and every rule the file gives it: the tables a rebuild
+// fills (backfill.RebuildSchema).
+func ParseTable(data []byte, name, suffix string) (*Schema, error) {
+	f, err := decodeFile(data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := build(f); err != nil {
+		return nil, err
+	}
+	for _, ft := range f.Tables {
+		if ft.Name != name {
+			continue
+		}
+		ft.Name += suffix
+		ft.Children = slices.Clone(ft.Children)
+		for i := range ft.Children {
+			ft.Children[i].Name += suffix
+		}
+		return build(fileSchema{Tables: []fileTable{ft}})
+	}
+	return nil, &Error{Reason: fmt.Sprintf("no parent table %q", name)}
+}
+
+// decodeFile reads a schema file's YAML, refusing unknown keys.
+func decodeFile(data []byte) (fileSchema, error) {
 	var f fileSchema
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Error{Reason: "schema file is empty"}
+			return f, &Error{Reason: "schema file is empty"}
 		}
-		return nil, yamlError(err)
+		return f, yamlError(err)
 	}
 	if len(root.Content) == 0 {
-		return nil, &Error{Reason: "schema file is empty"}
+		return f, &Error{Reason: "schema file is empty"}
 	}
 	doc := root.Content[0]
 	if err := checkKeys(doc, []string{"tables"}, "top-level"); err != nil {
-		return nil, err
+		return f, err
 	}
 	if err := doc.Decode(&f); err != nil {
-		return nil, yamlError(err)
+		return f, yamlError(err)
 	}
-	return build(f)
+	return f, nil
 }
 
 func yamlError(err error) error {

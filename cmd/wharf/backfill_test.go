@@ -23,9 +23,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/internal/stacktest"
-	"github.com/wharfdata/wharf/warehouse"
 )
 
 var (
@@ -678,35 +676,6 @@ func TestBackfillRebuild(t *testing.T) {
 	c := e.cmd("backfill", "-c", e.cfg, "--rebuild", "--table", "page_views", "--job", "rebuild-1")
 	if out, err := c.CombinedOutput(); err == nil || c.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "already swapped in") {
 		t.Errorf("a second swap of the same job: %v\n%s", err, out)
-	}
-}
-
-func TestRebuildSchema(t *testing.T) {
-	tbl, sch, reps, err := rebuildSchema(filepath.Join(stacktest.RepoRoot(), "deploy", "local", "tables.yaml"), "actions_taken")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tbl.Name != "actions_taken__rebuild" || len(sch.All()) != 2 || tbl.Children[0].Name != "actions_taken_tags__rebuild" {
-		t.Fatalf("rebuild schema: %s with %d tables", tbl.Name, len(sch.All()))
-	}
-	if tbl.Time != "date" || tbl.Collections()[0] != "actions_taken" || len(tbl.Columns) == 0 {
-		t.Errorf("the rebuilt table lost its rules: time %q, collections %v", tbl.Time, tbl.Collections())
-	}
-	want := []warehouse.Replacement{{Target: "actions_taken", Rebuilt: "actions_taken__rebuild"}, {Target: "actions_taken_tags", Rebuilt: "actions_taken_tags__rebuild", Child: true}}
-	if !slices.Equal(reps, want) {
-		t.Errorf("replacements %v, want %v", reps, want)
-	}
-	if _, _, _, err := rebuildSchema(filepath.Join(stacktest.RepoRoot(), "deploy", "local", "tables.yaml"), "actions_taken_tags"); err == nil {
-		t.Error("a child table cannot be rebuilt alone")
-	}
-}
-
-func TestRepairWindows(t *testing.T) {
-	h := func(i int) time.Time { return time.Date(2024, 1, 1, i, 0, 0, 0, time.UTC) }
-	got := repairWindows([]hourDiff{{h(1), 5, 3}, {h(2), 4, 0}, {h(3), 1, 2}, {h(5), 9, 8}, {h(6), 1, 0}})
-	want := []backfill.Window{{From: h(1), To: h(3)}, {From: h(5), To: h(7)}}
-	if !slices.EqualFunc(got, want, func(a, b backfill.Window) bool { return a.From.Equal(b.From) && a.To.Equal(b.To) }) {
-		t.Errorf("got %v, want %v", got, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -370,4 +371,14 @@ func setup(fs *flag.FlagSet, cfgPath *string, args []string, env Env, n need) (*
 		return nil, err
 	}
 	return c, c.validate(n)
+}
+
+// backfillConfig is a backfill of table as the config file says; workers,
+// when not 0, overrides backfill.workers (--workers).
+func (c *Config) backfillConfig(table string, workers int) backfill.Config {
+	bc := backfill.DefaultConfig()
+	bc.Table, bc.Prefix = table, c.S3.Prefix
+	bc.Workers, bc.BatchSize, bc.ReadPreference = cmp.Or(workers, c.Backfill.Workers), c.Backfill.BatchSize, c.Backfill.ReadPreference
+	bc.CheckpointInterval, bc.MaxPending, bc.DrainTimeout = time.Duration(c.Backfill.CheckpointInterval), c.Backfill.MaxPending, time.Duration(c.DrainTimeout)
+	return bc
 }

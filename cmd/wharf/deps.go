@@ -125,7 +125,12 @@ func newPool(ctx context.Context, c *Config) (*pgxpool.Pool, error) {
 }
 
 func newMongo(ctx context.Context, c *Config) (*mongo.Client, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(c.Mongo.URI).SetTimeout(30 * time.Second))
+	return connectMongo(ctx, c, 30*time.Second)
+}
+
+// connectMongo connects to mongo.uri with timeout per operation, and pings.
+func connectMongo(ctx context.Context, c *Config, timeout time.Duration) (*mongo.Client, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(c.Mongo.URI).SetTimeout(timeout))
 	if err != nil {
 		return nil, badConfig("mongo.uri: %s", redact(err.Error()))
 	}
