@@ -1,55 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/batcher"
 	"github.com/wharfdata/wharf/ingest"
+	"github.com/wharfdata/wharf/internal/conf"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse"
 )
-
-// Duration is a time.Duration written as "60s" in YAML and the environment.
-type Duration time.Duration
-
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as 60s or 5m", n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// ByteSize is a size written as 128MiB, 64MB, 1048576.
-type ByteSize int64
-
-var sizeRE = regexp.MustCompile(`^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$`)
-
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	m := sizeRE.FindStringSubmatch(strings.TrimSpace(n.Value))
-	if m == nil {
-		return fmt.Errorf("%q is not a size such as 128MiB", n.Value)
-	}
-	v, _ := strconv.ParseInt(m[1], 10, 64)
-	mult := map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1e6, "MiB": 1 << 20, "GB": 1e9, "GiB": 1 << 30}[m[2]]
-	*b = ByteSize(v * mult)
-	return nil
-}
 
 // Config is the configuration file of docs/design.md §8.
 type Config struct {
@@ -59,10 +25,10 @@ type Config struct {
 		TimePath string `yaml:"time_path"`
 	} `yaml:"events"`
 	SQS struct {
-		QueueURL    string   `yaml:"queue_url"`
-		Pollers     int      `yaml:"pollers"`
-		MaxInFlight int      `yaml:"max_in_flight"`
-		WaitTime    Duration `yaml:"wait_time"`
+		QueueURL    string        `yaml:"queue_url"`
+		Pollers     int           `yaml:"pollers"`
+		MaxInFlight int           `yaml:"max_in_flight"`
+		WaitTime    conf.Duration `yaml:"wait_time"`
 	} `yaml:"sqs"`
 	Mongo struct {
 		URI      string `yaml:"uri"`
@@ -74,35 +40,35 @@ type Config struct {
 		PathStyle bool   `yaml:"path_style"`
 	} `yaml:"s3"`
 	Warehouse struct {
-		Dialect         string   `yaml:"dialect"`
-		DSN             string   `yaml:"dsn"`
-		Schema          string   `yaml:"schema"`
-		IAMRole         string   `yaml:"iam_role"`
-		LoadInterval    Duration `yaml:"load_interval"`
-		MaxFilesPerLoad int      `yaml:"max_files_per_load"`
-		MergeTimeout    Duration `yaml:"merge_timeout"`
+		Dialect         string        `yaml:"dialect"`
+		DSN             string        `yaml:"dsn"`
+		Schema          string        `yaml:"schema"`
+		IAMRole         string        `yaml:"iam_role"`
+		LoadInterval    conf.Duration `yaml:"load_interval"`
+		MaxFilesPerLoad int           `yaml:"max_files_per_load"`
+		MergeTimeout    conf.Duration `yaml:"merge_timeout"`
 		// MaxConnections is the size of the process's warehouse connection
 		// pool; the warehouse sees this many from every task at most.
 		MaxConnections int `yaml:"max_connections"`
 		// ReconcileInterval: how often a load also lists the days before
 		// the watermark (warehouse.Config.ReconcileInterval).
-		ReconcileInterval Duration `yaml:"reconcile_interval"`
+		ReconcileInterval conf.Duration `yaml:"reconcile_interval"`
 		// LoadConcurrency: tables one load merges at once.
 		LoadConcurrency int `yaml:"load_concurrency"`
 	} `yaml:"warehouse"`
 	Batch struct {
-		MaxRows          int      `yaml:"max_rows"`
-		MaxBytes         ByteSize `yaml:"max_bytes"`
-		MaxAge           Duration `yaml:"max_age"`
-		FlushConcurrency int      `yaml:"flush_concurrency"`
+		MaxRows          int           `yaml:"max_rows"`
+		MaxBytes         conf.ByteSize `yaml:"max_bytes"`
+		MaxAge           conf.Duration `yaml:"max_age"`
+		FlushConcurrency int           `yaml:"flush_concurrency"`
 	} `yaml:"batch"`
 	Backfill struct {
-		Workers            int      `yaml:"workers"`
-		BatchSize          int32    `yaml:"batch_size"`
-		ReadPreference     string   `yaml:"read_preference"`
-		CheckpointInterval Duration `yaml:"checkpoint_interval"`
-		MaxPending         int      `yaml:"max_pending"`
-		QueryTimeout       Duration `yaml:"query_timeout"`
+		Workers            int           `yaml:"workers"`
+		BatchSize          int32         `yaml:"batch_size"`
+		ReadPreference     string        `yaml:"read_preference"`
+		CheckpointInterval conf.Duration `yaml:"checkpoint_interval"`
+		MaxPending         int           `yaml:"max_pending"`
+		QueryTimeout       conf.Duration `yaml:"query_timeout"`
 	} `yaml:"backfill"`
 	Deadletter struct {
 		// ReplayKey signs the wharf.* attributes of a replayed message;
@@ -110,8 +76,8 @@ type Config struct {
 		// printed. At least 16 bytes; serve and replay must share it.
 		ReplayKey string `yaml:"replay_key"`
 	} `yaml:"deadletter"`
-	Schema       string   `yaml:"schema"`
-	DrainTimeout Duration `yaml:"drain_timeout"`
+	Schema       string        `yaml:"schema"`
+	DrainTimeout conf.Duration `yaml:"drain_timeout"`
 	Log          struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"` // json, console, or auto (console on a terminal)
@@ -127,22 +93,22 @@ func defaultConfig() *Config {
 	env := schema.DefaultEnvelope()
 	c.Events.TypePath, c.Events.IDPath, c.Events.TimePath = env.TypePath, env.IDPath, env.TimePath
 	ic := ingest.DefaultConfig()
-	c.SQS.Pollers, c.SQS.MaxInFlight, c.SQS.WaitTime = ic.Pollers, ic.MaxInFlight, Duration(ic.WaitTime)
+	c.SQS.Pollers, c.SQS.MaxInFlight, c.SQS.WaitTime = ic.Pollers, ic.MaxInFlight, conf.Duration(ic.WaitTime)
 	c.Mongo.Database = "growth"
 	c.S3.Prefix = "events/"
 	wc := warehouse.DefaultConfig()
-	c.Warehouse.Dialect, c.Warehouse.Schema, c.Warehouse.LoadInterval = string(wc.Dialect), wc.Schema, Duration(wc.LoadInterval)
-	c.Warehouse.MaxFilesPerLoad, c.Warehouse.MergeTimeout = wc.MaxFilesPerLoad, Duration(wc.MergeTimeout)
-	c.Warehouse.ReconcileInterval, c.Warehouse.LoadConcurrency = Duration(wc.ReconcileInterval), wc.LoadConcurrency
+	c.Warehouse.Dialect, c.Warehouse.Schema, c.Warehouse.LoadInterval = string(wc.Dialect), wc.Schema, conf.Duration(wc.LoadInterval)
+	c.Warehouse.MaxFilesPerLoad, c.Warehouse.MergeTimeout = wc.MaxFilesPerLoad, conf.Duration(wc.MergeTimeout)
+	c.Warehouse.ReconcileInterval, c.Warehouse.LoadConcurrency = conf.Duration(wc.ReconcileInterval), wc.LoadConcurrency
 	c.Warehouse.MaxConnections = 8
 	bc := batcher.DefaultConfig()
-	c.Batch.MaxRows, c.Batch.MaxBytes, c.Batch.MaxAge, c.Batch.FlushConcurrency = bc.MaxRows, ByteSize(bc.MaxBytes), Duration(bc.MaxAge), bc.FlushConcurrency
+	c.Batch.MaxRows, c.Batch.MaxBytes, c.Batch.MaxAge, c.Batch.FlushConcurrency = bc.MaxRows, conf.ByteSize(bc.MaxBytes), conf.Duration(bc.MaxAge), bc.FlushConcurrency
 	fc := backfill.DefaultConfig()
 	c.Backfill.Workers, c.Backfill.BatchSize, c.Backfill.ReadPreference = fc.Workers, fc.BatchSize, fc.ReadPreference
-	c.Backfill.CheckpointInterval, c.Backfill.MaxPending = Duration(fc.CheckpointInterval), fc.MaxPending
-	c.Backfill.QueryTimeout = Duration(time.Hour)
+	c.Backfill.CheckpointInterval, c.Backfill.MaxPending = conf.Duration(fc.CheckpointInterval), fc.MaxPending
+	c.Backfill.QueryTimeout = conf.Duration(time.Hour)
 	c.Schema = "tables.yaml"
-	c.DrainTimeout = Duration(25 * time.Second)
+	c.DrainTimeout = conf.Duration(25 * time.Second)
 	c.Log.Level, c.Log.Format = "info", "auto"
 	return c
 }
@@ -156,8 +122,6 @@ func badConfig(format string, args ...any) error {
 	return &configError{fmt.Sprintf(format, args...)}
 }
 
-var yamlFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
-
 // loadConfig reads path (may be "" for defaults plus environment), applies
 // the WHARF_SECTION_KEY overrides from env and validates the result.
 func loadConfig(path string, env Env) (*Config, error) {
@@ -168,18 +132,15 @@ func loadConfig(path string, env Env) (*Config, error) {
 		if err != nil {
 			return nil, badConfig("%v", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, errEOF(err)) {
-			msg := yamlFieldRE.ReplaceAllString(err.Error(), "line $1: unknown field $2")
-			return nil, badConfig("%s: %s", path, strings.TrimPrefix(msg, "yaml: "))
+		if err := conf.Decode(data, c); err != nil {
+			return nil, badConfig("%s: %v", path, err)
 		}
 		abs, _ := filepath.Abs(path)
 		c.dir = filepath.Dir(abs)
 	}
 	known := map[string]bool{}
-	if err := applyEnv(reflect.ValueOf(c).Elem(), reflect.ValueOf(defaultConfig()).Elem(), "WHARF", env, known); err != nil {
-		return nil, err
+	if err := conf.ApplyEnv(c, defaultConfig(), "WHARF", env.Lookup, known); err != nil {
+		return nil, badConfig("%v", err)
 	}
 	for _, name := range env.Names() {
 		if strings.HasPrefix(name, "WHARF_") && !known[name] && !otherWharfVariable(name) {
@@ -193,13 +154,6 @@ func loadConfig(path string, env Env) (*Config, error) {
 	return c, nil
 }
 
-func errEOF(err error) error {
-	if err != nil && err.Error() == "EOF" {
-		return err
-	}
-	return errors.New("not EOF")
-}
-
 // otherWharfVariable reports a WHARF_ variable that is not a configuration
 // key but is read elsewhere: the tests', the benchmarks' and the opt-in
 // Redshift suite's.
@@ -210,49 +164,6 @@ func otherWharfVariable(name string) bool {
 		return true
 	}
 	return strings.HasPrefix(name, "WHARF_REDSHIFT_") || strings.HasPrefix(name, "WHARF_BENCH_")
-}
-
-// applyEnv overrides each field from WHARF_SECTION_KEY, e.g.
-// WHARF_SQS_QUEUE_URL or WHARF_DRAIN_TIMEOUT, and records each name in
-// known. A variable set to "" clears the field to its default (dflt's
-// field): WHARF_MONGO_URI= turns raw writes off whatever the file says.
-func applyEnv(v, dflt reflect.Value, prefix string, env Env, known map[string]bool) error {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if tag == "" || !f.IsExported() {
-			continue
-		}
-		name := prefix + "_" + strings.ToUpper(tag)
-		fv := v.Field(i)
-		if fv.Kind() == reflect.Struct {
-			if err := applyEnv(fv, dflt.Field(i), name, env, known); err != nil {
-				return err
-			}
-			continue
-		}
-		known[name] = true
-		val, set := env.Lookup(name)
-		if !set {
-			continue
-		}
-		if val == "" {
-			fv.Set(dflt.Field(i))
-			continue
-		}
-		field := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "WHARF_"), "_", "."))
-		if fv.Kind() == reflect.String {
-			fv.SetString(val)
-			continue
-		}
-		var n yaml.Node
-		n.Kind, n.Value = yaml.ScalarNode, val
-		if err := n.Decode(fv.Addr().Interface()); err != nil {
-			return badConfig("%s (from %s): %v", field, name, err)
-		}
-	}
-	return nil
 }
 
 func (c *Config) envelope() schema.Envelope {
@@ -341,23 +252,6 @@ func (c *Config) validate(n need) error {
 		return badConfig("log.format must be auto, json or console, not %q", c.Log.Format)
 	}
 	return nil
-}
-
-var (
-	// The password of a URL, up to the last @ before the path (an
-	// unescaped @ may be part of it, as url.Parse reads it).
-	userinfoRE = regexp.MustCompile(`(://[^:/@\s]*:)[^/\s]*@`)
-	// key=value (a libpq keyword DSN, a query string) and "key":"value"
-	// (JSON) forms, the value quoted or not.
-	passwordRE = regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret_?access_?key|session_?token|security-token|sslpassword)"?\s*[=:]\s*)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|(?:[^\s&,;'"\\]|\\.)+)`)
-)
-
-// redact hides passwords in a DSN or URI, and secrets written as key=value
-// or "key":"value", for logs and errors. Values known to be secret are hidden
-// wherever they appear by scrub (secrets.go), which calls redact too.
-func redact(s string) string {
-	s = userinfoRE.ReplaceAllString(s, "${1}xxxxx@")
-	return passwordRE.ReplaceAllString(s, "${1}xxxxx")
 }
 
 // setup parses a command's flags, loads the configuration that -c names

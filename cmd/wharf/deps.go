@@ -23,6 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wharfdata/wharf/internal/s3store"
+	"github.com/wharfdata/wharf/internal/secret"
 	"github.com/wharfdata/wharf/schema"
 	"github.com/wharfdata/wharf/warehouse"
 )
@@ -49,7 +50,7 @@ func newLogger(c *Config, w io.Writer) *zap.Logger {
 	}
 	// Every line goes through scrub: whatever a driver or the SDK puts in
 	// an error, no password or AWS key reaches the log.
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(scrubWriter{w, c.secrets}), level))
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(secret.Writer{W: w, Secrets: c.secrets}), level))
 }
 
 // loadSchema reads the schema file named by the config.

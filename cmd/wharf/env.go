@@ -25,23 +25,6 @@ func (osEnv) Get(key string) string            { return os.Getenv(key) }
 func (osEnv) Lookup(key string) (string, bool) { return os.LookupEnv(key) }
 func (osEnv) Names() []string                  { return names(os.Environ()) }
 
-// mapEnv is an environment held in a map.
-type mapEnv map[string]string
-
-func (m mapEnv) Get(key string) string { return m[key] }
-func (m mapEnv) Lookup(key string) (string, bool) {
-	v, ok := m[key]
-	return v, ok
-}
-func (m mapEnv) Names() []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // names returns the sorted names of KEY=VALUE pairs.
 func names(environ []string) []string {
 	out := make([]string, 0, len(environ))
