@@ -191,6 +191,8 @@ type HourDiff struct {
 // Audit compares, hour by hour, the documents in Mongo with the rows in the
 // warehouse for one table (`wharf audit`).
 type Audit struct {
+	Table            string
+	From, To         time.Time  // the hours audited: From ≤ hour < To
 	Diffs            []HourDiff // the hours that differ, in order
 	Mongo, Warehouse int64      // documents and rows in the whole range
 	Method           string     // how Mongo counted (CountHours)
@@ -207,7 +209,7 @@ func (j *Job) Audit(ctx context.Context, from, to time.Time) (Audit, error) {
 	if err != nil {
 		return Audit{}, err
 	}
-	a := Audit{Method: method}
+	a := Audit{Table: j.Config.Table, From: from, To: to, Method: method}
 	hours := map[time.Time]bool{}
 	for h, n := range mongo {
 		hours[h] = true

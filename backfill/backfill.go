@@ -26,6 +26,7 @@ import (
 	"maps"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -823,4 +824,27 @@ func (b *Backfill) summary(states []*rangeState) Summary {
 	s.Rows, s.DeadLetters, s.Skipped = maps.Clone(b.perRows), maps.Clone(b.dead), maps.Clone(b.skipped)
 	b.mu.Unlock()
 	return s
+}
+
+// ParseShard reads a shard as the command line gives it: "i/N", shard i of
+// N (Config.Shard, Config.Shards).
+func ParseShard(s string) (i, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("--shard %q: want i/N with 0 ≤ i < N, such as 0/4", s)
+	}
+	return i, n, nil
+}
+
+// ParseTime reads a time as the command line gives it: RFC 3339, a date
+// and time without a zone (UTC), or a date (midnight UTC).
+func ParseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time or a YYYY-MM-DD date", s)
 }

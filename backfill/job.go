@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -49,7 +50,9 @@ type Job struct {
 	Overlap time.Duration
 	// Rebuild swaps these in when the job is done (RebuildSchema).
 	Rebuild []warehouse.Replacement
-	Log     *zap.Logger
+	// SkipLoad: Fill does not load after the run (a running serve will).
+	SkipLoad bool
+	Log      *zap.Logger
 	// Show displays the run's progress until the stop it returns is called;
 	// nil shows nothing.
 	Show func(get func() Progress) (stop func(ok bool))
@@ -156,13 +159,65 @@ func (j *Job) Tables() []string {
 }
 
 // Load loads the job's tables now, so that its rows are queryable when it
-// returns. On an error the files stay pending for the next load.
-func (j *Job) Load(ctx context.Context) (warehouse.Result, error) {
+// returns, and writes what each took to w. On an error the files stay
+// pending for the next load.
+func (j *Job) Load(ctx context.Context, w io.Writer) error {
+	start := time.Now()
 	res, err := j.Warehouse.Load(ctx, j.Tables()...)
-	if err != nil {
-		err = fmt.Errorf("load after backfill (the files stay pending for the next load): %w", err)
+	for _, name := range j.Tables() {
+		r := res.Tables[name]
+		fmt.Fprintf(w, "loaded %-28s files %5d  rows %9d  duplicates %7d\n", name, r.Files, r.Rows, r.Duplicates)
 	}
-	return res, err
+	if err != nil {
+		return fmt.Errorf("load after backfill (the files stay pending for the next load): %w", err)
+	}
+	fmt.Fprintf(w, "the rows are in the warehouse (load took %s)\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Fill is `wharf backfill`: it runs the job and writes its summary to w,
+// then, unless SkipLoad or ScanOnly, loads its tables and swaps a rebuild
+// in.
+func (j *Job) Fill(ctx context.Context, w io.Writer) error {
+	sum, err := j.Run(ctx)
+	sum.Write(w, j.Config.Table, j.Config.ScanOnly)
+	if err != nil || j.Config.ScanOnly || j.SkipLoad {
+		return err
+	}
+	if err := j.Load(ctx, w); err != nil || j.Rebuild == nil {
+		return err
+	}
+	if err := j.Swap(ctx, sum); err != nil {
+		return err
+	}
+	for _, r := range j.Rebuild {
+		fmt.Fprintf(w, "swapped %s: it now holds the rebuilt rows; the old table is kept as %s\n", r.Target, r.Target+warehouse.ReplacedSuffix)
+	}
+	return nil
+}
+
+// Repair is `wharf audit --repair`: it backfills the hours of a where the
+// warehouse has fewer rows than Mongo has documents (RepairWindows), loads
+// them, audits again and writes the new audit (Audit.Write) to w.
+func (j *Job) Repair(ctx context.Context, a Audit, w io.Writer, asJSON bool) error {
+	if j.Config.Windows = RepairWindows(a.Diffs); len(j.Config.Windows) == 0 {
+		if len(a.Diffs) > 0 {
+			fmt.Fprintln(w, "nothing to repair: the warehouse has no fewer rows than Mongo has documents in any hour")
+		}
+		return nil
+	}
+	j.Config.Job = "repair-" + j.Config.Table + "-" + time.Now().UTC().Format("20060102T150405Z")
+	j.Log.Info("repairing", zap.String("table", j.Config.Table), zap.Int("windows", len(j.Config.Windows)), zap.Int("hours", len(a.Diffs)))
+	if err := j.Fill(ctx, w); err != nil {
+		return err
+	}
+	after, err := j.Audit(ctx, a.From, a.To)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "after the repair:")
+	after.Write(w, asJSON)
+	return nil
 }
 
 // Swap swaps a complete rebuild's tables in for their targets, atomically

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,16 +113,20 @@ func TestJobAuditRepairAndSwap(t *testing.T) {
 	if a.Mongo != 6 || a.Warehouse != 3 || len(a.Diffs) != 2 {
 		t.Fatalf("audit: %+v", a)
 	}
-	j.Config.Windows = RepairWindows(a.Diffs)
+	var out strings.Builder
+	if err := j.Repair(ctx, a, &out, false); err != nil {
+		t.Fatal(err)
+	}
 	if len(j.Config.Windows) != 1 || !j.Config.Windows[0].From.Equal(h0.Add(time.Hour)) || !j.Config.Windows[0].To.Equal(h0.Add(3*time.Hour)) {
 		t.Fatalf("windows %v", j.Config.Windows)
 	}
-	sum, err := j.Run(ctx)
-	if err != nil || sum.Rows["clicks"] != 4 || !sum.Complete() {
-		t.Fatalf("repair: %+v, %v", sum, err)
+	for _, want := range []string{"1 of 1 ranges done", "rows            clicks 4", "loaded clicks", "after the repair:\naudit of clicks"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the repair's report lacks %q:\n%s", want, out.String())
+		}
 	}
-	if _, err := j.Load(ctx); err != nil || len(wh.loaded) != 1 || !slices.Equal(wh.loaded[0], []string{"clicks"}) {
-		t.Fatalf("load: %v, %v", wh.loaded, err)
+	if len(wh.loaded) != 1 || !slices.Equal(wh.loaded[0], []string{"clicks"}) {
+		t.Fatalf("loads: %v", wh.loaded)
 	}
 
 	j.Config.Job, j.Config.Windows = "rebuild-1", nil

@@ -520,3 +520,29 @@ func Summarize(recs []Record, samples int) []Summary {
 	})
 	return out
 }
+
+// WriteSummaries writes sums as `wharf deadletter list` prints them: a line
+// per day and reason with the detail of its first sample, then the total;
+// with asJSON, one JSON line per summary.
+func WriteSummaries(w io.Writer, sums []Summary, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, s := range sums {
+			enc.Encode(s)
+		}
+		return
+	}
+	total := 0
+	fmt.Fprintf(w, "%-10s  %-20s  %7s  sample\n", "day", "reason", "count")
+	for _, s := range sums {
+		sample := ""
+		if len(s.Samples) > 0 {
+			if sample = s.Samples[0].Detail; len(sample) > 90 {
+				sample = sample[:90] + "…"
+			}
+		}
+		fmt.Fprintf(w, "%-10s  %-20s  %7d  %s\n", s.Day, s.Reason, s.Count, sample)
+		total += s.Count
+	}
+	fmt.Fprintf(w, "%d dead letters\n", total)
+}

@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -221,4 +224,54 @@ func (r *Replayer) Send(ctx context.Context, g Group) (sent, tooLarge int, err e
 		now = r.Now
 	}
 	return sent, tooLarge, MarkReplayed(ctx, r.Store, r.Prefix, g.File, g.Reason, sent, r.QueueURL, now())
+}
+
+// ReplayReport is what a replay did, for its last line (Write).
+type ReplayReport struct {
+	DryRun         bool
+	Sent, TooLarge int            // records sent (or, dry, to send), and too large to send
+	ByReason       map[string]int // records sent by reason
+	Files          map[string]bool
+	Already, Other int // records left (ReplayPlan)
+}
+
+// Replay sends the groups of p in order (with dryRun it only counts them),
+// calls done after each group with the records it sent, and returns what
+// it did. It stops at the first group that fails.
+func (r *Replayer) Replay(ctx context.Context, p ReplayPlan, dryRun bool, done func(g Group, sent int)) (ReplayReport, error) {
+	rep := ReplayReport{DryRun: dryRun, ByReason: map[string]int{}, Files: map[string]bool{}, Already: p.Already, Other: p.Other}
+	for _, g := range p.Groups {
+		n, big, err := len(g.Records), 0, error(nil)
+		if !dryRun {
+			n, big, err = r.Send(ctx, g)
+		}
+		rep.Sent, rep.TooLarge, rep.ByReason[g.Reason] = rep.Sent+n, rep.TooLarge+big, rep.ByReason[g.Reason]+n
+		if err != nil {
+			return rep, fmt.Errorf("replay %s (%s): %w", g.File, g.Reason, err)
+		}
+		rep.Files[g.File] = true
+		done(g, n)
+	}
+	return rep, nil
+}
+
+// Write writes the report's line, as `wharf deadletter replay` ends.
+func (rep ReplayReport) Write(w io.Writer) {
+	verb := "replayed"
+	if rep.DryRun {
+		verb = "would replay"
+	}
+	fmt.Fprintf(w, "%s %d messages from %d files", verb, rep.Sent, len(rep.Files))
+	var rs []string
+	for _, r := range slices.Sorted(maps.Keys(rep.ByReason)) {
+		rs = append(rs, fmt.Sprintf("%s %d", r, rep.ByReason[r]))
+	}
+	if len(rs) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(rs, ", "))
+	}
+	fmt.Fprintf(w, "; %d already replayed (--again re-sends them); %d of other reasons", rep.Already, rep.Other)
+	if rep.TooLarge > 0 {
+		fmt.Fprintf(w, "; %d larger than an SQS message, not sent", rep.TooLarge)
+	}
+	fmt.Fprintln(w)
 }

@@ -71,7 +71,6 @@ func TestReplayAttributes(t *testing.T) {
 	}
 }
 
-
 // What replay writes, the consumer reads back: a message sent with
 // ReplayAttributes passes Authenticate under the same key and gives the
 // record's id, receive time and (for a backfill dead letter) _id; under
@@ -200,5 +199,12 @@ func TestReplayerPlanAndSend(t *testing.T) {
 	}
 	if p, err = r.Plan(ctx, time.Time{}, time.Time{}, "", false); err != nil || len(p.Groups) != 1 {
 		t.Fatalf("a group that failed was marked: %+v, %v", p, err)
+	}
+	var groups int
+	rep, err := r.Replay(ctx, p, true, func(Group, int) { groups++ })
+	var line strings.Builder
+	rep.Write(&line)
+	if want := "would replay 1 messages from 1 files (bad_json 1); 23 already replayed (--again re-sends them); 0 of other reasons\n"; err != nil || groups != 1 || line.String() != want {
+		t.Fatalf("dry run: %v, %d groups, %q, want %q", err, groups, line.String(), want)
 	}
 }

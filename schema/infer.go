@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"slices"
@@ -564,4 +565,22 @@ func (inf *inferrer) render(t *inferTable) (*Inferred, error) {
 		return nil, fmt.Errorf("inferred schema is not UTF-8")
 	}
 	return out, nil
+}
+
+// WriteReport writes what to review in the file Infer wrote from a sample
+// of opt.Collection drawn as how: what was sampled, the event types, the
+// fields too rare to decide and those whose values disagree (`wharf schema
+// infer` writes it to stderr).
+func (inf *Inferred) WriteReport(w io.Writer, opt InferOptions, how string) {
+	fmt.Fprintf(w, "sampled %d documents of %s (%s): %d columns; event types %s", inf.Documents, opt.Collection, how, inf.Columns, strings.Join(inf.Events, ", "))
+	if inf.Untyped > 0 && opt.Event == "" {
+		fmt.Fprintf(w, " (%d documents without a type at %s take %s)", inf.Untyped, opt.Envelope.TypePath, opt.Collection)
+	}
+	fmt.Fprintln(w)
+	for _, r := range inf.Rare {
+		fmt.Fprintf(w, "too rare to decide (left to _extras): %s: %s\n", r.Path, r.Reason)
+	}
+	for _, r := range inf.Conflicts {
+		fmt.Fprintf(w, "review: %s: %s\n", r.Path, r.Reason)
+	}
 }

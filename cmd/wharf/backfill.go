@@ -2,21 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/term"
 
 	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/internal/bars"
@@ -59,8 +54,8 @@ func (f *backfillFlags) config(c *Config, table string) (backfill.Config, error)
 	bc := c.backfillConfig(table, f.workers)
 	bc.Filter, bc.ScanOnly = f.filter, f.scanOnly
 	var err error
-	if bc.Shard, bc.Shards, err = parseShard(f.shard); err != nil {
-		return bc, err
+	if bc.Shard, bc.Shards, err = backfill.ParseShard(f.shard); err != nil {
+		return bc, usageError("%v", err)
 	}
 	if f.since == "warehouse" {
 		bc.SinceFrom = "warehouse"
@@ -119,40 +114,26 @@ func cmdBackfill(ctx context.Context, args []string, env Env, stdout, stderr io.
 		}
 		bc.Table = t.Name + backfill.RebuildSuffix
 	}
-	out, err := progressLogger(c, f.progress, stderr)
+	out, err := display(c, f.progress, stderr)
 	if err != nil {
 		return err
 	}
-	defer out.log.Sync()
+	defer out.Log.Sync()
 	softMemoryLimit(c, env)
-	j, closeJob, err := c.openJob(ctx, env, out.log, sch, bc, !f.scanOnly, load)
+	j, closeJob, err := c.openJob(ctx, env, out.Log, sch, bc, !f.scanOnly, load)
 	defer closeJob()
 	if err != nil {
 		return err
 	}
-	j.Overlap, j.Rebuild = f.overlap, reps
-	out.show(j, f.every)
+	j.Overlap, j.Rebuild, j.SkipLoad = f.overlap, reps, f.noLoad
+	out.Show(j, f.every)
 	if err := j.Prepare(ctx); err != nil {
 		return backfillErr(err)
 	}
 	if !f.scanOnly {
 		fmt.Fprintf(stderr, "backfill job %s (run again with --job %s to resume)\n", bc.Job, bc.Job)
 	}
-	sum, err := j.Run(ctx)
-	printSummary(stdout, bc.Table, sum, f.scanOnly)
-	if err != nil || f.scanOnly || f.noLoad {
-		return backfillErr(err)
-	}
-	if err := loadAndPrint(ctx, j, stdout); err != nil || !f.rebuild {
-		return err
-	}
-	if err := j.Swap(ctx, sum); err != nil {
-		return err
-	}
-	for _, r := range reps {
-		fmt.Fprintf(stdout, "swapped %s: it now holds the rebuilt rows; the old table is kept as %s\n", r.Target, r.Target+warehouse.ReplacedSuffix)
-	}
-	return nil
+	return backfillErr(j.Fill(ctx, stdout))
 }
 
 // cmdAudit compares, hour by hour, the documents in Mongo with the rows in
@@ -179,15 +160,15 @@ func cmdAudit(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	out, err := progressLogger(c, *progress, stderr)
+	out, err := display(c, *progress, stderr)
 	if err != nil {
 		return err
 	}
-	defer out.log.Sync()
+	defer out.Log.Sync()
 	if *repair {
 		softMemoryLimit(c, env)
 	}
-	j, closeJob, err := c.openJob(ctx, env, out.log, sch, c.backfillConfig(t.Name, *workers), true, true)
+	j, closeJob, err := c.openJob(ctx, env, out.Log, sch, c.backfillConfig(t.Name, *workers), true, true)
 	defer closeJob()
 	if err != nil {
 		return err
@@ -199,33 +180,12 @@ func cmdAudit(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	printAudit(stdout, *asJSON, t.Name, from, to, a)
+	a.Write(stdout, *asJSON)
 	if !*repair {
 		return nil
 	}
-	if j.Config.Windows = backfill.RepairWindows(a.Diffs); len(j.Config.Windows) == 0 {
-		if len(a.Diffs) > 0 {
-			fmt.Fprintln(stdout, "nothing to repair: the warehouse has no fewer rows than Mongo has documents in any hour")
-		}
-		return nil
-	}
-	j.Config.Job = "repair-" + t.Name + "-" + time.Now().UTC().Format("20060102T150405Z")
-	out.show(j, 5*time.Second)
-	out.log.Info("repairing", zap.String("table", t.Name), zap.Int("windows", len(j.Config.Windows)), zap.Int("hours", len(a.Diffs)))
-	sum, err := j.Run(ctx)
-	printSummary(stdout, t.Name, sum, false)
-	if err != nil {
-		return backfillErr(err)
-	}
-	if err := loadAndPrint(ctx, j, stdout); err != nil {
-		return err
-	}
-	if a, err = j.Audit(ctx, from, to); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "after the repair:")
-	printAudit(stdout, *asJSON, t.Name, from, to, a)
-	return nil
+	out.Show(j, 5*time.Second)
+	return backfillErr(j.Repair(ctx, a, stdout, *asJSON))
 }
 
 // auditRange reads --since and --until, to whole hours.
@@ -302,24 +262,20 @@ func (c *Config) openJob(ctx context.Context, env Env, log *zap.Logger, sch *sch
 	if !store {
 		return j, release, nil
 	}
-	ac, err := awsConfig(bg, env)
-	if err != nil {
-		return nil, release, err
-	}
-	s3 := newS3(ac, c)
-	if j.Store = s3; !load {
+	if !load {
+		ac, err := awsConfig(bg, env)
+		if err != nil {
+			return nil, release, err
+		}
+		j.Store = newS3(ac, c)
 		return j, release, nil
 	}
-	pool, err := newPool(bg, c)
+	loader, s3, closeLoader, err := c.openLoader(bg, env, log, sch)
+	closers = append(closers, closeLoader)
 	if err != nil {
 		return nil, release, err
 	}
-	closers = append(closers, pool.Close)
-	loader, err := warehouse.New(c.warehouseConfig(), pool, s3, sch, log, nil)
-	if err != nil {
-		return nil, release, badConfig("%v", err)
-	}
-	j.Warehouse = loader
+	j.Store, j.Warehouse = s3, loader
 	return j, release, nil
 }
 
@@ -330,75 +286,6 @@ func backfillErr(err error) error {
 		return &exitError{2, err}
 	}
 	return err
-}
-
-// loadAndPrint loads the job's tables now, so that its rows are queryable
-// when the command returns, and prints what each took.
-func loadAndPrint(ctx context.Context, j *backfill.Job, stdout io.Writer) error {
-	start := time.Now()
-	res, err := j.Load(ctx)
-	for _, name := range j.Tables() {
-		r := res.Tables[name]
-		fmt.Fprintf(stdout, "loaded %-28s files %5d  rows %9d  duplicates %7d\n", name, r.Files, r.Rows, r.Duplicates)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "the rows are in the warehouse (load took %s)\n", time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// printSummary writes what the run did.
-func printSummary(w io.Writer, table string, s backfill.Summary, scanOnly bool) {
-	secs := max(s.Elapsed.Seconds(), 0.001)
-	what := "backfill"
-	if scanOnly {
-		what = "scan"
-	}
-	fmt.Fprintf(w, "%s of %s, job %s: %d of %d ranges done\n", what, table, s.Job, s.RangesDone, s.Ranges)
-	fmt.Fprintf(w, "  documents read  %d (%.0f/s)\n", s.Read, float64(s.Read)/secs)
-	if !scanOnly {
-		fmt.Fprintf(w, "  rows            %s\n", counts(s.Rows))
-		fmt.Fprintf(w, "  dead letters    %s\n", counts(s.DeadLetters))
-		fmt.Fprintf(w, "  skipped         %s\n", counts(s.Skipped))
-	}
-	fmt.Fprintf(w, "  elapsed         %s\n", s.Elapsed.Round(time.Millisecond))
-}
-
-func counts(m map[string]int64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// printAudit writes the hours that differ.
-func printAudit(w io.Writer, asJSON bool, table string, from, to time.Time, a backfill.Audit) {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		for _, d := range a.Diffs {
-			enc.Encode(d)
-		}
-		return
-	}
-	fmt.Fprintf(w, "audit of %s from %s to %s: Mongo %d documents, warehouse %d rows (Mongo counted by %s)\n",
-		table, from.Format(time.RFC3339), to.Format(time.RFC3339), a.Mongo, a.Warehouse, a.Method)
-	if len(a.Diffs) == 0 {
-		fmt.Fprintln(w, "  every hour matches")
-		return
-	}
-	fmt.Fprintf(w, "  %d hours differ:\n  %-20s %9s %9s %9s\n", len(a.Diffs), "hour (UTC)", "mongo", "warehouse", "missing")
-	for i, d := range a.Diffs {
-		if i == 50 && len(a.Diffs) > 60 {
-			fmt.Fprintf(w, "  … and %d more\n", len(a.Diffs)-50)
-			break
-		}
-		fmt.Fprintf(w, "  %-20s %9d %9d %9d\n", d.Hour.Format("2006-01-02T15:04Z"), d.Mongo, d.Warehouse, d.Mongo-d.Warehouse)
-	}
 }
 
 // softMemoryLimit sets the Go heap's soft limit to the batcher's byte cap
@@ -413,76 +300,29 @@ func softMemoryLimit(c *Config, env Env) {
 	}
 }
 
-// progressOut is where a backfill's progress and log lines go.
-type progressOut struct {
-	mode   string // bar, log or none
-	logs   *bars.LogWriter
-	stderr io.Writer
-	log    *zap.Logger
-}
-
-// progressLogger resolves --progress (auto: a bar on a terminal, log lines
-// otherwise) and the logger, whose output can move above the bars.
-func progressLogger(c *Config, progress string, stderr io.Writer) (progressOut, error) {
-	isTerm := false
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		isTerm = true
+// display resolves --progress for stderr, and the log, whose lines move
+// above the progress bars while they are drawn.
+func display(c *Config, progress string, stderr io.Writer) (*bars.Display, error) {
+	d, err := bars.NewDisplay(progress, stderr)
+	if err != nil {
+		return nil, usageError("%v", err)
 	}
-	out := progressOut{mode: progress, logs: bars.NewLogWriter(stderr), stderr: stderr}
-	switch progress {
-	case "auto":
-		if out.mode = "log"; isTerm {
-			out.mode = "bar"
-		}
-	case "bar", "log", "none":
-	default:
-		return out, usageError("--progress must be auto, bar, log or none, not %q", progress)
-	}
-	if isTerm && c.Log.Format == "auto" {
+	if d.Terminal && c.Log.Format == "auto" {
 		c.Log.Format = "console"
 	}
-	out.log = newLogger(c, out.logs)
-	return out, nil
+	d.Log = newLogger(c, d.Logs)
+	return d, nil
 }
 
-// show makes j display its progress as --progress says, every interval
-// for log lines.
-func (p progressOut) show(j *backfill.Job, every time.Duration) {
-	j.Show = func(get func() backfill.Progress) func(bool) {
-		return bars.Show(p.mode, get, p.stderr, p.logs, backfill.ProgressLog(p.log, j.Config), every)
-	}
-}
-
-// parseShard reads "i/N".
-func parseShard(s string) (int, int, error) {
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, usageError("--shard %q: want i/N with 0 ≤ i < N, such as 0/4", s)
-	}
-	return i, n, nil
-}
-
-// whenFlag reads flag name's value v as parseWhen does; "" is the zero time.
+// whenFlag reads flag name's value v (backfill.ParseTime); "" is the zero
+// time.
 func whenFlag(name, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	t, err := parseWhen(v)
+	t, err := backfill.ParseTime(v)
 	if err != nil {
 		return t, usageError("%s: %v", name, err)
 	}
 	return t, nil
-}
-
-// parseWhen reads an RFC 3339 time, a zone-less date and time (UTC), or a
-// date (midnight UTC).
-func parseWhen(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", time.DateOnly} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time or a YYYY-MM-DD date", s)
 }

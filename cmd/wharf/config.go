@@ -267,6 +267,16 @@ func setup(fs *flag.FlagSet, cfgPath *string, args []string, env Env, n need) (*
 	return c, c.validate(n)
 }
 
+// setupSchema is setup, and the schema file the configuration names.
+func setupSchema(fs *flag.FlagSet, cfgPath *string, args []string, env Env, n need) (*Config, *schema.Schema, error) {
+	c, err := setup(fs, cfgPath, args, env, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	sch, err := loadSchema(c)
+	return c, sch, err
+}
+
 // backfillConfig is a backfill of table as the config file says; workers,
 // when not 0, overrides backfill.workers (--workers).
 func (c *Config) backfillConfig(table string, workers int) backfill.Config {

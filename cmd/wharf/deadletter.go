@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/wharfdata/wharf/deadletter"
@@ -41,25 +37,7 @@ func cmdDeadletter(ctx context.Context, args []string, env Env, stdout, stderr i
 		return err
 	}
 	reportUnreadable(stderr, bad)
-	sums := deadletter.Summarize(recs, *samples)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, s := range sums {
-			enc.Encode(s)
-		}
-		return nil
-	}
-	fmt.Fprintf(stdout, "%-10s  %-20s  %7s  sample\n", "day", "reason", "count")
-	for _, s := range sums {
-		sample := ""
-		if len(s.Samples) > 0 {
-			if sample = s.Samples[0].Detail; len(sample) > 90 {
-				sample = sample[:90] + "…"
-			}
-		}
-		fmt.Fprintf(stdout, "%-10s  %-20s  %7d  %s\n", s.Day, s.Reason, s.Count, sample)
-	}
-	fmt.Fprintf(stdout, "%d dead letters\n", len(recs))
+	deadletter.WriteSummaries(stdout, deadletter.Summarize(recs, *samples), *asJSON)
 	return nil
 }
 
@@ -103,54 +81,14 @@ func cmdDeadletterReplay(ctx context.Context, args []string, env Env, stdout, st
 	if len(plan.Groups) > 0 && !*dryRun && len(r.Key) == 0 {
 		return badConfig("deadletter.replay_key is required to replay (or WHARF_DEADLETTER_REPLAY_KEY): serve honours the event id, receive time and Mongo _id a replay carries only when they are signed with the key it shares")
 	}
-	sum := replaySummary{dryRun: *dryRun, plan: plan, byReason: map[string]int{}, files: map[string]bool{}}
 	if len(plan.Groups) > 0 {
 		fmt.Fprintf(stdout, "%-10s  %-20s  %7s  file\n", "day", "reason", "records")
 	}
-	for _, g := range plan.Groups {
-		n, big := len(g.Records), 0
-		if !*dryRun {
-			n, big, err = r.Send(ctx, g)
-		}
-		sum.sent, sum.tooLarge, sum.byReason[g.Reason] = sum.sent+n, sum.tooLarge+big, sum.byReason[g.Reason]+n
-		if err != nil {
-			sum.print(stdout)
-			return fmt.Errorf("replay %s (%s): %w", g.File, g.Reason, err)
-		}
-		sum.files[g.File] = true
+	rep, err := r.Replay(ctx, plan, *dryRun, func(g deadletter.Group, n int) {
 		fmt.Fprintf(stdout, "%-10s  %-20s  %7d  %s\n", g.Day, g.Reason, n, g.File)
-	}
-	sum.print(stdout)
-	return nil
-}
-
-// replaySummary is what a replay did, for its last line.
-type replaySummary struct {
-	dryRun         bool
-	plan           deadletter.ReplayPlan
-	sent, tooLarge int
-	byReason       map[string]int
-	files          map[string]bool
-}
-
-func (s replaySummary) print(w io.Writer) {
-	verb := "replayed"
-	if s.dryRun {
-		verb = "would replay"
-	}
-	fmt.Fprintf(w, "%s %d messages from %d files", verb, s.sent, len(s.files))
-	var rs []string
-	for _, r := range slices.Sorted(maps.Keys(s.byReason)) {
-		rs = append(rs, fmt.Sprintf("%s %d", r, s.byReason[r]))
-	}
-	if len(rs) > 0 {
-		fmt.Fprintf(w, " (%s)", strings.Join(rs, ", "))
-	}
-	fmt.Fprintf(w, "; %d already replayed (--again re-sends them); %d of other reasons", s.plan.Already, s.plan.Other)
-	if s.tooLarge > 0 {
-		fmt.Fprintf(w, "; %d larger than an SQS message, not sent", s.tooLarge)
-	}
-	fmt.Fprintln(w)
+	})
+	rep.Write(stdout)
+	return err
 }
 
 // reportUnreadable names each dead-letter record that could not be read;

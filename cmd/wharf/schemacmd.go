@@ -2,26 +2,27 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/wharfdata/wharf/backfill"
 	"github.com/wharfdata/wharf/schema"
-	"github.com/wharfdata/wharf/warehouse"
 )
 
-// cmdSchemaLifecycle runs the schema subcommands that compare, change or
-// describe: plan, apply, infer, docs and jsonschema.
-func cmdSchemaLifecycle(ctx context.Context, sub string, args []string, env Env, stdout, stderr io.Writer) error {
+func cmdSchema(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("schema: want check, plan, apply, ddl, infer, docs or jsonschema")
+	}
+	sub, args := args[0], args[1:]
 	switch sub {
 	case "plan", "apply":
 		return schemaPlan(ctx, sub == "apply", args, env, stdout, stderr)
@@ -31,8 +32,27 @@ func cmdSchemaLifecycle(ctx context.Context, sub string, args []string, env Env,
 		return schemaDocs(args, env, stdout, stderr)
 	case "jsonschema":
 		return schemaJSONSchema(args, env, stdout, stderr)
+	case "check", "ddl":
+	default:
+		return usageError("schema: unknown subcommand %q (want check, plan, apply, ddl, infer, docs or jsonschema)", sub)
 	}
-	return usageError("schema: unknown subcommand %q", sub)
+	fs, cfgPath := flags("schema "+sub, stderr)
+	c, sch, err := setupSchema(fs, cfgPath, args, env, need{})
+	if err != nil {
+		return err
+	}
+	if sub == "check" {
+		fmt.Fprintf(stdout, "%s: %d tables, %d event types: ok\n", c.Schema, len(sch.All()), len(sch.EventTypes()))
+		return nil
+	}
+	d := schema.Dialect(c.Warehouse.Dialect)
+	for _, stmt := range schema.LedgerSQL(d, c.Warehouse.Schema) {
+		fmt.Fprintf(stdout, "%s;\n\n", stmt)
+	}
+	for _, t := range sch.All() {
+		fmt.Fprintf(stdout, "%s;\n\n", schema.CreateTableSQL(t, d, c.Warehouse.Schema))
+	}
+	return nil
 }
 
 // schemaPlan prints what bringing the warehouse to the schema file takes
@@ -45,32 +65,14 @@ func schemaPlan(ctx context.Context, apply bool, args []string, env Env, stdout,
 		name = "schema apply"
 	}
 	fs, cfgPath := flags(name, stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := loadConfig(*cfgPath, env)
+	c, sch, err := setupSchema(fs, cfgPath, args, env, need{warehouse: true})
 	if err != nil {
 		return err
 	}
-	if err := c.validate(need{warehouse: true}); err != nil {
-		return err
-	}
-	sch, err := loadSchema(c)
+	loader, _, release, err := c.openLoader(ctx, env, newLogger(c, stderr), sch)
+	defer release()
 	if err != nil {
 		return err
-	}
-	pool, err := newPool(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	ac, err := awsConfig(ctx, env)
-	if err != nil {
-		return err
-	}
-	loader, err := warehouse.New(c.warehouseConfig(), pool, newS3(ac, c), sch, newLogger(c, stderr), nil)
-	if err != nil {
-		return badConfig("%v", err)
 	}
 	plan, err := loader.Plan(ctx)
 	if err != nil {
@@ -93,6 +95,8 @@ func schemaPlan(ctx context.Context, apply bool, args []string, env Env, stdout,
 	return nil
 }
 
+// schemaInfer writes a schema file from a random sample of a collection
+// (backfill.SampleJSON, schema.Infer).
 func schemaInfer(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("schema infer", stderr)
 	coll := fs.String("collection", "", "Mongo collection to sample (required)")
@@ -105,20 +109,19 @@ func schemaInfer(ctx context.Context, args []string, env Env, stdout, stderr io.
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *coll == "" {
+	switch {
+	case *coll == "":
 		return usageError("schema infer: --collection is required")
-	}
-	if *n < 1 {
+	case *n < 1:
 		return usageError("schema infer: --sample must be at least 1")
 	}
 	c, err := loadConfig(*cfgPath, env)
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if c.Mongo.URI == "" {
+	case c.Mongo.URI == "":
 		return badConfig("mongo.uri is required for schema infer (or WHARF_MONGO_URI)")
-	}
-	if c.Mongo.Database == "" {
+	case c.Mongo.Database == "":
 		return badConfig("mongo.database is required for schema infer")
 	}
 	client, err := newMongo(ctx, c)
@@ -126,10 +129,7 @@ func schemaInfer(ctx context.Context, args []string, env Env, stdout, stderr io.
 		return err
 	}
 	defer client.Disconnect(context.WithoutCancel(ctx))
-	s := *seed
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
+	s := cmp.Or(*seed, uint64(time.Now().UnixNano()))
 	docs, how, err := backfill.SampleJSON(ctx, client.Database(c.Mongo.Database).Collection(*coll), *n, rand.New(rand.NewPCG(s, s>>1|1)))
 	if err != nil {
 		return err
@@ -137,27 +137,15 @@ func schemaInfer(ctx context.Context, args []string, env Env, stdout, stderr io.
 	if len(docs) == 0 {
 		return &exitError{1, fmt.Errorf("schema infer: collection %s.%s is empty", c.Mongo.Database, *coll)}
 	}
-	inf, err := schema.Infer(docs, schema.InferOptions{Collection: *coll, Table: *table, Event: *event, Envelope: c.envelope(),
-		Sampled: fmt.Sprintf("%s, %d asked", how, *n), MinShare: *minShare})
+	opt := schema.InferOptions{Collection: *coll, Table: *table, Event: *event, Envelope: c.envelope(), Sampled: fmt.Sprintf("%s, %d asked", how, *n), MinShare: *minShare}
+	inf, err := schema.Infer(docs, opt)
 	if err != nil {
 		return usageError("schema infer: %v", err)
 	}
-	if *out == "" {
-		stdout.Write(inf.YAML)
-	} else if err := os.WriteFile(*out, inf.YAML, 0o644); err != nil {
+	if err := writeOut(*out, inf.YAML, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "sampled %d documents of %s (%s): %d columns; event types %s", inf.Documents, *coll, how, inf.Columns, strings.Join(inf.Events, ", "))
-	if inf.Untyped > 0 && *event == "" {
-		fmt.Fprintf(stderr, " (%d documents without a type at %s take %s)", inf.Untyped, c.Events.TypePath, *coll)
-	}
-	fmt.Fprintln(stderr)
-	for _, r := range inf.Rare {
-		fmt.Fprintf(stderr, "too rare to decide (left to _extras): %s: %s\n", r.Path, r.Reason)
-	}
-	for _, r := range inf.Conflicts {
-		fmt.Fprintf(stderr, "review: %s: %s\n", r.Path, r.Reason)
-	}
+	inf.WriteReport(stderr, opt, how)
 	return nil
 }
 
@@ -166,35 +154,16 @@ func schemaDocs(args []string, env Env, stdout, stderr io.Writer) error {
 	format := fs.String("format", "markdown", "markdown or html")
 	out := fs.String("o", "", "write the dictionary here (default: stdout)")
 	title := fs.String("title", "Data dictionary", "the document's title")
-	if err := parseFlags(fs, args); err != nil {
+	c, sch, err := setupSchema(fs, cfgPath, args, env, need{})
+	if err != nil {
 		return err
 	}
-	if *format != "markdown" && *format != "html" {
+	write := map[string]func(io.Writer, []schema.DictTable, string) error{"markdown": schema.WriteMarkdown, "html": schema.WriteHTML}[*format]
+	if write == nil {
 		return usageError("schema docs: --format must be markdown or html, not %q", *format)
 	}
-	c, err := loadConfig(*cfgPath, env)
-	if err != nil {
-		return err
-	}
-	if err := c.validate(need{}); err != nil {
-		return err
-	}
-	sch, err := loadSchema(c)
-	if err != nil {
-		return err
-	}
-	d := schema.Dialect(c.Warehouse.Dialect)
-	if d == "" {
-		d = schema.Postgres
-	}
-	dict := schema.Dictionary(sch, c.envelope(), d)
 	var b bytes.Buffer
-	if *format == "html" {
-		err = schema.WriteHTML(&b, dict, *title)
-	} else {
-		err = schema.WriteMarkdown(&b, dict, *title)
-	}
-	if err != nil {
+	if err := write(&b, schema.Dictionary(sch, c.envelope(), cmp.Or(schema.Dialect(c.Warehouse.Dialect), schema.Postgres)), *title); err != nil {
 		return err
 	}
 	return writeOut(*out, b.Bytes(), stdout)
@@ -206,17 +175,7 @@ func schemaJSONSchema(args []string, env Env, stdout, stderr io.Writer) error {
 	fs, cfgPath := flags("schema jsonschema", stderr)
 	dir := fs.String("o", "", "write EVENT.schema.json for every event type into this directory")
 	event := fs.String("event", "", "print only this event type's schema")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := loadConfig(*cfgPath, env)
-	if err != nil {
-		return err
-	}
-	if err := c.validate(need{}); err != nil {
-		return err
-	}
-	sch, err := loadSchema(c)
+	c, sch, err := setupSchema(fs, cfgPath, args, env, need{})
 	if err != nil {
 		return err
 	}
@@ -229,24 +188,18 @@ func schemaJSONSchema(args []string, env Env, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(b)
 		return err
 	}
-	names := make([]string, 0, len(all))
-	for ev := range all {
-		names = append(names, ev)
-	}
-	sort.Strings(names)
-	if *dir == "" {
-		for _, ev := range names {
-			fmt.Fprintf(stdout, "// %s\n", ev)
-			stdout.Write(all[ev])
+	if *dir != "" {
+		if err := os.MkdirAll(*dir, 0o755); err != nil {
+			return err
 		}
-		return nil
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		return err
-	}
-	for _, ev := range names {
+	for _, ev := range slices.Sorted(maps.Keys(all)) {
+		if *dir == "" {
+			fmt.Fprintf(stdout, "// %s\n%s", ev, all[ev])
+			continue
+		}
 		path := filepath.Join(*dir, unsafeFileRE.ReplaceAllString(ev, "_")+".schema.json")
-		if err := os.WriteFile(path, all[ev], 0o644); err != nil {
+		if err := writeOut(path, all[ev], stdout); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, path)
@@ -254,13 +207,14 @@ func schemaJSONSchema(args []string, env Env, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// writeOut writes b to the file at path, or to stdout when path is "".
 func writeOut(path string, b []byte, stdout io.Writer) error {
 	if path == "" {
 		_, err := stdout.Write(b)
 		return err
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return errors.Join(fmt.Errorf("write %s", path), err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"go.uber.org/zap"
+	"golang.org/x/term"
 
 	"github.com/wharfdata/wharf/backfill"
 )
@@ -173,18 +175,50 @@ func (bp *Bars) Stop(ok bool) {
 	bp.p.Wait()
 }
 
-// Show shows get's progress as mode says until the stop it returns is
-// called: "bar" draws bars on out (Start), "log" writes a progress line to
-// log every interval (backfill.LogProgress), anything else shows nothing.
-func Show(mode string, get func() backfill.Progress, out io.Writer, logs *LogWriter, log *zap.Logger, every time.Duration) (stop func(ok bool)) {
-	switch mode {
-	case "bar":
-		return Start(get, out, logs).Stop
-	case "log":
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); backfill.LogProgress(ctx, get, log, every) }()
-		return func(bool) { cancel(); <-done }
+// Display is where a backfill's progress goes: bars on a terminal, log
+// lines, or nowhere.
+type Display struct {
+	Mode     string     // bar, log or none
+	Terminal bool       // Out is a terminal
+	Out      io.Writer  // where bars are drawn
+	Logs     *LogWriter // the log's output: above the bars while they are drawn
+	Log      *zap.Logger
+}
+
+// NewDisplay resolves mode (auto: bars on a terminal, log lines otherwise;
+// bar, log or none) for out. Set Log to a logger writing to Logs.
+func NewDisplay(mode string, out io.Writer) (*Display, error) {
+	d := &Display{Mode: mode, Out: out, Logs: NewLogWriter(out)}
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		d.Terminal = true
 	}
-	return func(bool) {}
+	switch mode {
+	case "auto":
+		if d.Mode = "log"; d.Terminal {
+			d.Mode = "bar"
+		}
+	case "bar", "log", "none":
+	default:
+		return nil, fmt.Errorf("--progress must be auto, bar, log or none, not %q", mode)
+	}
+	return d, nil
+}
+
+// Show makes j show its progress on d until its run ends: bars (Start),
+// or a progress line every interval (backfill.LogProgress) naming the job
+// and shard, or nothing.
+func (d *Display) Show(j *backfill.Job, every time.Duration) {
+	j.Show = func(get func() backfill.Progress) (stop func(ok bool)) {
+		switch d.Mode {
+		case "bar":
+			return Start(get, d.Out, d.Logs).Stop
+		case "log":
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			log := backfill.ProgressLog(d.Log, j.Config)
+			go func() { defer close(done); backfill.LogProgress(ctx, get, log, every) }()
+			return func(bool) { cancel(); <-done }
+		}
+		return func(bool) {}
+	}
 }

@@ -1,12 +1,14 @@
 // Package sqsbatch sends messages to an SQS queue in batches: at most ten
 // and 256 KiB a call, retrying only the entries that failed. `wharf send`
-// and `wharf deadletter replay` send through it.
+// (SendLines: JSON lines) and `wharf deadletter replay` send through it.
 package sqsbatch
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/valyala/fastjson"
 )
 
 // SQS's limits.
@@ -140,4 +143,56 @@ func SendAll(ctx context.Context, client Client, queueURL string, workers int, b
 	}
 	wg.Wait()
 	return sent, failed, err
+}
+
+// Lines is what SendLines did.
+type Lines struct {
+	Read, Rejected int   // lines read, and of them not sent: not a JSON object
+	Sent, Failed   int64 // messages sent, and not sent after retries
+}
+
+// SendLines sends each line of r that is a JSON object as a message,
+// workers batches at a time (SendAll), and calls reject with the number
+// and the fault of every other non-empty line. It returns the first error
+// of a send, or of reading r.
+func SendLines(ctx context.Context, client Client, queueURL string, workers int, r io.Reader, reject func(line int, why string)) (Lines, error) {
+	var res Lines
+	batches := make(chan []Entry)
+	var sendErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res.Sent, res.Failed, sendErr = SendAll(ctx, client, queueURL, workers, batches)
+	}()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 2<<20)
+	var b Batches
+	for sc.Scan() {
+		res.Read++
+		text := sc.Text()
+		if text == "" {
+			continue
+		}
+		if v, err := fastjson.Parse(text); err != nil || v.Type() != fastjson.TypeObject {
+			res.Rejected++
+			why := "not a JSON object"
+			if err != nil {
+				why = "not JSON: " + err.Error()
+			}
+			reject(res.Read, why)
+			continue
+		}
+		if full := b.Add(Entry{Body: text}); full != nil {
+			batches <- full
+		}
+	}
+	if rest := b.Take(); rest != nil {
+		batches <- rest
+	}
+	close(batches)
+	<-done
+	if err := sc.Err(); err != nil {
+		return res, fmt.Errorf("read line %d: %w", res.Read+1, err)
+	}
+	return res, sendErr
 }
