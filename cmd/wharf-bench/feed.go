@@ -56,90 +56,39 @@ func cmdFeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	// visible estimates the waiting messages: the last count read plus what
-	// was sent since.
-	var visible, maxVisible, sent atomic.Int64
-	var mu sync.Mutex
-	room := sync.NewCond(&mu)
-	readCount := func() error {
-		out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-			QueueUrl: aws.String(*queueURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
-		})
-		if err != nil {
-			return fmt.Errorf("feed: read queue depth: %w", err)
-		}
-		n, err := strconv.ParseInt(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], 10, 64)
-		if err != nil {
-			return fmt.Errorf("feed: queue depth %q: %w", out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], err)
-		}
-		mu.Lock()
-		visible.Store(n)
-		room.Broadcast()
-		mu.Unlock()
-		for old := maxVisible.Load(); n > old && !maxVisible.CompareAndSwap(old, n); old = maxVisible.Load() {
-		}
-		return nil
-	}
-	if err := readCount(); err != nil {
+	fd := &feeder{client: client, queueURL: *queueURL, keep: *keep, cancel: cancel}
+	fd.room = sync.NewCond(&fd.mu)
+	if err := fd.readCount(ctx); err != nil {
 		return err
 	}
-
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		batches  = make(chan []string)
-		done     = make(chan struct{})
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
-		mu.Lock()
-		room.Broadcast()
-		mu.Unlock()
-	}
-	go func() { // the depth reader, until the senders are done
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := readCount(); err != nil {
-					fail(err)
-					return
-				}
-			}
-		}
-	}()
+	var wg sync.WaitGroup
+	batches, done := make(chan []string), make(chan struct{})
+	go fd.readCounts(ctx, done)
 	for range *workers {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				mu.Lock()
-				for visible.Load() >= *keep && ctx.Err() == nil {
-					room.Wait()
-				}
-				visible.Add(int64(len(b)))
-				mu.Unlock()
-				if ctx.Err() != nil {
-					continue // drain the channel
-				}
-				if err := sendLines(ctx, client, *queueURL, b); err != nil {
-					fail(err)
-					continue
-				}
-				sent.Add(int64(len(b)))
-			}
-		}()
+		go func() { defer wg.Done(); fd.send(ctx, batches) }()
 	}
-
 	start := time.Now()
-	sc := bufio.NewScanner(f)
+	readErr := readBatches(ctx, f, batches)
+	close(batches)
+	wg.Wait()
+	close(done)
+	if readErr != nil {
+		return fmt.Errorf("feed: read %s: %w", *file, readErr)
+	}
+	if fd.firstErr != nil {
+		return fd.firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("feed: %w", err)
+	}
+	return printJSON(stdout, feedResult{Sent: fd.sent.Load(), Seconds: round(time.Since(start).Seconds(), 3), Keep: *keep, MaxVisible: fd.maxVisible.Load()})
+}
+
+// readBatches sends the non-empty lines of r to batches, ten at a time,
+// until r ends or ctx is done.
+func readBatches(ctx context.Context, r io.Reader, batches chan<- []string) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 2<<20)
 	var batch []string
 	for sc.Scan() && ctx.Err() == nil {
@@ -155,19 +104,91 @@ func cmdFeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(batch) > 0 && ctx.Err() == nil {
 		batches <- batch
 	}
-	close(batches)
-	wg.Wait()
-	close(done)
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("feed: read %s: %w", *file, err)
+	return sc.Err()
+}
+
+// feeder sends while at most about keep messages wait in the queue.
+type feeder struct {
+	client   *sqs.Client
+	queueURL string
+	keep     int64
+	cancel   context.CancelFunc
+	// visible estimates the waiting messages: the last count read plus
+	// what was sent since.
+	visible, maxVisible, sent atomic.Int64
+	mu                        sync.Mutex
+	room                      *sync.Cond // on mu: visible fell
+	errOnce                   sync.Once
+	firstErr                  error
+}
+
+// readCount reads the queue's depth.
+func (fd *feeder) readCount(ctx context.Context) error {
+	out, err := fd.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(fd.queueURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
+	})
+	if err != nil {
+		return fmt.Errorf("feed: read queue depth: %w", err)
 	}
-	if firstErr != nil {
-		return firstErr
+	n, err := strconv.ParseInt(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], 10, 64)
+	if err != nil {
+		return fmt.Errorf("feed: queue depth %q: %w", out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], err)
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("feed: %w", err)
+	fd.mu.Lock()
+	fd.visible.Store(n)
+	fd.room.Broadcast()
+	fd.mu.Unlock()
+	for old := fd.maxVisible.Load(); n > old && !fd.maxVisible.CompareAndSwap(old, n); old = fd.maxVisible.Load() {
 	}
-	return printJSON(stdout, feedResult{Sent: sent.Load(), Seconds: round(time.Since(start).Seconds(), 3), Keep: *keep, MaxVisible: maxVisible.Load()})
+	return nil
+}
+
+// readCounts reads the depth every 200 ms until done (the senders are).
+func (fd *feeder) readCounts(ctx context.Context, done <-chan struct{}) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := fd.readCount(ctx); err != nil {
+				fd.fail(err)
+				return
+			}
+		}
+	}
+}
+
+// fail stops the feed at its first error.
+func (fd *feeder) fail(err error) {
+	fd.errOnce.Do(func() { fd.firstErr = err; fd.cancel() })
+	fd.mu.Lock()
+	fd.room.Broadcast()
+	fd.mu.Unlock()
+}
+
+// send sends the batches it receives, each when there is room, until
+// batches is closed.
+func (fd *feeder) send(ctx context.Context, batches <-chan []string) {
+	for b := range batches {
+		fd.mu.Lock()
+		for fd.visible.Load() >= fd.keep && ctx.Err() == nil {
+			fd.room.Wait()
+		}
+		fd.visible.Add(int64(len(b)))
+		fd.mu.Unlock()
+		if ctx.Err() != nil {
+			continue // drain the channel
+		}
+		if err := sendLines(ctx, fd.client, fd.queueURL, b); err != nil {
+			fd.fail(err)
+			continue
+		}
+		fd.sent.Add(int64(len(b)))
+	}
 }
 
 // sendLines sends up to ten bodies in one SendMessageBatch.

@@ -78,17 +78,15 @@ func cmdFreshness(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if t == nil {
 		return fmt.Errorf("freshness: schema %s has no table %q", *schemaFile, *table)
 	}
-	loadedAt, err := ledger(ctx, *dsn, *dbSchema, t.Name)
-	if err != nil {
+	fr := &freshness{t: t, first: map[string]*reach{}, res: freshnessResult{Table: t.Name}}
+	if fr.loadedAt, err = ledger(ctx, *dsn, *dbSchema, t.Name); err != nil {
 		return err
 	}
-	var log *serveLogTimes
 	if *serveLog != "" {
-		if log, err = readServeLog(*serveLog); err != nil {
+		if fr.log, err = readServeLog(*serveLog); err != nil {
 			return err
 		}
 	}
-
 	store, err := newStore(ctx, *bucket, *pathStyle)
 	if err != nil {
 		return err
@@ -100,68 +98,91 @@ func cmdFreshness(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(objs) == 0 {
 		return fmt.Errorf("freshness: no files under s3://%s/%s%s/", *bucket, *prefix, t.Name)
 	}
-	// Per event id, the earliest time it reached S3 and the warehouse.
-	type reach struct {
-		event, s3, wh, put, commit time.Time
-	}
-	first := map[string]*reach{}
-	res := freshnessResult{Table: t.Name, Files: len(objs)}
-	idCol, timeCol := t.Column(schema.ColEventID), t.Column(schema.ColEventTime)
-	vals := make([]schema.Value, len(t.Columns))
+	fr.res.Files = len(objs)
 	for _, o := range objs {
-		id, err := ulid.Parse(strings.TrimSuffix(path.Base(o.Key), ".parquet"))
-		if err != nil {
-			return fmt.Errorf("freshness: file %s is not named by a ULID: %w", o.Key, err)
-		}
-		named := ulid.Time(id.Time())
-		wh, loaded := loadedAt[o.Key]
-		var put, commit time.Time
-		if log != nil {
-			put = log.put[o.Key]
-			if loaded {
-				commit = log.commitAfter(t.Name, wh)
-			}
-		}
 		body, err := store.Get(ctx, o.Key)
 		if err != nil {
 			return err
 		}
-		r, err := pq.Open(body, t)
-		if err != nil {
-			return fmt.Errorf("freshness: %s: %w", o.Key, err)
-		}
-		for {
-			err := r.Read(vals)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				return fmt.Errorf("freshness: %s: %w", o.Key, err)
-			}
-			res.RowsInFile++
-			ev := schema.TimeOf(vals[timeCol])
-			eid := vals[idCol].S
-			p := first[eid]
-			if p == nil {
-				p = &reach{event: ev}
-				first[eid] = p
-			} else {
-				res.Duplicates++
-			}
-			p.s3 = earliest(p.s3, named)
-			if loaded {
-				p.wh = earliest(p.wh, wh)
-				p.commit = earliest(p.commit, commit)
-			}
-			p.put = earliest(p.put, put)
-		}
-		if err := r.Close(); err != nil {
-			return fmt.Errorf("freshness: %s: %w", o.Key, err)
+		if err := fr.file(o.Key, body); err != nil {
+			return err
 		}
 	}
+	return printJSON(stdout, fr.result())
+}
+
+// reach is when one event first reached S3 and the warehouse.
+type reach struct {
+	event, s3, wh, put, commit time.Time
+}
+
+// freshness gathers, per event id, the earliest time it reached S3 and the
+// warehouse.
+type freshness struct {
+	t        *schema.Table
+	loadedAt map[string]time.Time // per file: the ledger's loaded_at
+	log      *serveLogTimes       // nil without -serve-log
+	first    map[string]*reach
+	res      freshnessResult
+}
+
+// file reads the rows of the Parquet file at key.
+func (fr *freshness) file(key string, body []byte) error {
+	id, err := ulid.Parse(strings.TrimSuffix(path.Base(key), ".parquet"))
+	if err != nil {
+		return fmt.Errorf("freshness: file %s is not named by a ULID: %w", key, err)
+	}
+	named := ulid.Time(id.Time())
+	wh, loaded := fr.loadedAt[key]
+	var put, commit time.Time
+	if fr.log != nil {
+		put = fr.log.put[key]
+		if loaded {
+			commit = fr.log.commitAfter(fr.t.Name, wh)
+		}
+	}
+	r, err := pq.Open(body, fr.t)
+	if err != nil {
+		return fmt.Errorf("freshness: %s: %w", key, err)
+	}
+	idCol, timeCol := fr.t.Column(schema.ColEventID), fr.t.Column(schema.ColEventTime)
+	vals := make([]schema.Value, len(fr.t.Columns))
+	for {
+		err := r.Read(vals)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			r.Close()
+			return fmt.Errorf("freshness: %s: %w", key, err)
+		}
+		fr.res.RowsInFile++
+		eid := vals[idCol].S
+		p := fr.first[eid]
+		if p == nil {
+			p = &reach{event: schema.TimeOf(vals[timeCol])}
+			fr.first[eid] = p
+		} else {
+			fr.res.Duplicates++
+		}
+		p.s3 = earliest(p.s3, named)
+		if loaded {
+			p.wh = earliest(p.wh, wh)
+			p.commit = earliest(p.commit, commit)
+		}
+		p.put = earliest(p.put, put)
+	}
+	if err := r.Close(); err != nil {
+		return fmt.Errorf("freshness: %s: %w", key, err)
+	}
+	return nil
+}
+
+// result summarizes the latencies of the events read.
+func (fr *freshness) result() freshnessResult {
+	res := fr.res
 	var s3, wh, put, commit []float64
-	for _, p := range first {
+	for _, p := range fr.first {
 		s3 = append(s3, p.s3.Sub(p.event).Seconds())
 		if p.wh.IsZero() {
 			res.NotLoaded++
@@ -175,13 +196,13 @@ func cmdFreshness(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			commit = append(commit, p.commit.Sub(p.event).Seconds())
 		}
 	}
-	res.Events = len(first)
+	res.Events = len(fr.first)
 	res.S3, res.Warehouse = summarize(s3), summarize(wh)
-	if log != nil {
+	if fr.log != nil {
 		sp, sc := summarize(put), summarize(commit)
 		res.S3Put, res.WarehouseCommit = &sp, &sc
 	}
-	return printJSON(stdout, res)
+	return res
 }
 
 // earliest returns the earlier of two times, a zero time counting as none.

@@ -38,126 +38,170 @@ type watchResult struct {
 	Flushes      map[string]float64 `json:"flushes,omitempty"` // by reason
 }
 
+// watchFlags are the flags of watch.
+type watchFlags struct {
+	dsn, schema, metrics, cpuPids, log string
+	want, messages, since              int64
+	pid                                int
+	interval, timeout                  time.Duration
+}
+
+func parseWatchFlags(args []string, stderr io.Writer) (watchFlags, error) {
+	var f watchFlags
+	fs := newFlags("watch", stderr)
+	fs.StringVar(&f.dsn, "dsn", "", "warehouse DSN (required)")
+	fs.StringVar(&f.schema, "schema", "", "warehouse schema whose tables to count (required)")
+	fs.Int64Var(&f.want, "want", 0, "rows expected across the schema's tables (required)")
+	fs.Int64Var(&f.messages, "messages", 0, "messages serve must delete")
+	fs.StringVar(&f.metrics, "metrics", "", "serve's /metrics URL")
+	fs.Int64Var(&f.since, "since", 0, "when serve started, Unix nanoseconds (default: now)")
+	fs.IntVar(&f.pid, "pid", 0, "serve's process id (for liveness, RSS and CPU)")
+	fs.DurationVar(&f.interval, "interval", 500*time.Millisecond, "poll interval")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up after this long")
+	fs.StringVar(&f.cpuPids, "cpu-pids", "", "name=pid,… process trees whose CPU to report")
+	fs.StringVar(&f.log, "log", "", "also write the progress lines to this file")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if f.dsn == "" || f.schema == "" || f.want <= 0 {
+		return f, errors.New("watch: -dsn, -schema and -want are required")
+	}
+	return f, nil
+}
+
 // cmdWatch waits until a warehouse schema holds -want rows, polling its
 // tables and `wharf serve`'s /metrics every -interval, and reports when the
 // queue was drained (wharf_deleted_messages_total reached -messages) and
 // when the last row arrived, the SQS calls serve made, its peak RSS and the
 // CPU it and the stack used. It fails if serve exits first.
 func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("watch", stderr)
-	dsn := fs.String("dsn", "", "warehouse DSN (required)")
-	dbSchema := fs.String("schema", "", "warehouse schema whose tables to count (required)")
-	want := fs.Int64("want", 0, "rows expected across the schema's tables (required)")
-	messages := fs.Int64("messages", 0, "messages serve must delete")
-	metricsURL := fs.String("metrics", "", "serve's /metrics URL")
-	since := fs.Int64("since", 0, "when serve started, Unix nanoseconds (default: now)")
-	pid := fs.Int("pid", 0, "serve's process id (for liveness, RSS and CPU)")
-	interval := fs.Duration("interval", 500*time.Millisecond, "poll interval")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
-	stackPids := fs.String("cpu-pids", "", "name=pid,… process trees whose CPU to report")
-	logPath := fs.String("log", "", "also write the progress lines to this file")
-	if err := fs.Parse(args); err != nil {
+	f, err := parseWatchFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	if *dsn == "" || *dbSchema == "" || *want <= 0 {
-		return errors.New("watch: -dsn, -schema and -want are required")
-	}
-	progress := stderr
-	if *logPath != "" {
-		f, err := os.Create(*logPath)
+	w := &watcher{f: f, progress: stderr, start: time.Now(), res: watchResult{Want: f.want, Messages: f.messages}}
+	if f.log != "" {
+		file, err := os.Create(f.log)
 		if err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
-		defer f.Close()
-		progress = io.MultiWriter(stderr, f)
+		defer file.Close()
+		w.progress = io.MultiWriter(stderr, file)
 	}
-	pids, err := parsePids(*stackPids)
+	pids, err := parsePids(f.cpuPids)
 	if err != nil {
 		return fmt.Errorf("watch: -cpu-pids: %w", err)
 	}
-	start := time.Now()
-	if *since > 0 {
-		start = time.Unix(0, *since)
+	if f.since > 0 {
+		w.start = time.Unix(0, f.since)
 	}
 	cpu := newCPUMeter(pids)
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	conn, err := newPG(ctx, *dsn)
-	if err != nil {
+	if w.conn, err = newPG(ctx, f.dsn); err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	count, err := countQuery(ctx, conn, *dbSchema)
-	if err != nil {
+	defer w.conn.Close(context.WithoutCancel(ctx))
+	if w.count, err = countQuery(ctx, w.conn, f.schema); err != nil {
 		return err
 	}
-
-	res := watchResult{Want: *want, Messages: *messages}
-	var rssMax int64
-	scraped := false
-	lastLog := time.Time{}
-	tick := time.NewTicker(*interval)
+	tick := time.NewTicker(f.interval)
 	defer tick.Stop()
 	for {
-		if *pid > 0 {
-			if syscall.Kill(*pid, 0) != nil {
-				return fmt.Errorf("watch: serve (pid %d) exited after %s", *pid, time.Since(start).Round(time.Second))
-			}
-			if kib, err := memKiB(*pid, "VmRSS"); err == nil {
-				rssMax = max(rssMax, kib)
-			}
-		}
-		var deleted, held float64
-		if *metricsURL != "" {
-			m, err := scrape(ctx, *metricsURL)
-			switch {
-			case err != nil && !scraped && time.Since(start) < time.Minute:
-				// serve is still starting
-			case err != nil:
+		if done, err := w.poll(ctx); err != nil || done {
+			if err != nil {
 				return err
-			default:
-				scraped = true
 			}
-			deleted = m["wharf_deleted_messages_total"]
-			held = m["wharf_sqs_held_messages"]
-			res.HeldMax = max(res.HeldMax, held)
-			if res.Drained99S == 0 && *messages > 0 && deleted >= 0.99*float64(*messages) {
-				res.Drained99S = round(time.Since(start).Seconds(), 3)
-			}
-			if res.DrainedS == 0 && *messages > 0 && deleted >= float64(*messages) {
-				res.DrainedS = round(time.Since(start).Seconds(), 3)
-			}
-		}
-		if err := conn.QueryRow(ctx, count).Scan(&res.Rows); err != nil {
-			return fmt.Errorf("watch: count rows: %w", err)
-		}
-		if res.Loaded99S == 0 && res.Rows*100 >= *want*99 {
-			res.Loaded99S = round(time.Since(start).Seconds(), 3)
-		}
-		if time.Since(lastLog) >= 5*time.Second {
-			lastLog = time.Now()
-			fmt.Fprintf(progress, "  watch: %6.1fs  deleted %8.0f / %d  rows %9d / %d  held %6.0f  rss %5.0f MiB\n",
-				time.Since(start).Seconds(), deleted, *messages, res.Rows, *want, held, float64(rssMax)/1024)
-		}
-		if res.Rows >= *want {
-			res.LoadedS = round(time.Since(start).Seconds(), 3)
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("watch: %d of %d rows after %s: %w", res.Rows, *want, time.Since(start).Round(time.Second), ctx.Err())
+			return fmt.Errorf("watch: %d of %d rows after %s: %w", w.res.Rows, f.want, time.Since(w.start).Round(time.Second), ctx.Err())
 		case <-tick.C:
 		}
 	}
+	if err := w.finish(ctx); err != nil {
+		return err
+	}
+	w.res.StackCPU = cpu.stop()
+	return printJSON(stdout, w.res)
+}
 
-	if *messages > 0 {
-		res.EventsPerS = round(float64(*messages)/res.LoadedS, 1)
-		if res.DrainedS > 0 {
-			res.DrainPerS = round(float64(*messages)/res.DrainedS, 1)
+// watcher polls serve and the warehouse until the rows are in.
+type watcher struct {
+	f        watchFlags
+	progress io.Writer
+	start    time.Time
+	conn     *pgx.Conn
+	count    string // the query counting the rows
+	res      watchResult
+	rssMax   int64 // KiB
+	scraped  bool  // /metrics answered once
+	lastLog  time.Time
+}
+
+// poll samples serve and counts the rows once; done when every row is in.
+func (w *watcher) poll(ctx context.Context) (done bool, err error) {
+	f, res := w.f, &w.res
+	if f.pid > 0 {
+		if syscall.Kill(f.pid, 0) != nil {
+			return false, fmt.Errorf("watch: serve (pid %d) exited after %s", f.pid, time.Since(w.start).Round(time.Second))
+		}
+		if kib, err := memKiB(f.pid, "VmRSS"); err == nil {
+			w.rssMax = max(w.rssMax, kib)
 		}
 	}
-	if *metricsURL != "" {
-		m, err := scrape(ctx, *metricsURL)
+	var deleted, held float64
+	if f.metrics != "" {
+		m, err := scrape(ctx, f.metrics)
+		switch {
+		case err != nil && !w.scraped && time.Since(w.start) < time.Minute:
+			// serve is still starting
+		case err != nil:
+			return false, err
+		default:
+			w.scraped = true
+		}
+		deleted = m["wharf_deleted_messages_total"]
+		held = m["wharf_sqs_held_messages"]
+		res.HeldMax = max(res.HeldMax, held)
+		if res.Drained99S == 0 && f.messages > 0 && deleted >= 0.99*float64(f.messages) {
+			res.Drained99S = round(time.Since(w.start).Seconds(), 3)
+		}
+		if res.DrainedS == 0 && f.messages > 0 && deleted >= float64(f.messages) {
+			res.DrainedS = round(time.Since(w.start).Seconds(), 3)
+		}
+	}
+	if err := w.conn.QueryRow(ctx, w.count).Scan(&res.Rows); err != nil {
+		return false, fmt.Errorf("watch: count rows: %w", err)
+	}
+	if res.Loaded99S == 0 && res.Rows*100 >= f.want*99 {
+		res.Loaded99S = round(time.Since(w.start).Seconds(), 3)
+	}
+	if time.Since(w.lastLog) >= 5*time.Second {
+		w.lastLog = time.Now()
+		fmt.Fprintf(w.progress, "  watch: %6.1fs  deleted %8.0f / %d  rows %9d / %d  held %6.0f  rss %5.0f MiB\n",
+			time.Since(w.start).Seconds(), deleted, f.messages, res.Rows, f.want, held, float64(w.rssMax)/1024)
+	}
+	if res.Rows >= f.want {
+		res.LoadedS = round(time.Since(w.start).Seconds(), 3)
+		return true, nil
+	}
+	return false, nil
+}
+
+// finish adds the rates, serve's SQS calls and flushes, and its memory and
+// CPU to the result.
+func (w *watcher) finish(ctx context.Context) error {
+	f, res := w.f, &w.res
+	if f.messages > 0 {
+		res.EventsPerS = round(float64(f.messages)/res.LoadedS, 1)
+		if res.DrainedS > 0 {
+			res.DrainPerS = round(float64(f.messages)/res.DrainedS, 1)
+		}
+	}
+	if f.metrics != "" {
+		m, err := scrape(ctx, f.metrics)
 		if err != nil {
 			return err
 		}
@@ -172,21 +216,20 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				res.Flushes[reason] += v
 			}
 		}
-		if *messages > 0 {
-			res.SQSCallsPer1 = round(total/float64(*messages)*1000, 1)
+		if f.messages > 0 {
+			res.SQSCallsPer1 = round(total/float64(f.messages)*1000, 1)
 		}
 	}
-	if *pid > 0 {
-		if kib, err := memKiB(*pid, "VmHWM"); err == nil {
+	if f.pid > 0 {
+		if kib, err := memKiB(f.pid, "VmHWM"); err == nil {
 			res.RSSPeakMiB = round(float64(kib)/1024, 1)
 		}
-		res.RSSMaxMiB = round(float64(rssMax)/1024, 1)
-		if s, err := treeCPU(*pid); err == nil {
+		res.RSSMaxMiB = round(float64(w.rssMax)/1024, 1)
+		if s, err := treeCPU(f.pid); err == nil {
 			res.ServeCPU = round(s, 2)
 		}
 	}
-	res.StackCPU = cpu.stop()
-	return printJSON(stdout, res)
+	return nil
 }
 
 // countQuery returns a query summing the rows of every table of dbSchema

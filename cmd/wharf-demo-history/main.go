@@ -48,155 +48,202 @@ type Manifest struct {
 	To          time.Time                 `json:"to"`
 }
 
-func run(args []string) error {
+// flags are the command's flags.
+type flags struct {
+	uri, db, to, only, manifest string
+	n, bad, other, untyped      int
+	batch, parallel             int
+	years                       float64
+	seed                        uint64
+	mixed, hours, drop          bool
+}
+
+func parseFlags(args []string) (flags, error) {
+	var o flags
 	fs := flag.NewFlagSet("wharf-demo-history", flag.ContinueOnError)
-	uri := fs.String("uri", os.Getenv("WHARF_MONGO_URI"), "Mongo URI")
-	dbName := fs.String("db", os.Getenv("WHARF_MONGO_DATABASE"), "database")
-	n := fs.Int("n", 300_000, "documents (valid ones, spread over the collections)")
-	years := fs.Float64("years", 3, "history spans this many years before --to")
-	toFlag := fs.String("to", "", "end of the history (RFC 3339; default the start of the current hour)")
-	bad := fs.Int("bad", 30, "bad documents, spread over the dead-letter reasons")
-	other := fs.Int("other", 10, "documents of an event type no table takes (skipped by backfill)")
-	untyped := fs.Int("untyped", 20, "every Nth valid document has no event-type field, as history written before wharf (0: none)")
-	mixed := fs.Bool("mixed-ids", false, "give some documents a string _id (as wharf serve writes them) or an integer _id")
-	seed := fs.Uint64("seed", 1, "random seed")
-	batch := fs.Int("batch", 1000, "documents per InsertMany")
-	parallel := fs.Int("parallel", 2, "concurrent inserts")
-	only := fs.String("only", "", "seed only this collection")
-	hours := fs.Bool("hours", false, "record rows per hour per table in the manifest")
-	manifestPath := fs.String("manifest", "", "write the manifest here")
-	drop := fs.Bool("drop", false, "drop the database and exit")
+	fs.StringVar(&o.uri, "uri", os.Getenv("WHARF_MONGO_URI"), "Mongo URI")
+	fs.StringVar(&o.db, "db", os.Getenv("WHARF_MONGO_DATABASE"), "database")
+	fs.IntVar(&o.n, "n", 300_000, "documents (valid ones, spread over the collections)")
+	fs.Float64Var(&o.years, "years", 3, "history spans this many years before --to")
+	fs.StringVar(&o.to, "to", "", "end of the history (RFC 3339; default the start of the current hour)")
+	fs.IntVar(&o.bad, "bad", 30, "bad documents, spread over the dead-letter reasons")
+	fs.IntVar(&o.other, "other", 10, "documents of an event type no table takes (skipped by backfill)")
+	fs.IntVar(&o.untyped, "untyped", 20, "every Nth valid document has no event-type field, as history written before wharf (0: none)")
+	fs.BoolVar(&o.mixed, "mixed-ids", false, "give some documents a string _id (as wharf serve writes them) or an integer _id")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
+	fs.IntVar(&o.batch, "batch", 1000, "documents per InsertMany")
+	fs.IntVar(&o.parallel, "parallel", 2, "concurrent inserts")
+	fs.StringVar(&o.only, "only", "", "seed only this collection")
+	fs.BoolVar(&o.hours, "hours", false, "record rows per hour per table in the manifest")
+	fs.StringVar(&o.manifest, "manifest", "", "write the manifest here")
+	fs.BoolVar(&o.drop, "drop", false, "drop the database and exit")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.uri == "" || o.db == "" {
+		return o, fmt.Errorf("--uri and --db (or WHARF_MONGO_URI and WHARF_MONGO_DATABASE) are required")
+	}
+	return o, nil
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
-	if *uri == "" || *dbName == "" {
-		return fmt.Errorf("--uri and --db (or WHARF_MONGO_URI and WHARF_MONGO_DATABASE) are required")
-	}
 	to := time.Now().UTC().Truncate(time.Hour)
-	if *toFlag != "" {
-		t, err := time.Parse(time.RFC3339, *toFlag)
+	if o.to != "" {
+		t, err := time.Parse(time.RFC3339, o.to)
 		if err != nil {
 			return err
 		}
 		to = t.UTC()
 	}
-	from := to.Add(-time.Duration(*years * 365 * 24 * float64(time.Hour)))
+	from := to.Add(-time.Duration(o.years * 365 * 24 * float64(time.Hour)))
 	ctx := context.Background()
-	client, err := mongo.Connect(options.Client().ApplyURI(*uri))
+	client, err := mongo.Connect(options.Client().ApplyURI(o.uri))
 	if err != nil {
 		return err
 	}
 	defer client.Disconnect(ctx)
-	db := client.Database(*dbName)
-	if *drop {
+	db := client.Database(o.db)
+	if o.drop {
 		return db.Drop(ctx)
 	}
-
-	g := newGen(*seed, from, to, *mixed)
-	m := Manifest{Documents: map[string]int{}, Rows: map[string]int{}, DeadLetters: map[string]int{}, Skipped: map[string]int{}, Untyped: map[string]int{}, MAU: map[string]int{}, From: from, To: to}
-	if *hours {
-		m.Hours = map[string]map[string]int{}
+	sd := &seeder{o: o, g: newGen(o.seed, from, to, o.mixed), ins: newInserter(ctx, db, o.batch, o.parallel), mau: map[string]map[int64]bool{},
+		m: Manifest{Documents: map[string]int{}, Rows: map[string]int{}, DeadLetters: map[string]int{}, Skipped: map[string]int{}, Untyped: map[string]int{}, MAU: map[string]int{}, From: from, To: to}}
+	if o.hours {
+		sd.m.Hours = map[string]map[string]int{}
 	}
-	mau := map[string]map[int64]bool{}
-	hour := func(table string, t time.Time, rows int) {
-		if m.Hours == nil || rows == 0 {
-			return
-		}
-		if m.Hours[table] == nil {
-			m.Hours[table] = map[string]int{}
-		}
-		m.Hours[table][t.Truncate(time.Hour).Format(time.RFC3339)] += rows
-	}
-
-	ins := newInserter(ctx, db, *batch, *parallel)
 	start := time.Now()
-	// The valid documents, in time order (as an application writes them).
-	step := to.Sub(from) / time.Duration(max(*n, 1))
-	for i := 0; i < *n; i++ {
+	sd.valid()
+	sd.bad()
+	sd.other()
+	if err := sd.ins.close(); err != nil {
+		return err
+	}
+	for month, users := range sd.mau {
+		sd.m.MAU[month] = len(users)
+	}
+	total := 0
+	for _, c := range sd.m.Documents {
+		total += c
+	}
+	fmt.Fprintf(os.Stderr, "seeded %d documents into %s (%s to %s) in %s\n", total, o.db,
+		from.Format(time.DateOnly), to.Format(time.DateOnly), time.Since(start).Round(time.Millisecond))
+	if o.manifest != "" {
+		b, _ := json.MarshalIndent(sd.m, "", "  ")
+		return os.WriteFile(o.manifest, b, 0o644)
+	}
+	return nil
+}
+
+// seeder inserts the documents and keeps the manifest of what they must
+// become.
+type seeder struct {
+	o   flags
+	g   *gen
+	ins *inserter
+	m   Manifest
+	mau map[string]map[int64]bool // users with a page view, per month
+}
+
+// hour counts rows of table at t, with --hours.
+func (sd *seeder) hour(table string, t time.Time, rows int) {
+	if sd.m.Hours == nil || rows == 0 {
+		return
+	}
+	if sd.m.Hours[table] == nil {
+		sd.m.Hours[table] = map[string]int{}
+	}
+	sd.m.Hours[table][t.Truncate(time.Hour).Format(time.RFC3339)] += rows
+}
+
+// valid inserts the valid documents, in time order (as an application
+// writes them).
+func (sd *seeder) valid() {
+	from, to, g := sd.m.From, sd.m.To, sd.g
+	step := to.Sub(from) / time.Duration(max(sd.o.n, 1))
+	for i := 0; i < sd.o.n; i++ {
 		t := from.Add(step*time.Duration(i) + time.Duration(g.r.Int64N(int64(max(step, 1)))))
 		coll, doc, rows, user := g.event(t)
-		if *only != "" && coll != *only {
+		if sd.o.only != "" && coll != sd.o.only {
 			continue
 		}
-		if *untyped > 0 && i%*untyped == *untyped-1 {
+		if u := sd.o.untyped; u > 0 && i%u == u-1 {
 			doc = slices.DeleteFunc(doc, func(e bson.E) bool { return e.Key == "event" })
-			m.Untyped[coll]++
+			sd.m.Untyped[coll]++
 		}
-		ins.add(coll, doc)
-		m.Documents[coll]++
+		sd.ins.add(coll, doc)
+		sd.m.Documents[coll]++
 		for table, k := range rows {
-			m.Rows[table] += k
-			hour(table, t, k)
+			sd.m.Rows[table] += k
+			sd.hour(table, t, k)
 		}
 		if coll == "page_views" {
 			month := t.Format("2006-01")
-			if mau[month] == nil {
-				mau[month] = map[int64]bool{}
+			if sd.mau[month] == nil {
+				sd.mau[month] = map[int64]bool{}
 			}
-			mau[month][user] = true
+			sd.mau[month][user] = true
 		}
 	}
-	// Bad documents: each must reach the dead-letter store with its reason.
-	kinds := []struct {
-		reason, coll string
-		make         func(t time.Time) bson.D
-	}{
-		{"type_mismatch", "page_views", func(t time.Time) bson.D {
-			return bson.D{{Key: "event", Value: "page_view"}, {Key: "timestamp", Value: t}, {Key: "user_id", Value: "not-a-number"}}
-		}},
-		{"expand_overflow", "actions_taken", func(t time.Time) bson.D {
-			return bson.D{{Key: "event", Value: "actions_taken"}, {Key: "date", Value: t}, {Key: "value", Value: bson.A{1, 2, 3, 4, 5}}}
-		}},
-		{"out_of_range", "orders", func(t time.Time) bson.D {
-			return bson.D{{Key: "event", Value: "order_completed"}, {Key: "timestamp", Value: t},
-				{Key: "order", Value: bson.D{{Key: "items", Value: bson.A{bson.D{{Key: "sku", Value: "X"}, {Key: "qty", Value: 100000}}}}}}}
-		}},
-		{"bad_time", "signups", func(time.Time) bson.D {
-			return bson.D{{Key: "event", Value: "signup"}, {Key: "timestamp", Value: "last tuesday"}}
-		}},
-		// (A document with no type at all takes its collection's type.)
-		{"missing_event_type", "page_views", func(t time.Time) bson.D {
-			return bson.D{{Key: "event", Value: 42}, {Key: "timestamp", Value: t}, {Key: "hello", Value: "world"}}
-		}},
-	}
-	for i := 0; i < *bad; i++ {
-		k := kinds[i%len(kinds)]
-		if *only != "" && k.coll != *only {
+}
+
+// badKinds are the bad documents: each must reach the dead-letter store
+// with its reason.
+var badKinds = []struct {
+	reason, coll string
+	make         func(t time.Time) bson.D
+}{
+	{"type_mismatch", "page_views", func(t time.Time) bson.D {
+		return bson.D{{Key: "event", Value: "page_view"}, {Key: "timestamp", Value: t}, {Key: "user_id", Value: "not-a-number"}}
+	}},
+	{"expand_overflow", "actions_taken", func(t time.Time) bson.D {
+		return bson.D{{Key: "event", Value: "actions_taken"}, {Key: "date", Value: t}, {Key: "value", Value: bson.A{1, 2, 3, 4, 5}}}
+	}},
+	{"out_of_range", "orders", func(t time.Time) bson.D {
+		return bson.D{{Key: "event", Value: "order_completed"}, {Key: "timestamp", Value: t},
+			{Key: "order", Value: bson.D{{Key: "items", Value: bson.A{bson.D{{Key: "sku", Value: "X"}, {Key: "qty", Value: 100000}}}}}}}
+	}},
+	{"bad_time", "signups", func(time.Time) bson.D {
+		return bson.D{{Key: "event", Value: "signup"}, {Key: "timestamp", Value: "last tuesday"}}
+	}},
+	// (A document with no type at all takes its collection's type.)
+	{"missing_event_type", "page_views", func(t time.Time) bson.D {
+		return bson.D{{Key: "event", Value: 42}, {Key: "timestamp", Value: t}, {Key: "hello", Value: "world"}}
+	}},
+}
+
+// bad inserts the bad documents, spread over badKinds.
+func (sd *seeder) bad() {
+	from, to := sd.m.From, sd.m.To
+	for i := 0; i < sd.o.bad; i++ {
+		k := badKinds[i%len(badKinds)]
+		if sd.o.only != "" && k.coll != sd.o.only {
 			continue
 		}
-		t := from.Add(time.Duration(g.r.Int64N(int64(to.Sub(from)))))
-		doc := append(bson.D{{Key: "_id", Value: g.objectID(t)}}, k.make(t)...)
-		ins.add(k.coll, doc)
-		m.Documents[k.coll]++
-		m.DeadLetters[k.reason]++
+		t := from.Add(time.Duration(sd.g.r.Int64N(int64(to.Sub(from)))))
+		doc := append(bson.D{{Key: "_id", Value: sd.g.objectID(t)}}, k.make(t)...)
+		sd.ins.add(k.coll, doc)
+		sd.m.Documents[k.coll]++
+		sd.m.DeadLetters[k.reason]++
 	}
-	for i := 0; i < *other; i++ {
+}
+
+// other inserts the documents of an event type no table takes.
+func (sd *seeder) other() {
+	from, to := sd.m.From, sd.m.To
+	for i := 0; i < sd.o.other; i++ {
 		coll := []string{"page_views", "actions_taken", "orders", "signups"}[i%4]
-		if *only != "" && coll != *only {
+		if sd.o.only != "" && coll != sd.o.only {
 			continue
 		}
-		t := from.Add(time.Duration(g.r.Int64N(int64(to.Sub(from)))))
-		ins.add(coll, bson.D{{Key: "_id", Value: g.objectID(t)}, {Key: "event", Value: "mystery_event"}, {Key: "timestamp", Value: t}})
-		m.Documents[coll]++
-		m.Skipped[coll]++
+		t := from.Add(time.Duration(sd.g.r.Int64N(int64(to.Sub(from)))))
+		sd.ins.add(coll, bson.D{{Key: "_id", Value: sd.g.objectID(t)}, {Key: "event", Value: "mystery_event"}, {Key: "timestamp", Value: t}})
+		sd.m.Documents[coll]++
+		sd.m.Skipped[coll]++
 	}
-	if err := ins.close(); err != nil {
-		return err
-	}
-	for month, users := range mau {
-		m.MAU[month] = len(users)
-	}
-	total := 0
-	for _, c := range m.Documents {
-		total += c
-	}
-	fmt.Fprintf(os.Stderr, "seeded %d documents into %s (%s to %s) in %s\n", total, *dbName,
-		from.Format(time.DateOnly), to.Format(time.DateOnly), time.Since(start).Round(time.Millisecond))
-	if *manifestPath != "" {
-		b, _ := json.MarshalIndent(m, "", "  ")
-		return os.WriteFile(*manifestPath, b, 0o644)
-	}
-	return nil
 }
 
 // gen makes reproducible events.
