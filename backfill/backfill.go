@@ -440,12 +440,16 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	}
 
 	scanErr := b.scan(ctx, plan, states)
-
 	if b.cfg.ScanOnly {
 		return b.summary(states), scanErr
 	}
-	// Flush whatever was handed on, even after a failure or a signal, so the
-	// checkpoints keep the progress made.
+	return b.finish(ctx, states, scanErr, func() { stopBG(); bg.Wait() })
+}
+
+// finish flushes whatever was handed on, even after a failure or a signal,
+// and writes the final checkpoints, so that they keep the progress made.
+// stopBG stops the checkpoint loop once every document is durable.
+func (b *Backfill) finish(ctx context.Context, states []*rangeState, scanErr error, stopBG func()) (Summary, error) {
 	dctx, cancel := ctx, context.CancelFunc(func() {})
 	if scanErr != nil || ctx.Err() != nil {
 		dctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), b.cfg.DrainTimeout)
@@ -467,7 +471,6 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 		errs = append(errs, fmt.Errorf("waiting for %d documents to be durable: %w", b.win.count(), err))
 	}
 	stopBG()
-	bg.Wait()
 	for _, st := range states {
 		if err := b.writeCheckpoint(dctx, st, true); err != nil {
 			errs = append(errs, err)
