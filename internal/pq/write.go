@@ -275,25 +275,10 @@ func (w *Writer) writeChunk(col *column, v *schema.ColumnValues, n int) (format.
 		Codec:        format.Snappy,
 		NumValues:    int64(n),
 	}
-	chunkStart := len(w.file)
-	dictPages := 0
-	{
-		// The dictionary page comes first.
-		if col.dictUsed() {
-			body, count := col.dictPage(w.page[:0])
-			w.page = body
-			hdrLen, zLen, err := w.appendPage(body, format.PageHeader{
-				Type:                 format.DictionaryPage,
-				DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(count), Encoding: format.Plain}),
-			})
-			if err != nil {
-				return format.ColumnChunk{}, format.ColumnIndex{}, err
-			}
-			md.DictionaryPageOffset = int64(chunkStart)
-			md.TotalUncompressedSize += int64(hdrLen + len(body))
-			md.TotalCompressedSize += int64(hdrLen + zLen)
-			dictPages = 1
-		}
+	// The dictionary page comes first.
+	dictPages, err := w.writeDictPage(col, &md)
+	if err != nil {
+		return format.ColumnChunk{}, format.ColumnIndex{}, err
 	}
 	md.DataPageOffset = int64(len(w.file))
 	dataStart := len(w.file)
@@ -321,24 +306,58 @@ func (w *Writer) writeChunk(col *column, v *schema.ColumnValues, n int) (format.
 			}
 		}
 	}
-	md.Encoding = []format.Encoding{format.Plain, format.RLE}
-	if dict > 0 {
-		md.Encoding = append(md.Encoding, format.RLEDictionary)
-	}
-	if plain > 0 {
-		md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.Plain, Count: plain})
-	}
-	if dict > 0 {
-		md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.RLEDictionary, Count: dict})
-	}
-	if dictPages > 0 {
-		md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1})
-	}
+	md.Encoding, md.EncodingStats = encodings(plain, dict, dictPages)
 	md.Statistics.NullCount = nulls
 	if !col.noMax && mn != nil {
 		md.Statistics.MinValue, md.Statistics.MaxValue = mn, mx
 	}
+	return format.ColumnChunk{MetaData: md}, col.columnIndex(), nil
+}
 
+// writeDictPage writes col's dictionary page, when its pages used one, to
+// the file, counting it in md, and returns the dictionary pages written.
+func (w *Writer) writeDictPage(col *column, md *format.ColumnMetaData) (int, error) {
+	if !col.dictUsed() {
+		return 0, nil
+	}
+	chunkStart := len(w.file)
+	body, count := col.dictPage(w.page[:0])
+	w.page = body
+	hdrLen, zLen, err := w.appendPage(body, format.PageHeader{
+		Type:                 format.DictionaryPage,
+		DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(count), Encoding: format.Plain}),
+	})
+	if err != nil {
+		return 0, err
+	}
+	md.DictionaryPageOffset = int64(chunkStart)
+	md.TotalUncompressedSize += int64(hdrLen + len(body))
+	md.TotalCompressedSize += int64(hdrLen + zLen)
+	return 1, nil
+}
+
+// encodings are a chunk's encodings and their stats, of plain and dict
+// data pages and dictPages dictionary pages.
+func encodings(plain, dict int32, dictPages int) ([]format.Encoding, []format.PageEncodingStats) {
+	enc := []format.Encoding{format.Plain, format.RLE}
+	if dict > 0 {
+		enc = append(enc, format.RLEDictionary)
+	}
+	var stats []format.PageEncodingStats
+	if plain > 0 {
+		stats = append(stats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.Plain, Count: plain})
+	}
+	if dict > 0 {
+		stats = append(stats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.RLEDictionary, Count: dict})
+	}
+	if dictPages > 0 {
+		stats = append(stats, format.PageEncodingStats{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1})
+	}
+	return enc, stats
+}
+
+// columnIndex is the column index of col's pages.
+func (col *column) columnIndex() format.ColumnIndex {
 	ci := format.ColumnIndex{BoundaryOrder: format.Unordered}
 	for i := range col.pages {
 		p := &col.pages[i]
@@ -354,7 +373,7 @@ func (w *Writer) writeChunk(col *column, v *schema.ColumnValues, n int) (format.
 		ci.MinValues = append(ci.MinValues, lo)
 		ci.MaxValues = append(ci.MaxValues, hi)
 	}
-	return format.ColumnChunk{MetaData: md}, ci, nil
+	return ci
 }
 
 func (w *Writer) offsetIndex(col *column, md format.ColumnMetaData) format.OffsetIndex {
@@ -387,72 +406,10 @@ func (w *Writer) writePage(col *column, v *schema.ColumnValues, r, n, next int) 
 	if v.Def != nil {
 		def = v.Def[r:n]
 	}
-	// Where the page ends: pageBytes of values as PLAIN holds them.
-	rows, vals := 0, 0
-	switch {
-	case def == nil && col.phys != format.ByteArray:
-		rows = min(n-r, (pageBytes+col.fixedSize()-1)/col.fixedSize())
-		vals = rows
-	case def == nil:
-		lo, limit := uint32(0), uint32(0)
-		if next > 0 {
-			lo = v.Ends[next-1]
-		}
-		for _, e := range v.Ends[next : next+n-r] {
-			if limit >= pageBytes {
-				break
-			}
-			limit += 4 + e - lo
-			lo = e
-			rows++
-		}
-		vals = rows
-	default:
-		for size := 0; rows < len(def) && size < pageBytes; rows++ {
-			if def[rows] != 0 {
-				size += col.plainSize(v, next+vals)
-				vals++
-			}
-		}
-	}
+	rows, vals := col.pageExtent(v, def, n-r, next)
 	dict := col.dict && vals > 0
 	if dict {
-		// Index the page's values, noting the distinct ones (for the page's
-		// bounds); past the bound the page ends at the value that would
-		// outgrow it, and the column goes on PLAIN.
-		col.idx, col.uniq = col.idx[:0], col.uniq[:0]
-		col.gen++
-		for k := 0; k < vals; k++ {
-			i, ok := col.insert(v, next+k)
-			if !ok {
-				col.dict = false
-				// Cut the page before value k's row.
-				rows = k
-				if def != nil {
-					seen := 0
-					for rr := 0; rr < len(def); rr++ {
-						if def[rr] != 0 {
-							if seen == k {
-								rows = rr
-								break
-							}
-							seen++
-						}
-					}
-				}
-				vals = k
-				break
-			}
-			col.idx = append(col.idx, i)
-			if int(i) >= len(col.stamp) {
-				col.stamp = append(col.stamp, make([]uint32, int(i)+1-len(col.stamp))...)
-			}
-			if col.stamp[i] != col.gen {
-				col.stamp[i] = col.gen
-				col.uniq = append(col.uniq, i)
-			}
-		}
-		if rows == 0 {
+		if rows, vals = col.indexPage(v, def, next, rows, vals); rows == 0 {
 			// The first value already outgrows the dictionary: a PLAIN page.
 			return w.writePage(col, v, r, n, next)
 		}
@@ -487,11 +444,94 @@ func (w *Writer) writePage(col *column, v *schema.ColumnValues, r, n, next int) 
 		lo, hi = col.bounds(v, next, vals)
 	}
 	w.page = body
+	if err := w.appendDataPage(col, body, pageStat{firstRow: r, nulls: rows - vals, values: vals, min: lo, max: hi, dict: dict}); err != nil {
+		return 0, 0, err
+	}
+	return r + rows, vals, nil
+}
 
-	// Header and compressed body, into the chunk.
+// pageExtent is where a page from value next ends: pageBytes of values as
+// PLAIN holds them, of at most left rows (def their levels, nil when every
+// row has a value). It returns the page's rows and values.
+func (col *column) pageExtent(v *schema.ColumnValues, def []byte, left, next int) (rows, vals int) {
+	switch {
+	case def == nil && col.phys != format.ByteArray:
+		rows = min(left, (pageBytes+col.fixedSize()-1)/col.fixedSize())
+		vals = rows
+	case def == nil:
+		lo, limit := uint32(0), uint32(0)
+		if next > 0 {
+			lo = v.Ends[next-1]
+		}
+		for _, e := range v.Ends[next : next+left] {
+			if limit >= pageBytes {
+				break
+			}
+			limit += 4 + e - lo
+			lo = e
+			rows++
+		}
+		vals = rows
+	default:
+		for size := 0; rows < len(def) && size < pageBytes; rows++ {
+			if def[rows] != 0 {
+				size += col.plainSize(v, next+vals)
+				vals++
+			}
+		}
+	}
+	return rows, vals
+}
+
+// indexPage indexes a page's values in the dictionary, noting the distinct
+// ones (for the page's bounds); past the dictionary's bound the page ends
+// at the value that would outgrow it, and the column goes on PLAIN. It
+// returns the page's rows and values, cut so.
+func (col *column) indexPage(v *schema.ColumnValues, def []byte, next, rows, vals int) (int, int) {
+	col.idx, col.uniq = col.idx[:0], col.uniq[:0]
+	col.gen++
+	for k := 0; k < vals; k++ {
+		i, ok := col.insert(v, next+k)
+		if !ok {
+			col.dict = false
+			return rowOfValue(def, k), k // cut the page before value k's row
+		}
+		col.idx = append(col.idx, i)
+		if int(i) >= len(col.stamp) {
+			col.stamp = append(col.stamp, make([]uint32, int(i)+1-len(col.stamp))...)
+		}
+		if col.stamp[i] != col.gen {
+			col.stamp[i] = col.gen
+			col.uniq = append(col.uniq, i)
+		}
+	}
+	return rows, vals
+}
+
+// rowOfValue is the row of a page's value k (def its levels, nil when every
+// row has a value).
+func rowOfValue(def []byte, k int) int {
+	if def == nil {
+		return k
+	}
+	seen := 0
+	for rr := 0; rr < len(def); rr++ {
+		if def[rr] != 0 {
+			if seen == k {
+				return rr
+			}
+			seen++
+		}
+	}
+	return k
+}
+
+// appendDataPage compresses a data page's body and appends its header and
+// it to col.chunk, recording the page (st, with its place and sizes).
+func (w *Writer) appendDataPage(col *column, body []byte, st pageStat) (err error) {
 	w.z, _ = fastSnappy{}.Encode(w.z[:cap(w.z)], body)
 	enc := format.Plain
-	if dict {
+	if st.dict {
 		enc = format.RLEDictionary
 	}
 	h := format.PageHeader{
@@ -499,21 +539,19 @@ func (w *Writer) writePage(col *column, v *schema.ColumnValues, r, n, next int) 
 		UncompressedPageSize: int32(len(body)),
 		CompressedPageSize:   int32(len(w.z)),
 		DataPageHeader: thrift.New(format.DataPageHeader{
-			NumValues: int32(rows), Encoding: enc,
+			NumValues: int32(st.nulls + st.values), Encoding: enc,
 			DefinitionLevelEncoding: format.RLE, RepetitionLevelEncoding: format.RLE,
 		}),
 	}
 	start := len(col.chunk)
 	if col.chunk, err = appendThrift(col.chunk, &h); err != nil {
-		return 0, 0, err
+		return err
 	}
 	hdr := len(col.chunk) - start
 	col.chunk = append(col.chunk, w.z...)
-	col.pages = append(col.pages, pageStat{
-		off: start, size: len(col.chunk) - start, rawSize: hdr + len(body), firstRow: r,
-		nulls: rows - vals, values: vals, min: lo, max: hi, dict: dict,
-	})
-	return r + rows, vals, nil
+	st.off, st.size, st.rawSize = start, len(col.chunk)-start, hdr+len(body)
+	col.pages = append(col.pages, st)
+	return nil
 }
 
 // fixedSize is the bytes a value of a fixed-size type takes PLAIN (a
