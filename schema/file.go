@@ -495,116 +495,25 @@ func splitPath(p string) ([]string, error) {
 }
 
 func buildTable(ft fileTable, parent *Table) (*Table, error) {
-	fail := func(line int, format string, args ...any) error {
-		return &Error{Line: line, Reason: fmt.Sprintf(format, args...)}
-	}
-	if why := ValidIdentifier(ft.Name); why != "" {
-		return nil, fail(ft.line, "table: %s", why)
-	}
-	if strings.HasPrefix(ft.Name, "wharf_") {
-		return nil, fail(ft.line, "table %q: names starting with wharf_ are reserved for wharf's own tables", ft.Name)
-	}
-	if slices.Contains(ReservedNames, ft.Name) {
-		return nil, fail(ft.line, "table %q: the name is reserved: wharf keeps its own objects under PREFIX/%s/ (reserved: %s)", ft.Name, ft.Name, strings.Join(ReservedNames, ", "))
+	if err := checkTableName(ft); err != nil {
+		return nil, err
 	}
 	t := &Table{
 		Name: ft.Name, Events: ft.Events, Collection: ft.Collection, CollectionEvent: ft.CollectionEvent, Time: ft.Time,
 		SortKey: ft.SortKey, DistKey: ft.DistKey, Extras: ft.Extras, Path: ft.Path,
 		Parent: parent, Line: ft.line, mapped: &pathTree{},
 	}
+	var err error
 	if parent == nil {
-		if len(ft.Events) == 0 {
-			return nil, fail(ft.line, "table %q: `events` must list at least one event type", ft.Name)
-		}
-		for _, ev := range ft.Events {
-			if ev == "" {
-				return nil, fail(ft.line, "table %q: an event type is empty", ft.Name)
-			}
-		}
-		if ft.Path != "" {
-			return nil, fail(ft.line, "table %q: `path` is only for child tables", ft.Name)
-		}
-		if ft.CollectionEvent != "" && !slices.Contains(ft.Events, ft.CollectionEvent) {
-			return nil, fail(ft.collectionEventLine, "table %q: collection_event %q is not one of its events (%s)", ft.Name, ft.CollectionEvent, strings.Join(ft.Events, ", "))
-		}
-		if ft.Time != "" {
-			p, err := splitPath(ft.Time)
-			if err != nil || p == nil {
-				return nil, fail(ft.line, "table %q: time: bad path %q", ft.Name, ft.Time)
-			}
-			t.timePath = p
-		}
-		t.Columns = append(t.Columns,
-			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, ExpandIndex: -1},
-			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, ExpandIndex: -1},
-			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, ExpandIndex: -1},
-		)
+		err = t.parentRules(ft)
 	} else {
-		if len(ft.Events) > 0 || ft.Collection != "" || ft.CollectionEvent != "" || ft.Time != "" {
-			return nil, fail(ft.line, "child table %q: events, collection, collection_event and time come from its parent %q", ft.Name, parent.Name)
-		}
-		if ft.Extras {
-			return nil, fail(ft.line, "child table %q: extras is only for parent tables", ft.Name)
-		}
-		if len(ft.Children) > 0 {
-			return nil, fail(ft.line, "child table %q: a child table cannot have children of its own", ft.Name)
-		}
-		p, err := splitPath(ft.Path)
-		if err != nil || p == nil {
-			return nil, fail(ft.line, "child table %q: `path` must be the dotted path of an array in the event", ft.Name)
-		}
-		t.arrayPath = p
-		t.Events = parent.Events
-		t.Collection = parent.Collection
-		t.Columns = append(t.Columns,
-			Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, ExpandIndex: -1},
-			Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, ExpandIndex: -1},
-			Column{Name: ColIndex, Type: Type{Kind: Integer}, Source: FromIndex, ExpandIndex: -1},
-			// The delivery a child row came from, as its parent's
-			// received_at: the loader keeps a parent and all of its
-			// children from the same delivery (docs/design.md §2).
-			Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, ExpandIndex: -1},
-		)
+		err = t.childRules(ft, parent)
 	}
-	if len(ft.Columns) == 0 && parent != nil {
-		return nil, fail(ft.line, "child table %q: declare at least one column", ft.Name)
+	if err != nil {
+		return nil, err
 	}
-	for _, fc := range ft.Columns {
-		if why := ValidIdentifier(fc.Name); why != "" {
-			return nil, fail(fc.line, "column: %s", why)
-		}
-		typ, err := ParseType(fc.Type)
-		if fc.Type == "" {
-			err = errors.New("type is missing")
-		}
-		if err != nil {
-			return nil, fail(fc.line, "column %q: %v", fc.Name, err)
-		}
-		if fc.Path == "" {
-			return nil, fail(fc.line, "column %q: path is missing", fc.Name)
-		}
-		path, err := splitPath(fc.Path)
-		if err != nil {
-			return nil, fail(fc.line, "column %q: %v", fc.Name, err)
-		}
-		if path == nil && parent == nil {
-			return nil, fail(fc.line, "column %q: path \".\" (the element itself) is only for child tables", fc.Name)
-		}
-		if fc.Expand < 0 || fc.Expand > 1000 {
-			return nil, fail(fc.line, "column %q: expand must be 1..1000", fc.Name)
-		}
-		if fc.Expand > 0 {
-			for i := 0; i < fc.Expand; i++ {
-				name := fmt.Sprintf("%s_%d", fc.Name, i)
-				if why := ValidIdentifier(name); why != "" {
-					return nil, fail(fc.line, "column %q: expanded %s", fc.Name, why)
-				}
-				t.Columns = append(t.Columns, Column{Name: name, Type: typ, Source: FromPath, Path: fc.Path, ExpandIndex: i, ExpandCount: fc.Expand, Line: fc.line, path: path})
-			}
-		} else {
-			t.Columns = append(t.Columns, Column{Name: fc.Name, Type: typ, Source: FromPath, Path: fc.Path, ExpandIndex: -1, Line: fc.line, path: path})
-		}
-		t.mapped.add(path)
+	if err := t.addColumns(ft.Columns); err != nil {
+		return nil, err
 	}
 	if t.timePath != nil {
 		t.mapped.add(t.timePath)
@@ -612,39 +521,8 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 	if ft.Extras {
 		t.Columns = append(t.Columns, Column{Name: ColExtras, Type: Type{Kind: JSON}, Source: FromExtras, ExpandIndex: -1})
 	}
-	seen := map[string]int{}
-	for _, c := range t.Columns {
-		if prev, dup := seen[c.Name]; dup {
-			if prev == 0 || c.Line == 0 {
-				return nil, fail(c.Line, "table %q: column %q clashes with the implicit column of that name", t.Name, c.Name)
-			}
-			return nil, fail(c.Line, "table %q: column %q is declared twice (first on line %d)", t.Name, c.Name, prev)
-		}
-		seen[c.Name] = c.Line
-	}
-	if len(t.SortKey) == 0 {
-		t.SortKey = []string{ColEventTime}
-	}
-	// A json column is SUPER on Redshift, which can be neither a sort key
-	// nor a distribution key; the file is refused on every dialect so that
-	// it works on either.
-	for _, k := range t.SortKey {
-		i := t.Column(k)
-		if i < 0 {
-			return nil, fail(ft.line, "table %q: sort_key names %q, which is not a column", t.Name, k)
-		}
-		if t.Columns[i].Type.Kind == JSON {
-			return nil, fail(ft.line, "table %q: sort_key names %q, a json column (SUPER on Redshift cannot be a sort key)", t.Name, k)
-		}
-	}
-	if t.DistKey != "" {
-		i := t.Column(t.DistKey)
-		if i < 0 {
-			return nil, fail(ft.line, "table %q: dist_key names %q, which is not a column", t.Name, t.DistKey)
-		}
-		if t.Columns[i].Type.Kind == JSON {
-			return nil, fail(ft.line, "table %q: dist_key names %q, a json column (SUPER on Redshift cannot be a distribution key)", t.Name, t.DistKey)
-		}
+	if err := t.checkColumns(ft.line); err != nil {
+		return nil, err
 	}
 	for _, fc := range ft.Children {
 		c, err := buildTable(fc, t)
@@ -658,6 +536,174 @@ func buildTable(ft fileTable, parent *Table) (*Table, error) {
 		t.plan()
 	}
 	return t, nil
+}
+
+// failAt is an Error at line.
+func failAt(line int, format string, args ...any) error {
+	return &Error{Line: line, Reason: fmt.Sprintf(format, args...)}
+}
+
+// checkTableName refuses a table name that is not an identifier or that
+// wharf keeps for itself.
+func checkTableName(ft fileTable) error {
+	if why := ValidIdentifier(ft.Name); why != "" {
+		return failAt(ft.line, "table: %s", why)
+	}
+	if strings.HasPrefix(ft.Name, "wharf_") {
+		return failAt(ft.line, "table %q: names starting with wharf_ are reserved for wharf's own tables", ft.Name)
+	}
+	if slices.Contains(ReservedNames, ft.Name) {
+		return failAt(ft.line, "table %q: the name is reserved: wharf keeps its own objects under PREFIX/%s/ (reserved: %s)", ft.Name, ft.Name, strings.Join(ReservedNames, ", "))
+	}
+	return nil
+}
+
+// parentRules checks what a parent table declares and gives it its
+// implicit columns.
+func (t *Table) parentRules(ft fileTable) error {
+	if len(ft.Events) == 0 {
+		return failAt(ft.line, "table %q: `events` must list at least one event type", ft.Name)
+	}
+	for _, ev := range ft.Events {
+		if ev == "" {
+			return failAt(ft.line, "table %q: an event type is empty", ft.Name)
+		}
+	}
+	if ft.Path != "" {
+		return failAt(ft.line, "table %q: `path` is only for child tables", ft.Name)
+	}
+	if ft.CollectionEvent != "" && !slices.Contains(ft.Events, ft.CollectionEvent) {
+		return failAt(ft.collectionEventLine, "table %q: collection_event %q is not one of its events (%s)", ft.Name, ft.CollectionEvent, strings.Join(ft.Events, ", "))
+	}
+	if ft.Time != "" {
+		p, err := splitPath(ft.Time)
+		if err != nil || p == nil {
+			return failAt(ft.line, "table %q: time: bad path %q", ft.Name, ft.Time)
+		}
+		t.timePath = p
+	}
+	t.Columns = append(t.Columns,
+		Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, ExpandIndex: -1},
+		Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, ExpandIndex: -1},
+		Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, ExpandIndex: -1},
+	)
+	return nil
+}
+
+// childRules checks what a child table of parent declares and gives it its
+// implicit columns.
+func (t *Table) childRules(ft fileTable, parent *Table) error {
+	if len(ft.Events) > 0 || ft.Collection != "" || ft.CollectionEvent != "" || ft.Time != "" {
+		return failAt(ft.line, "child table %q: events, collection, collection_event and time come from its parent %q", ft.Name, parent.Name)
+	}
+	if ft.Extras {
+		return failAt(ft.line, "child table %q: extras is only for parent tables", ft.Name)
+	}
+	if len(ft.Children) > 0 {
+		return failAt(ft.line, "child table %q: a child table cannot have children of its own", ft.Name)
+	}
+	p, err := splitPath(ft.Path)
+	if err != nil || p == nil {
+		return failAt(ft.line, "child table %q: `path` must be the dotted path of an array in the event", ft.Name)
+	}
+	if len(ft.Columns) == 0 {
+		return failAt(ft.line, "child table %q: declare at least one column", ft.Name)
+	}
+	t.arrayPath = p
+	t.Events = parent.Events
+	t.Collection = parent.Collection
+	t.Columns = append(t.Columns,
+		Column{Name: ColEventID, Type: Type{Kind: Varchar, Length: EventIDLength}, Source: FromEventID, ExpandIndex: -1},
+		Column{Name: ColEventTime, Type: Type{Kind: Timestamp}, Source: FromEventTime, ExpandIndex: -1},
+		Column{Name: ColIndex, Type: Type{Kind: Integer}, Source: FromIndex, ExpandIndex: -1},
+		// The delivery a child row came from, as its parent's
+		// received_at: the loader keeps a parent and all of its
+		// children from the same delivery (docs/design.md §2).
+		Column{Name: ColReceivedAt, Type: Type{Kind: Timestamp}, Source: FromReceivedAt, ExpandIndex: -1},
+	)
+	return nil
+}
+
+// addColumns adds the declared columns, an `expand: n` one as n columns.
+func (t *Table) addColumns(cols []fileColumn) error {
+	for _, fc := range cols {
+		if why := ValidIdentifier(fc.Name); why != "" {
+			return failAt(fc.line, "column: %s", why)
+		}
+		typ, err := ParseType(fc.Type)
+		if fc.Type == "" {
+			err = errors.New("type is missing")
+		}
+		if err != nil {
+			return failAt(fc.line, "column %q: %v", fc.Name, err)
+		}
+		if fc.Path == "" {
+			return failAt(fc.line, "column %q: path is missing", fc.Name)
+		}
+		path, err := splitPath(fc.Path)
+		if err != nil {
+			return failAt(fc.line, "column %q: %v", fc.Name, err)
+		}
+		if path == nil && t.Parent == nil {
+			return failAt(fc.line, "column %q: path \".\" (the element itself) is only for child tables", fc.Name)
+		}
+		if fc.Expand < 0 || fc.Expand > 1000 {
+			return failAt(fc.line, "column %q: expand must be 1..1000", fc.Name)
+		}
+		if fc.Expand > 0 {
+			for i := 0; i < fc.Expand; i++ {
+				name := fmt.Sprintf("%s_%d", fc.Name, i)
+				if why := ValidIdentifier(name); why != "" {
+					return failAt(fc.line, "column %q: expanded %s", fc.Name, why)
+				}
+				t.Columns = append(t.Columns, Column{Name: name, Type: typ, Source: FromPath, Path: fc.Path, ExpandIndex: i, ExpandCount: fc.Expand, Line: fc.line, path: path})
+			}
+		} else {
+			t.Columns = append(t.Columns, Column{Name: fc.Name, Type: typ, Source: FromPath, Path: fc.Path, ExpandIndex: -1, Line: fc.line, path: path})
+		}
+		t.mapped.add(path)
+	}
+	return nil
+}
+
+// checkColumns refuses a column declared twice (or named as an implicit
+// one), and a sort or distribution key that is no column or a json one.
+func (t *Table) checkColumns(line int) error {
+	seen := map[string]int{}
+	for _, c := range t.Columns {
+		if prev, dup := seen[c.Name]; dup {
+			if prev == 0 || c.Line == 0 {
+				return failAt(c.Line, "table %q: column %q clashes with the implicit column of that name", t.Name, c.Name)
+			}
+			return failAt(c.Line, "table %q: column %q is declared twice (first on line %d)", t.Name, c.Name, prev)
+		}
+		seen[c.Name] = c.Line
+	}
+	if len(t.SortKey) == 0 {
+		t.SortKey = []string{ColEventTime}
+	}
+	// A json column is SUPER on Redshift, which can be neither a sort key
+	// nor a distribution key; the file is refused on every dialect so that
+	// it works on either.
+	for _, k := range t.SortKey {
+		i := t.Column(k)
+		if i < 0 {
+			return failAt(line, "table %q: sort_key names %q, which is not a column", t.Name, k)
+		}
+		if t.Columns[i].Type.Kind == JSON {
+			return failAt(line, "table %q: sort_key names %q, a json column (SUPER on Redshift cannot be a sort key)", t.Name, k)
+		}
+	}
+	if t.DistKey != "" {
+		i := t.Column(t.DistKey)
+		if i < 0 {
+			return failAt(line, "table %q: dist_key names %q, which is not a column", t.Name, t.DistKey)
+		}
+		if t.Columns[i].Type.Kind == JSON {
+			return failAt(line, "table %q: dist_key names %q, a json column (SUPER on Redshift cannot be a distribution key)", t.Name, t.DistKey)
+		}
+	}
+	return nil
 }
 
 // plan numbers the leaves of a parent table's mapped tree (the slots that
