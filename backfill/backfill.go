@@ -645,36 +645,18 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		return nil
 	}
 	ev.Tables = []*schema.Table{b.table}
-	if recvKnown && !b.cfg.ReceivedSince.IsZero() && recv.Before(b.cfg.ReceivedSince) {
+	if outside, err := b.outside(w, ev, recv, recvKnown); err != nil {
+		return b.deadLetter(ctx, st, doc, body, id, err, recv, ack)
+	} else if outside {
 		b.skip(SkipFiltered, ack)
 		return nil
-	}
-	byEventTime := !recvKnown && !b.cfg.ReceivedSince.IsZero()
-	if byEventTime || !b.cfg.Since.IsZero() || !b.cfg.Until.IsZero() || len(b.cfg.Windows) > 0 {
-		t, err := w.dec.EventTime(ev, b.table)
-		if err != nil {
-			return b.deadLetter(ctx, st, doc, body, id, err, recv, ack)
-		}
-		if (!b.cfg.Since.IsZero() && t.Before(b.cfg.Since)) || (!b.cfg.Until.IsZero() && !t.Before(b.cfg.Until)) ||
-			(byEventTime && t.Before(b.cfg.ReceivedSince)) ||
-			(len(b.cfg.Windows) > 0 && !inWindows(b.cfg.Windows, t)) {
-			b.skip(SkipFiltered, ack)
-			return nil
-		}
 	}
 	rows := &w.rows
 	rows.Reset()
 	if err := w.dec.FlattenInto(ev, rows); err != nil {
 		return b.deadLetter(ctx, st, doc, body, id, err, recv, ack)
 	}
-	b.mu.Lock()
-	for _, tr := range rows.Tables() {
-		if tr.Len > 0 {
-			b.perRows[tr.Table.Name] += int64(tr.Len)
-		}
-	}
-	b.mu.Unlock()
-	b.rows.Add(int64(rows.Len()))
+	b.count(rows)
 	if err := b.sink.Add(ctx, rows, ack); err != nil {
 		// ack will never run: the document stays pending in its range, so
 		// the checkpoint stops before it; only its place in the window is
@@ -683,6 +665,39 @@ func (b *Backfill) handle(ctx context.Context, st *rangeState, w *worker, doc bs
 		return err
 	}
 	return nil
+}
+
+// outside reports whether ev is outside the bounds: received before
+// ReceivedSince (by its event time when its receive time is unknown), or
+// its event time before Since, from Until on, or outside the Windows. An
+// event time that cannot be read is an error (a dead letter).
+func (b *Backfill) outside(w *worker, ev *schema.Event, recv time.Time, recvKnown bool) (bool, error) {
+	if recvKnown && !b.cfg.ReceivedSince.IsZero() && recv.Before(b.cfg.ReceivedSince) {
+		return true, nil
+	}
+	byEventTime := !recvKnown && !b.cfg.ReceivedSince.IsZero()
+	if !byEventTime && b.cfg.Since.IsZero() && b.cfg.Until.IsZero() && len(b.cfg.Windows) == 0 {
+		return false, nil
+	}
+	t, err := w.dec.EventTime(ev, b.table)
+	if err != nil {
+		return false, err
+	}
+	return (!b.cfg.Since.IsZero() && t.Before(b.cfg.Since)) || (!b.cfg.Until.IsZero() && !t.Before(b.cfg.Until)) ||
+		(byEventTime && t.Before(b.cfg.ReceivedSince)) ||
+		(len(b.cfg.Windows) > 0 && !inWindows(b.cfg.Windows, t)), nil
+}
+
+// count adds a document's rows to the run's counts.
+func (b *Backfill) count(rows *schema.Rows) {
+	b.mu.Lock()
+	for _, tr := range rows.Tables() {
+		if tr.Len > 0 {
+			b.perRows[tr.Table.Name] += int64(tr.Len)
+		}
+	}
+	b.mu.Unlock()
+	b.rows.Add(int64(rows.Len()))
 }
 
 func (b *Backfill) skip(reason string, ack func(error)) {
