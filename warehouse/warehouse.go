@@ -324,13 +324,7 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 	for len(pending) > 0 {
 		n := l.d.BatchSize(ctx, len(pending), l.cfg.MaxFilesPerLoad)
 		start := time.Now()
-		mctx, cancel := context.WithTimeoutCause(ctx, l.cfg.MergeTimeout, errMergeTimeout)
-		b, err := l.merge(mctx, t, pending[:n])
-		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(mctx), errMergeTimeout) {
-			err = fmt.Errorf("%w after %s (warehouse.merge_timeout); %d files stay pending: %w", errMergeTimeout, l.cfg.MergeTimeout, n, err)
-		}
-		cancel()
-		l.m.seconds.Observe(time.Since(start).Seconds())
+		b, err := l.mergeBatch(ctx, t, pending[:n])
 		var fe *dialect.FileError
 		if err != nil && ctx.Err() == nil && errors.As(err, &fe) && slices.ContainsFunc(pending[:n], func(o s3store.Object) bool { return o.Key == fe.Key }) {
 			// One file cannot load: set it aside and merge the rest.
@@ -355,41 +349,14 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 			}
 			return res, err
 		}
-		first, last := pending[0].Key, pending[n-1].Key
 		reason := "all_pending" // why the batch is this size
 		if n == l.cfg.MaxFilesPerLoad && len(pending) > n {
 			reason = "max_files_per_load"
 		}
-		lateMerged := 0
-		for _, f := range pending[:n] {
-			if late[f.Key] {
-				lateMerged++
-			}
-		}
+		files := pending[:n]
 		pending = pending[n:]
 		l.setPending(t.Name, len(pending))
-		res.Late += lateMerged
-		l.m.late.WithLabelValues(t.Name).Add(float64(lateMerged))
-		dups := b.rowsIn - b.rowsLoaded
-		res.Files += b.files
-		res.RowsIn += b.rowsIn
-		res.Rows += b.rowsLoaded
-		res.Duplicates += dups
-		l.m.files.WithLabelValues(t.Name).Add(float64(b.files))
-		l.m.rows.WithLabelValues(t.Name).Add(float64(b.rowsLoaded))
-		l.stats.update(t.Name, func(s *TableStats) { s.Files += int64(b.files); s.Rows += b.rowsLoaded })
-		l.m.duplicates.WithLabelValues(t.Name).Add(float64(dups))
-		l.observeLag(t.Name, b)
-		l.log.Info("loaded", zap.String("table", t.Name), zap.Int("files", b.files),
-			zap.Int64("rows", b.rowsLoaded), zap.String("reason", reason), zap.String("file", first), zap.String("last_file", last),
-			zap.Int64("rows_in", b.rowsIn), zap.Int64("rows_loaded", b.rowsLoaded), zap.Int64("child_rows_removed", b.childGone),
-			zap.Int64("duplicates", dups), zap.Int("files_already_loaded", b.skipped),
-			zap.Duration("duration", time.Since(start)), zap.Duration("copy", b.copying), zap.Duration("merge", b.merging),
-			zap.Float64("lag_seconds", lagSeconds(l.now(), b.oldest)))
-		if l.cfg.OnLoad != nil && b.files > 0 {
-			l.cfg.OnLoad(Load{Table: t.Name, At: l.now(), Files: b.files, RowsIn: b.rowsIn, Rows: b.rowsLoaded,
-				Duration: time.Since(start), OldestEvent: b.oldest, NewestEvent: b.newest})
-		}
+		l.merged(t, &res, b, files, late, reason, start)
 	}
 	if err := l.advance(ctx, t, wm, hasWM, nil); err != nil {
 		return res, err
@@ -400,6 +367,52 @@ func (l *Loader) loadTable(ctx context.Context, t *schema.Table) (TableResult, e
 		l.reconcileMu.Unlock()
 	}
 	return res, nil
+}
+
+// mergeBatch merges files into t within warehouse.merge_timeout.
+func (l *Loader) mergeBatch(ctx context.Context, t *schema.Table, files []s3store.Object) (batch, error) {
+	start := time.Now()
+	mctx, cancel := context.WithTimeoutCause(ctx, l.cfg.MergeTimeout, errMergeTimeout)
+	defer cancel()
+	b, err := l.merge(mctx, t, files)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(mctx), errMergeTimeout) {
+		err = fmt.Errorf("%w after %s (warehouse.merge_timeout); %d files stay pending: %w", errMergeTimeout, l.cfg.MergeTimeout, len(files), err)
+	}
+	l.m.seconds.Observe(time.Since(start).Seconds())
+	return b, err
+}
+
+// merged counts, logs and reports a batch b of files merged into t, begun
+// at start; late names the files that arrived behind the watermark.
+func (l *Loader) merged(t *schema.Table, res *TableResult, b batch, files []s3store.Object, late map[string]bool, reason string, start time.Time) {
+	lateMerged := 0
+	for _, f := range files {
+		if late[f.Key] {
+			lateMerged++
+		}
+	}
+	res.Late += lateMerged
+	l.m.late.WithLabelValues(t.Name).Add(float64(lateMerged))
+	dups := b.rowsIn - b.rowsLoaded
+	res.Files += b.files
+	res.RowsIn += b.rowsIn
+	res.Rows += b.rowsLoaded
+	res.Duplicates += dups
+	l.m.files.WithLabelValues(t.Name).Add(float64(b.files))
+	l.m.rows.WithLabelValues(t.Name).Add(float64(b.rowsLoaded))
+	l.stats.update(t.Name, func(s *TableStats) { s.Files += int64(b.files); s.Rows += b.rowsLoaded })
+	l.m.duplicates.WithLabelValues(t.Name).Add(float64(dups))
+	l.observeLag(t.Name, b)
+	l.log.Info("loaded", zap.String("table", t.Name), zap.Int("files", b.files),
+		zap.Int64("rows", b.rowsLoaded), zap.String("reason", reason), zap.String("file", files[0].Key), zap.String("last_file", files[len(files)-1].Key),
+		zap.Int64("rows_in", b.rowsIn), zap.Int64("rows_loaded", b.rowsLoaded), zap.Int64("child_rows_removed", b.childGone),
+		zap.Int64("duplicates", dups), zap.Int("files_already_loaded", b.skipped),
+		zap.Duration("duration", time.Since(start)), zap.Duration("copy", b.copying), zap.Duration("merge", b.merging),
+		zap.Float64("lag_seconds", lagSeconds(l.now(), b.oldest)))
+	if l.cfg.OnLoad != nil && b.files > 0 {
+		l.cfg.OnLoad(Load{Table: t.Name, At: l.now(), Files: b.files, RowsIn: b.rowsIn, Rows: b.rowsLoaded,
+			Duration: time.Since(start), OldestEvent: b.oldest, NewestEvent: b.newest})
+	}
 }
 
 // setPending records the files of table still pending, in its gauge and
