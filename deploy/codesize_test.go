@@ -22,12 +22,9 @@ const maxFuncLines = 80
 // way is reworking, each with who: the test lets them be until then. When
 // one is under the limit, the test says to take it off; nothing is added.
 var splitting = map[string]string{
-	"cmd/wharf/serve.go:cmdServe":      "serve as a composition of lifecycles (issue 14, item 2)",
-	"cmd/wharf/status.go:collect":      "the status page in its own package (issue 14, item 3)",
-	"ingest/consumer.go:handle":        "the consumer's lifecycle and the poller pipeline (issue 14, item 2; issue 12)",
-	"warehouse/warehouse.go:loadTable": "the loader's typed stats (issue 14, item 3)",
-	"schema/flatten.go:flattenTable":   "the one-pass flatten (issue 12, item 2)",
-	"schema/tape.go:escaped":           "the one-pass decode (issue 12, item 2)",
+	"ingest/consumer.go:handle":      "the poller pipeline (issue 12, items 1 and 3)",
+	"schema/flatten.go:flattenTable": "the one-pass flatten (issue 12, item 2)",
+	"schema/tape.go:escaped":         "the one-pass decode (issue 12, item 2)",
 }
 
 // cmdWharfTarget is issue 14's bound on cmd/wharf's non-test lines: it only
@@ -38,7 +35,7 @@ var splitting = map[string]string{
 // down to the target, and never raise it.
 const (
 	cmdWharfTarget  = 1500
-	cmdWharfCeiling = 2650
+	cmdWharfCeiling = 2200
 )
 
 // nonTestGoFiles returns the repository's non-test Go files (every build
