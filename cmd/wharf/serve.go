@@ -227,9 +227,10 @@ func newService(ctx context.Context, c *Config, f serveFlags, env Env, log *zap.
 		return nil, err
 	}
 	s = &service{log: log, drainTimeout: time.Duration(c.DrainTimeout), tables: len(sch.All()), queue: c.SQS.QueueURL}
+	svc := s // a return on error sets s to nil before this runs
 	defer func() {
 		if err != nil {
-			s.closeStores()
+			svc.closeStores()
 		}
 	}()
 	reg := prometheus.NewRegistry()
@@ -280,9 +281,6 @@ func (s *service) connect(ctx context.Context, c *Config, env Env, noLoad bool) 
 	st.s3 = newS3(ac, c)
 	// The consumer's own HTTP client: see ingest.ClientOptions.
 	st.sqs = sqs.NewFromConfig(ac, ingest.ClientOptions(c.SQS.Pollers))
-	if st.visibility, err = ingest.QueueVisibility(ctx, st.sqs, c.SQS.QueueURL); err != nil {
-		return st, err
-	}
 	if c.Mongo.URI != "" {
 		mc, err := newMongo(ctx, c)
 		if err != nil {
@@ -300,6 +298,11 @@ func (s *service) connect(ctx context.Context, c *Config, env Env, noLoad bool) 
 		st.raw = ingest.NewMongoStore(mc.Database(c.Mongo.Database)).WithWriteConcern(mongoWriteConcern(c.Mongo.URI))
 	} else {
 		s.log.Warn("mongo.uri is not set: raw events are not written to Mongo")
+	}
+	// After Mongo, whose URI is checked as it connects: a bad mongo.uri is
+	// a config error (exit 2) before any call to SQS.
+	if st.visibility, err = ingest.QueueVisibility(ctx, st.sqs, c.SQS.QueueURL); err != nil {
+		return st, err
 	}
 	if !noLoad {
 		pool, err := newPool(ctx, c)
