@@ -299,9 +299,7 @@ func (s *service) connect(ctx context.Context, c *Config, env Env, noLoad bool) 
 	} else {
 		s.log.Warn("mongo.uri is not set: raw events are not written to Mongo")
 	}
-	// After Mongo, whose URI is checked as it connects: a bad mongo.uri is
-	// a config error (exit 2) before any call to SQS.
-	if st.visibility, err = ingest.QueueVisibility(ctx, st.sqs, c.SQS.QueueURL); err != nil {
+	if st.visibility, err = ingest.QueueVisibility(ctx, st.sqs, c.SQS.QueueURL); err != nil { // after a bad mongo.uri's exit 2
 		return st, err
 	}
 	if !noLoad {
